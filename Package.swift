@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Every C dependency comes from Debian's -dev packages through a system-library target.
+// No Swift package is fetched: the build stays fast on 2-core CI machines.
+let package = Package(
+    name: "CryoTensor",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cryotensor", targets: ["cryotensor"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        .target(name: "Support"),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "Support"]),
+        .target(name: "Crypto", dependencies: ["CCrypto", "Support"]),
+        .target(name: "Storage", dependencies: ["CSQLite", "Support"]),
+        .target(name: "Cache", dependencies: ["CHiredis", "Support"]),
+        .target(name: "Outbound", dependencies: ["CCurl", "Support"]),
+        .target(name: "App", dependencies: ["Support", "FastCGI", "Crypto", "Storage", "Cache", "Outbound"]),
+        .executableTarget(name: "cryotensor", dependencies: ["App", "FastCGI", "Support"]),
+
+        .testTarget(name: "SupportTests", dependencies: ["Support"]),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "AppTests", dependencies: ["App", "Storage", "Crypto", "Support"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Support"]),
+    ]
+)

@@ -1,0 +1,105 @@
+import Crypto
+import FastCGI
+import Storage
+import Support
+
+/// Dispatches one request: route, authenticate, authorize, run the handler, write the answer,
+/// and log one line. Holds no state between requests.
+public final class Application {
+    let services: Services
+    let router: Router
+
+    public init(services: Services) {
+        self.services = services
+        self.router = Router(Application.routes)
+    }
+
+    static let routes: [Route] = [
+        Route("GET", "/health", .anyone) { _ in .json(["status": "ok"]) },
+        Route("POST", "/auth/login", .anyone, AuthHandlers.login),
+        Route("POST", "/auth/logout", .anyone, AuthHandlers.logout),
+        Route("GET", "/auth/me", .user, AuthHandlers.me),
+        Route("GET", "/tokens", .user, TokenHandlers.list),
+        Route("POST", "/tokens", .user, TokenHandlers.create),
+        Route("DELETE", "/tokens/{id}", .user, TokenHandlers.delete),
+        Route("GET", "/admin/status", .admin, AdminHandlers.status),
+        Route("GET", "/admin/users", .admin, AdminHandlers.listUsers),
+        Route("POST", "/admin/users", .admin, AdminHandlers.createUser),
+        Route("PATCH", "/admin/users/{id}", .admin, AdminHandlers.updateUser),
+        Route("DELETE", "/admin/users/{id}", .admin, AdminHandlers.deleteUser),
+    ]
+
+    public func handle(_ request: Request, _ writer: ResponseWriter) {
+        let started = Clock.monotonicMillis()
+        let requestID = Self.requestID(request)
+        writer.extraHeaders = [("X-Request-Id", requestID), ("Cache-Control", "no-store")]
+        var userID: Int64? = nil
+        var errorCode: String? = nil
+        do {
+            let response = try dispatch(request, requestID: requestID, userID: &userID)
+            if let stream = response.stream {
+                stream(writer)
+            } else {
+                writer.send(status: response.status, headers: response.headers, body: request.method == "HEAD" ? [] : response.body)
+            }
+        } catch {
+            let httpError = HTTPError.from(error)
+            if httpError.status >= 500 {
+                Log.event(.error, "handler_failed", ["request_id": .string(requestID), "error": .string(String(describing: error))])
+            }
+            errorCode = httpError.code
+            if writer.headersSent {
+                writer.write("data: " + JSON.object(["type": "error", "error": ["code": .string(httpError.code), "message": .string(httpError.message)]]).serialized() + "\n\n")
+            } else {
+                writer.send(status: httpError.status, headers: [("Content-Type", "application/json")] + httpError.headers,
+                            body: Array(httpError.body.serialized().utf8))
+            }
+        }
+        var fields: [String: JSON] = [
+            "request_id": .string(requestID), "method": .string(request.method), "path": .string(request.path),
+            "status": .number(Double(writer.status)), "bytes": .number(Double(writer.bytesWritten)),
+            "duration_ms": .number((Clock.monotonicMillis() - started) * 100 / 100),
+            "remote_addr": .string(request.params["REMOTE_ADDR"] ?? ""),
+        ]
+        if let userID { fields["user_id"] = .number(Double(userID)) }
+        if let errorCode { fields["error"] = .string(errorCode) }
+        Log.event(.info, "request", fields)
+    }
+
+    func dispatch(_ request: Request, requestID: String, userID: inout Int64?) throws -> Response {
+        if request.bodyTooLarge { throw HTTPError.tooLarge }
+        let (route, params): (Route, [String: String])
+        switch router.match(method: request.method, path: request.path) {
+        case .notFound: throw HTTPError.notFound
+        case .methodNotAllowed(let allowed):
+            var e = HTTPError(405, "method_not_allowed", "Method \(request.method) is not allowed here.")
+            e.headers = [("Allow", allowed.joined(separator: ", "))]
+            throw e
+        case .found(let r, let p): (route, params) = (r, p)
+        }
+        let context = Context(request: request, pathParams: params, services: services, requestID: requestID)
+        context.auth = try context.authenticate()
+        userID = context.auth?.user.id
+        switch route.access {
+        case .anyone: break
+        case .user: guard context.auth != nil else { throw HTTPError.unauthorized }
+        case .admin:
+            guard let auth = context.auth else { throw HTTPError.unauthorized }
+            guard auth.user.role == .admin else { throw HTTPError.forbidden }
+        }
+        try context.checkCSRF()
+        if !request.body.isEmpty, ["POST", "PUT", "PATCH"].contains(request.method) {
+            let type = (request.header("Content-Type") ?? "").lowercased()
+            guard type.hasPrefix("application/json") else {
+                throw HTTPError(415, "unsupported_media_type", "Send JSON with Content-Type: application/json.")
+            }
+        }
+        return try route.handler(context)
+    }
+
+    /// nginx's $request_id when present (32 hex), else a fresh one.
+    static func requestID(_ request: Request) -> String {
+        if let id = request.params["REQUEST_ID"], id.count == 32, id.allSatisfy(\.isHexDigit) { return id }
+        return Encoding.hex(Crypto.Random.bytes(16))
+    }
+}

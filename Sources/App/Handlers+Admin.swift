@@ -1,0 +1,112 @@
+import Crypto
+import Storage
+import Support
+
+enum AdminHandlers {
+    static let createUserInput = InputSpec([
+        .required("email", .email), .optional("password", .string(min: 12, max: 1024)), .optional("role", .oneOf(["admin", "user"])),
+    ])
+    static let updateUserInput = InputSpec([
+        .optional("role", .oneOf(["admin", "user"])), .optional("disabled", .bool), .optional("password", .string(min: 12, max: 1024)),
+    ])
+
+    static func status(_ c: Context) throws -> Response {
+        let redis: JSON
+        if let client = c.services.redis {
+            let up = client.ping()
+            if up { c.services.shared.noteRedisOK() } else { c.services.shared.noteRedisFailure("ping failed") }
+            redis = ["configured": true, "status": .string(up ? "ok" : "down"), "degraded": .bool(!up)]
+        } else {
+            redis = ["configured": false, "status": "not_configured", "degraded": true]
+        }
+        let config = c.config
+        return .json([
+            "version": .string(c.services.shared.version),
+            "uptime_seconds": .number(Double(Clock.now() - c.services.shared.startedAt)),
+            "encryption": [
+                "config_key_set": .bool(config.encryptionKey != nil),
+                "key_id": config.encryptionKey.map { .string(KeyID.of($0)) } ?? .null,
+                "previous_key_ids": .array(config.previousEncryptionKeys.map { .string(KeyID.of($0)) }),
+                "transcripts": .string(config.localEncryption ? "encrypted" : "plaintext"),
+            ],
+            "secrets_storage": .string(config.encryptionKey == nil ? "memory" : "encrypted"),
+            "redis": redis,
+            "sqlite": ["status": .string(c.db.healthy() ? "ok" : "error"), "journal_mode": .string(c.db.journalMode()),
+                       "schema_version": .number(Double((try? Migrations.currentVersion(c.db)) ?? 0))],
+        ])
+    }
+
+    static func listUsers(_ c: Context) throws -> Response {
+        .json(["users": .array(try UserRepository(c.db).all().map(UserJSON.of))])
+    }
+
+    static func createUser(_ c: Context) throws -> Response {
+        let input = try c.input(createUserInput)
+        let email = input.string("email") ?? ""
+        let generated = input.string("password") == nil
+        let password = input.string("password") ?? Passwords.generate()
+        let role = User.Role(rawValue: input.string("role") ?? "user") ?? .user
+        let users = UserRepository(c.db)
+        guard try users.find(email: email) == nil else { throw HTTPError(409, "email_taken", "A user with this email exists.") }
+        let user = try users.create(email: email, passwordHash: try PasswordHasher.standard.hash(password), role: role)
+        Log.event(.info, "user_created", ["request_id": .string(c.requestID), "user_id": .number(Double(user.id)), "by": .number(Double(try c.user.id))])
+        var body: [String: JSON] = ["user": UserJSON.of(user)]
+        if generated { body["password"] = .string(password) }
+        return .json(.object(body), status: 201, headers: [("Cache-Control", "no-store")])
+    }
+
+    static func updateUser(_ c: Context) throws -> Response {
+        let id = try c.id()
+        let input = try c.input(updateUserInput)
+        let users = UserRepository(c.db)
+        guard let target = try users.find(id: id) else { throw HTTPError.notFound }
+        let role = input.string("role").flatMap(User.Role.init(rawValue:))
+        let disabled = input.bool("disabled")
+        let losesAdmin = target.role == .admin && !target.disabled && (role == .user || disabled == true)
+        let hash = try input.string("password").map { try PasswordHasher.standard.hash($0) }
+        try c.db.transaction {
+            if losesAdmin, try users.adminCount() <= 1 {
+                throw HTTPError(409, "last_admin", "This is the last active admin; make another admin first.")
+            }
+            try users.update(id: id, role: role, disabled: disabled, passwordHash: hash)
+            if disabled == true || hash != nil { try SessionRepository(c.db).deleteAll(userID: id) }
+        }
+        guard let updated = try users.find(id: id) else { throw HTTPError.notFound }
+        return .json(["user": UserJSON.of(updated)])
+    }
+
+    static func deleteUser(_ c: Context) throws -> Response {
+        let id = try c.id()
+        let users = UserRepository(c.db)
+        try c.db.transaction {
+            guard let target = try users.find(id: id) else { throw HTTPError.notFound }
+            if target.role == .admin, !target.disabled, try users.adminCount() <= 1 {
+                throw HTTPError(409, "last_admin", "This is the last active admin; make another admin first.")
+            }
+            _ = try users.delete(id: id)
+        }
+        return .noContent()
+    }
+}
+
+enum KeyID {
+    /// A short public name for a key: the first 8 hex of HMAC-SHA256(key, label). Reveals nothing of it.
+    static func of(_ key: Secret) -> String {
+        Encoding.hex(Array(Digest.hmacSHA256(key: Array(key.reveal().utf8), data: Array("cryotensor key id v1".utf8)).prefix(4)))
+    }
+}
+
+public enum Passwords {
+    /// 20 characters from an unambiguous alphabet: about 115 bits.
+    public static func generate() -> String {
+        let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        let limit = 256 - 256 % alphabet.count  // rejection sampling: no modulo bias
+        var out = ""
+        while out.count < 20 {
+            for byte in Random.bytes(32) where Int(byte) < limit && out.count < 20 {
+                out.append(alphabet[Int(byte) % alphabet.count])
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,12 @@
+import Support
+
+/// A secret value that cannot be printed, logged or encoded by accident: its description is a mask.
+/// Reading the value takes an explicit `reveal()`.
+public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    private let value: String
+    public init(_ value: String) { self.value = value }
+    public func reveal() -> String { value }
+    public var description: String { "<secret>" }
+    public var debugDescription: String { "<secret>" }
+}
+

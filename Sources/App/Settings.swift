@@ -1,0 +1,204 @@
+import Cache
+import Foundation
+import Support
+
+/// The one table of settings (SPEC section 3): each variable with its default, parser, secret flag
+/// and doc line. `check-config`, docs/configuration.md and the admin API all come from here.
+public struct SettingSpec: Sendable {
+    public enum Kind: Sendable {
+        case path, redisURL, secret, secretList, bool, urlList, hostList, cidrList
+        case positiveNumber(max: Double)
+        case integer(ClosedRange<Int>)
+    }
+    public let name: String
+    public let defaultValue: String
+    public let kind: Kind
+    public let doc: String
+    public var isSecret: Bool {
+        if case .secret = kind { return true }
+        if case .secretList = kind { return true }
+        return false
+    }
+}
+
+public enum SettingsTable {
+    public static let all: [SettingSpec] = [
+        SettingSpec(name: "CRYOTENSOR_DB", defaultValue: "var/cryotensor.db", kind: .path, doc: "SQLite database file (WAL mode)."),
+        SettingSpec(name: "REDIS_URL", defaultValue: "", kind: .redisURL, doc: "`redis://HOST:PORT[/DB]` or `unix:///PATH`; unset or down: the service keeps working from SQLite and reports Redis as degraded."),
+        SettingSpec(name: "CONFIG_ENCRYPTION_KEY", defaultValue: "", kind: .secret, doc: "High-entropy string (at least 32 characters); when set, secrets persist encrypted."),
+        SettingSpec(name: "CONFIG_ENCRYPTION_KEY_PREVIOUS", defaultValue: "", kind: .secretList, doc: "Older keys, comma separated, read-only, for rotation."),
+        SettingSpec(name: "ENABLE_LOCAL_ENCRYPTION", defaultValue: "false", kind: .bool, doc: "With the key: chat transcripts encrypted at rest. Without the key the service refuses to start."),
+        SettingSpec(name: "OPENAI_ALLOWED_API_BASE_URLS", defaultValue: "https://api.openai.com/v1", kind: .urlList, doc: "Comma or semicolon separated; the only upstream base URLs a connection may use."),
+        SettingSpec(name: "WEBUI_SECRET_KEY", defaultValue: "", kind: .secret, doc: "Protects the pipe's secret valves (EncryptedStr) and keys the cache session id."),
+        SettingSpec(name: "OPENROUTER_API_KEY", defaultValue: "", kind: .secret, doc: "The pipe's key when its `API_KEY` valve is empty."),
+        SettingSpec(name: "ENABLE_SSRF_PROTECTION", defaultValue: "true", kind: .bool, doc: "Refuse downloads that resolve to loopback, private, link-local and other special-purpose addresses."),
+        SettingSpec(name: "ALLOW_INSECURE_HTTP", defaultValue: "false", kind: .bool, doc: "Allow `http://` downloads, only to hosts in `ALLOW_INSECURE_HTTP_HOSTS`."),
+        SettingSpec(name: "ALLOW_INSECURE_HTTP_HOSTS", defaultValue: "", kind: .hostList, doc: "Comma separated `host` or `host:port` entries allowed over plain http."),
+        SettingSpec(name: "SSRF_ALLOWED_CIDRS", defaultValue: "", kind: .cidrList, doc: "Comma separated CIDRs opened to downloads despite the guard (an internal mirror). A sharp tool."),
+        SettingSpec(name: "REMOTE_FILE_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240), doc: "Cap on a downloaded file, on Content-Length and on bytes received."),
+        SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRIES", defaultValue: "3", kind: .integer(0...20), doc: "Retries of a failed download (5xx, 408, 425, 429, network errors)."),
+        SettingSpec(name: "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS", defaultValue: "5", kind: .positiveNumber(max: 600), doc: "First backoff delay; doubles on each retry."),
+        SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", defaultValue: "45", kind: .positiveNumber(max: 3600), doc: "Total time budget of a download with its retries."),
+        SettingSpec(name: "BASE64_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240), doc: "Cap on an inline base64 payload."),
+        SettingSpec(name: "VIDEO_MAX_SIZE_MB", defaultValue: "100", kind: .positiveNumber(max: 10240), doc: "Cap on an inline video."),
+        SettingSpec(name: "CRYOTENSOR_MAX_BODY_MB", defaultValue: "10", kind: .positiveNumber(max: 1024), doc: "Largest request body the responder reads (nginx's `client_max_body_size` should match)."),
+        SettingSpec(name: "CRYOTENSOR_SESSION_HOURS", defaultValue: "12", kind: .integer(1...720), doc: "Lifetime of a browser session cookie."),
+        SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES", defaultValue: "5", kind: .integer(1...1000), doc: "Failed logins per account in 15 minutes before further attempts get 429."),
+        SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT", defaultValue: "20", kind: .integer(1...10000), doc: "Failed logins per client address in 15 minutes before further attempts get 429."),
+    ]
+
+    public static func spec(_ name: String) -> SettingSpec? { all.first { $0.name == name } }
+}
+
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public let variable: String
+    public let reason: String
+    public var description: String { "\(variable): \(reason)" }
+}
+
+/// Parsed, validated settings. Secrets are held as `Secret`, whose printed form is a mask.
+public struct Config: Sendable {
+    public var databasePath: String
+    public var redis: RedisEndpoint?
+    public var encryptionKey: Secret?
+    public var previousEncryptionKeys: [Secret]
+    public var localEncryption: Bool
+    public var allowedBaseURLs: [String]
+    public var webuiSecretKey: Secret?
+    public var openRouterAPIKey: Secret?
+    public var ssrfProtection: Bool
+    public var allowInsecureHTTP: Bool
+    public var insecureHTTPHosts: [String]
+    public var ssrfAllowedCIDRs: [CIDR]
+    public var remoteFileMaxMB: Double
+    public var remoteDownloadMaxRetries: Int
+    public var remoteDownloadInitialRetryDelaySeconds: Double
+    public var remoteDownloadMaxRetryTimeSeconds: Double
+    public var base64MaxMB: Double
+    public var videoMaxMB: Double
+    public var maxBodyBytes: Int
+    public var sessionHours: Int
+    public var loginMaxFailures: Int
+    public var loginMaxFailuresPerClient: Int
+
+    /// Parses every variable of the table; the first bad one is reported by name.
+    public static func load(environment: [String: String]) throws(ConfigError) -> Config {
+        var values: [String: String] = [:]
+        for spec in SettingsTable.all {
+            let raw = environment[spec.name].map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            values[spec.name] = raw.isEmpty ? spec.defaultValue : raw
+        }
+        func value(_ name: String) -> String { values[name] ?? "" }
+        func bool(_ name: String) throws(ConfigError) -> Bool {
+            switch value(name).lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: throw ConfigError(variable: name, reason: "not a boolean (use true or false): '\(value(name))'")
+            }
+        }
+        func number(_ name: String) throws(ConfigError) -> Double {
+            guard case .positiveNumber(let maxValue)? = SettingsTable.spec(name)?.kind else { return 0 }
+            guard let d = Double(value(name)), d.isFinite, d > 0, d <= maxValue else {
+                throw ConfigError(variable: name, reason: "not a number between 0 and \(Int(maxValue)): '\(value(name))'")
+            }
+            return d
+        }
+        func integer(_ name: String) throws(ConfigError) -> Int {
+            guard case .integer(let range)? = SettingsTable.spec(name)?.kind else { return 0 }
+            guard let i = Int(value(name)), range.contains(i) else {
+                throw ConfigError(variable: name, reason: "not an integer in \(range.lowerBound)...\(range.upperBound): '\(value(name))'")
+            }
+            return i
+        }
+        func list(_ name: String) -> [String] {
+            value(name).split(whereSeparator: { $0 == "," || $0 == ";" })
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        func secret(_ name: String) throws(ConfigError) -> Secret? {
+            let v = value(name)
+            return v.isEmpty ? nil : Secret(v)
+        }
+
+        let key = try secret("CONFIG_ENCRYPTION_KEY")
+        if let key, key.reveal().count < 32 {
+            throw ConfigError(variable: "CONFIG_ENCRYPTION_KEY", reason: "too short: use at least 32 random characters (for example `openssl rand -base64 32`)")
+        }
+        let previous = list("CONFIG_ENCRYPTION_KEY_PREVIOUS").map(Secret.init)
+        let localEncryption = try bool("ENABLE_LOCAL_ENCRYPTION")
+        if localEncryption && key == nil {
+            throw ConfigError(variable: "ENABLE_LOCAL_ENCRYPTION", reason: "is true but CONFIG_ENCRYPTION_KEY is not set")
+        }
+
+        var redis: RedisEndpoint? = nil
+        if !value("REDIS_URL").isEmpty {
+            guard let parsed = RedisEndpoint.parse(value("REDIS_URL")) else {
+                throw ConfigError(variable: "REDIS_URL", reason: "expected redis://HOST:PORT[/DB] or unix:///PATH")
+            }
+            redis = parsed
+        }
+
+        var allowed: [String] = []
+        for entry in list("OPENAI_ALLOWED_API_BASE_URLS") {
+            switch BaseURL.normalize(entry) {
+            case .success(let normal): allowed.append(normal)
+            case .failure(let problem):
+                throw ConfigError(variable: "OPENAI_ALLOWED_API_BASE_URLS", reason: "entry '\(entry)' is not a valid base URL (\(problem.rawValue))")
+            }
+        }
+
+        var hosts: [String] = []
+        for entry in list("ALLOW_INSECURE_HTTP_HOSTS") {
+            let lower = entry.lowercased()
+            guard !lower.contains("/"), !lower.contains("@"), lower.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:[]".contains($0)) }) else {
+                throw ConfigError(variable: "ALLOW_INSECURE_HTTP_HOSTS", reason: "entry '\(entry)' is not a host or host:port")
+            }
+            hosts.append(lower)
+        }
+
+        var cidrs: [CIDR] = []
+        for entry in list("SSRF_ALLOWED_CIDRS") {
+            guard let cidr = CIDR(entry) else {
+                throw ConfigError(variable: "SSRF_ALLOWED_CIDRS", reason: "entry '\(entry)' is not a CIDR such as 10.1.2.0/24")
+            }
+            cidrs.append(cidr)
+        }
+
+        let databasePath = value("CRYOTENSOR_DB")
+        guard !databasePath.contains("\0") else { throw ConfigError(variable: "CRYOTENSOR_DB", reason: "invalid path") }
+
+        return Config(
+            databasePath: databasePath,
+            redis: redis,
+            encryptionKey: key,
+            previousEncryptionKeys: previous,
+            localEncryption: localEncryption,
+            allowedBaseURLs: allowed,
+            webuiSecretKey: try secret("WEBUI_SECRET_KEY"),
+            openRouterAPIKey: try secret("OPENROUTER_API_KEY"),
+            ssrfProtection: try bool("ENABLE_SSRF_PROTECTION"),
+            allowInsecureHTTP: try bool("ALLOW_INSECURE_HTTP"),
+            insecureHTTPHosts: hosts,
+            ssrfAllowedCIDRs: cidrs,
+            remoteFileMaxMB: try number("REMOTE_FILE_MAX_SIZE_MB"),
+            remoteDownloadMaxRetries: try integer("REMOTE_DOWNLOAD_MAX_RETRIES"),
+            remoteDownloadInitialRetryDelaySeconds: try number("REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS"),
+            remoteDownloadMaxRetryTimeSeconds: try number("REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS"),
+            base64MaxMB: try number("BASE64_MAX_SIZE_MB"),
+            videoMaxMB: try number("VIDEO_MAX_SIZE_MB"),
+            maxBodyBytes: Int(try number("CRYOTENSOR_MAX_BODY_MB") * 1024 * 1024),
+            sessionHours: try integer("CRYOTENSOR_SESSION_HOURS"),
+            loginMaxFailures: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES"),
+            loginMaxFailuresPerClient: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT")
+        )
+    }
+
+    /// `check-config` output: every variable with its effective value; secrets only as set/unset.
+    public static func describe(environment: [String: String]) -> [(name: String, shown: String)] {
+        SettingsTable.all.map { spec in
+            let raw = environment[spec.name] ?? ""
+            if spec.isSecret { return (spec.name, raw.isEmpty ? "(unset)" : "(set)") }
+            let shown = raw.isEmpty ? (spec.defaultValue.isEmpty ? "(unset)" : "\(spec.defaultValue) (default)") : raw
+            return (spec.name, Redaction.scrub(shown))
+        }
+    }
+}

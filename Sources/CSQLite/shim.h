@@ -1,0 +1,13 @@
+#ifndef CSQLITE_SHIM_H
+#define CSQLITE_SHIM_H
+#include <sqlite3.h>
+
+// SQLITE_TRANSIENT is a cast macro Swift cannot import; binding with it makes
+// SQLite copy the buffer, so Swift may free its temporary right after the call.
+static inline int csqlite_bind_text_transient(sqlite3_stmt *stmt, int index, const char *text, int length) {
+    return sqlite3_bind_text(stmt, index, text, length, SQLITE_TRANSIENT);
+}
+static inline int csqlite_bind_blob_transient(sqlite3_stmt *stmt, int index, const void *data, int length) {
+    return sqlite3_bind_blob(stmt, index, data, length, SQLITE_TRANSIENT);
+}
+#endif

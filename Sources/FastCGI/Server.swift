@@ -1,0 +1,176 @@
+import CFastCGI
+import Foundation
+import Support
+import Synchronization
+
+public struct FastCGIError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "fastcgi: \(message)" }
+}
+
+/// Where to listen: a Unix socket path, a TCP host:port, or an inherited socket on fd 0 (spawn-fcgi).
+public enum ListenAddress: Sendable, Equatable {
+    case unix(path: String)
+    case tcp(host: String, port: Int)
+    case inherited
+
+    public static func parse(_ text: String) -> ListenAddress? {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            return path.isEmpty ? nil : .unix(path: path)
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            return nil
+        }
+        let host = String(text[..<colon])
+        return host.isEmpty ? nil : .tcp(host: host, port: port)
+    }
+
+    /// True when fd 0 is a socket, as when spawn-fcgi started us.
+    public static func stdinIsSocket() -> Bool {
+        var st = stat()
+        return fstat(0, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK
+    }
+}
+
+/// The per-thread request handler. Each worker thread builds its own (with its own SQLite and
+/// Redis connections) by calling the factory once.
+public typealias RequestHandler = (Request, ResponseWriter) -> Void
+
+public final class Server: Sendable {
+    public struct Options: Sendable {
+        public var address: ListenAddress
+        public var threads: Int
+        public var maxBodyBytes: Int
+        public var socketMode: mode_t
+        public var socketGroup: String?
+        public var backlog: Int32 = 128
+        public init(address: ListenAddress, threads: Int, maxBodyBytes: Int, socketMode: mode_t = 0o660, socketGroup: String? = nil) {
+            self.address = address
+            self.threads = threads
+            self.maxBodyBytes = maxBodyBytes
+            self.socketMode = socketMode
+            self.socketGroup = socketGroup
+        }
+    }
+
+    let options: Options
+    let listenFD: Int32
+    let inFlight = Mutex(0)
+    let stopping = Atomic(false)
+
+    public init(options: Options) throws(FastCGIError) {
+        self.options = options
+        guard FCGX_Init() == 0 else { throw FastCGIError("FCGX_Init failed") }
+        switch options.address {
+        case .inherited:
+            listenFD = 0
+        case .unix(let path):
+            // A stale socket file from a crashed run would make bind fail; only a socket is removed.
+            var st = stat()
+            if lstat(path, &st) == 0 {
+                guard (st.st_mode & S_IFMT) == S_IFSOCK else { throw FastCGIError("\(path) exists and is not a socket") }
+                unlink(path)
+            }
+            let fd = FCGX_OpenSocket(path, options.backlog)
+            guard fd >= 0 else { throw FastCGIError("cannot listen on unix:\(path): \(String(cString: strerror(errno)))") }
+            if let group = options.socketGroup {
+                guard let gr = getgrnam(group) else { throw FastCGIError("unknown group \(group)") }
+                guard chown(path, uid_t.max, gr.pointee.gr_gid) == 0 else { throw FastCGIError("cannot chgrp \(path)") }
+            }
+            guard chmod(path, options.socketMode) == 0 else { throw FastCGIError("cannot chmod \(path)") }
+            listenFD = fd
+        case .tcp(let host, let port):
+            let fd = FCGX_OpenSocket("\(host):\(port)", options.backlog)
+            guard fd >= 0 else { throw FastCGIError("cannot listen on \(host):\(port)") }
+            listenFD = fd
+        }
+    }
+
+    public var activeRequests: Int { inFlight.withLock { $0 } }
+
+    /// Serves until `stop()`; returns once every worker has left its accept loop.
+    public func run(makeHandler: @escaping @Sendable () -> RequestHandler) {
+        let group = DispatchGroup()
+        for index in 0..<max(1, options.threads) {
+            group.enter()
+            let thread = Thread { [self] in
+                serveLoop(handler: makeHandler())
+                group.leave()
+            }
+            thread.name = "fcgi-\(index)"
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+        group.wait()
+        if case .unix(let path) = options.address { unlink(path) }
+    }
+
+    /// Stops accepting: shutting the listening socket down makes every blocked FCGX_Accept_r
+    /// return, while requests already accepted run to completion.
+    public func stop() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        shutdown(listenFD, Int32(SHUT_RDWR))
+    }
+
+    /// Waits up to `seconds` for in-flight requests; true when none is left.
+    public func drain(seconds: Double) -> Bool {
+        let deadline = Clock.monotonicMillis() + seconds * 1000
+        while Clock.monotonicMillis() < deadline {
+            if activeRequests == 0 { return true }
+            usleep(20_000)
+        }
+        return activeRequests == 0
+    }
+
+    func serveLoop(handler: RequestHandler) {
+        let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        defer { request.deallocate() }
+        guard FCGX_InitRequest(request, listenFD, 0) == 0 else { return }
+        while !stopping.load(ordering: .sequentiallyConsistent) {
+            let rc = FCGX_Accept_r(request)
+            if rc < 0 {
+                if stopping.load(ordering: .sequentiallyConsistent) { break }
+                if rc == -Int32(EINTR) { continue }
+                Log.event(.error, "accept_failed", ["code": JSON(Int(rc))])
+                usleep(100_000)
+                continue
+            }
+            inFlight.withLock { $0 += 1 }
+            let parsed = readRequest(request)
+            let writer = ResponseWriter(stream: request.pointee.out)
+            handler(parsed, writer)
+            FCGX_Finish_r(request)
+            inFlight.withLock { $0 -= 1 }
+        }
+        FCGX_Free(request, 1)
+    }
+
+    func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> Request {
+        var params: [String: String] = [:]
+        if var envp = request.pointee.envp {
+            while let entry = envp.pointee {
+                let pair = String(cString: entry)
+                if let eq = pair.firstIndex(of: "=") {
+                    params[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+                }
+                envp += 1
+            }
+        }
+        let declared = params["CONTENT_LENGTH"].flatMap { Int($0) } ?? 0
+        if declared > options.maxBodyBytes {
+            return Request(params: params, bodyTooLarge: true)
+        }
+        // Read to EOF but never past the limit, whatever CONTENT_LENGTH claimed.
+        var body: [UInt8] = []
+        var chunk = [CChar](repeating: 0, count: 65536)
+        while let input = request.pointee.in {
+            let n = FCGX_GetStr(&chunk, Int32(chunk.count), input)
+            if n <= 0 { break }
+            body.append(contentsOf: chunk[0..<Int(n)].map { UInt8(bitPattern: $0) })
+            if body.count > options.maxBodyBytes { return Request(params: params, bodyTooLarge: true) }
+        }
+        return Request(params: params, body: body)
+    }
+}

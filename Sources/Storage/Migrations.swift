@@ -1,0 +1,75 @@
+import Support
+
+/// Versioned schema changes. Each entry runs once, in order, inside its own transaction;
+/// the applied version is kept in `schema_migrations`.
+public enum Migrations {
+    public static let all: [(version: Int, name: String, sql: String)] = [
+        (1, "accounts", """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            csrf_hash TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE INDEX sessions_user ON sessions(user_id);
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER
+        );
+        CREATE INDEX api_tokens_user ON api_tokens(user_id);
+        CREATE TABLE rate_limits (
+            key TEXT PRIMARY KEY,
+            window_start INTEGER NOT NULL,
+            count INTEGER NOT NULL
+        );
+        """),
+    ]
+
+    public static var latest: Int { all.last?.version ?? 0 }
+
+    public static func currentVersion(_ db: Database) throws(StorageError) -> Int {
+        try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+        return Int(try db.queryOne("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")?.int("v") ?? 0)
+    }
+
+    /// Applies every pending migration; returns the versions applied.
+    @discardableResult
+    public static func apply(_ db: Database, progress: (Int, String) -> Void = { _, _ in }) throws(StorageError) -> [Int] {
+        let current = try currentVersion(db)
+        guard current <= latest else {
+            throw StorageError(.migration, "database schema \(current) is newer than this build (\(latest))")
+        }
+        var applied: [Int] = []
+        for migration in all where migration.version > current {
+            progress(migration.version, migration.name)
+            do {
+                try db.transaction {
+                    try db.execute(migration.sql)
+                    try db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                               [.integer(Int64(migration.version)), .text(migration.name), .integer(Clock.now())])
+                }
+            } catch let error as StorageError {
+                throw StorageError(.migration, "migration \(migration.version) (\(migration.name)) failed: \(error.message)")
+            } catch {
+                throw StorageError(.migration, "migration \(migration.version) failed")
+            }
+            applied.append(migration.version)
+        }
+        return applied
+    }
+}

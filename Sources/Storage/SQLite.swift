@@ -1,0 +1,197 @@
+import CSQLite
+import Foundation
+import Support
+
+public struct StorageError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case open, prepare, step, constraint, busy, migration, corrupt }
+    public let kind: Kind
+    public let message: String
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+    public var description: String { "sqlite: \(message)" }
+}
+
+public enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+    case blob([UInt8])
+}
+
+extension SQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByNilLiteral {
+    public init(stringLiteral value: String) { self = .text(value) }
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(nilLiteral: ()) { self = .null }
+    public init(_ s: String?) { self = s.map { .text($0) } ?? .null }
+    public init(_ i: Int64) { self = .integer(i) }
+    public init(_ b: Bool) { self = .integer(b ? 1 : 0) }
+}
+
+/// One row of a result, read by column name.
+public struct Row: Sendable {
+    public let values: [String: SQLValue]
+    public func int(_ column: String) -> Int64? { if case .integer(let i) = values[column] { return i }; return nil }
+    public func text(_ column: String) -> String? { if case .text(let s) = values[column] { return s }; return nil }
+    public func blob(_ column: String) -> [UInt8]? {
+        switch values[column] {
+        case .blob(let b): return b
+        case .text(let s): return Array(s.utf8)
+        default: return nil
+        }
+    }
+    public func bool(_ column: String) -> Bool { int(column).map { $0 != 0 } ?? false }
+}
+
+/// A connection owned by one thread. WAL, a busy timeout and `secure_delete` are set on open.
+public final class Database {
+    let handle: OpaquePointer
+    public let path: String
+
+    public init(path: String, busyTimeoutMillis: Int32 = 5000) throws(StorageError) {
+        var db: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            if let db { sqlite3_close(db) }
+            throw StorageError(.open, "cannot open \(path): \(message)")
+        }
+        handle = db
+        self.path = path
+        sqlite3_busy_timeout(db, busyTimeoutMillis)
+        sqlite3_extended_result_codes(db, 1)
+        try execute("PRAGMA journal_mode=WAL")
+        try execute("PRAGMA secure_delete=ON")
+        try execute("PRAGMA foreign_keys=ON")
+        try execute("PRAGMA synchronous=NORMAL")
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    var lastError: String { String(cString: sqlite3_errmsg(handle)) }
+
+    func error(_ rc: Int32, _ kind: StorageError.Kind) -> StorageError {
+        let primary = rc & 0xFF
+        if primary == SQLITE_CONSTRAINT { return StorageError(.constraint, lastError) }
+        if primary == SQLITE_BUSY || primary == SQLITE_LOCKED { return StorageError(.busy, lastError) }
+        if primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB { return StorageError(.corrupt, lastError) }
+        return StorageError(kind, lastError)
+    }
+
+    /// Runs one or more statements without parameters or results.
+    public func execute(_ sql: String) throws(StorageError) {
+        var message: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &message)
+        if rc != SQLITE_OK {
+            let text = message.map { String(cString: $0) } ?? lastError
+            sqlite3_free(message)
+            throw StorageError(rc & 0xFF == SQLITE_CONSTRAINT ? .constraint : .step, text)
+        }
+    }
+
+    @discardableResult
+    public func run(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> Int {
+        let statement = try prepare(sql, params)
+        defer { sqlite3_finalize(statement) }
+        let rc = sqlite3_step(statement)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw error(rc, .step) }
+        return Int(sqlite3_changes(handle))
+    }
+
+    public func query(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> [Row] {
+        let statement = try prepare(sql, params)
+        defer { sqlite3_finalize(statement) }
+        var rows: [Row] = []
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw error(rc, .step) }
+            rows.append(readRow(statement))
+        }
+        return rows
+    }
+
+    public func queryOne(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> Row? {
+        try query(sql, params).first
+    }
+
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Runs `body` in an IMMEDIATE transaction: all of it lands, or none of it.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    func prepare(_ sql: String, _ params: [SQLValue]) throws(StorageError) -> OpaquePointer {
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw error(rc, .prepare) }
+        for (offset, value) in params.enumerated() {
+            let index = Int32(offset + 1)
+            let bindRC: Int32
+            switch value {
+            case .null: bindRC = sqlite3_bind_null(statement, index)
+            case .integer(let i): bindRC = sqlite3_bind_int64(statement, index, i)
+            case .real(let d): bindRC = sqlite3_bind_double(statement, index, d)
+            case .text(let s):
+                bindRC = s.withCString { csqlite_bind_text_transient(statement, index, $0, Int32(strlen($0))) }
+            case .blob(let b):
+                bindRC = b.withUnsafeBytes { csqlite_bind_blob_transient(statement, index, $0.baseAddress, Int32(b.count)) }
+            }
+            guard bindRC == SQLITE_OK else {
+                sqlite3_finalize(statement)
+                throw error(bindRC, .prepare)
+            }
+        }
+        return statement
+    }
+
+    func readRow(_ statement: OpaquePointer) -> Row {
+        var values: [String: SQLValue] = [:]
+        for column in 0..<sqlite3_column_count(statement) {
+            let name = String(cString: sqlite3_column_name(statement, column))
+            switch sqlite3_column_type(statement, column) {
+            case SQLITE_INTEGER: values[name] = .integer(sqlite3_column_int64(statement, column))
+            case SQLITE_FLOAT: values[name] = .real(sqlite3_column_double(statement, column))
+            case SQLITE_TEXT:
+                let count = Int(sqlite3_column_bytes(statement, column))
+                if let text = sqlite3_column_text(statement, column) {
+                    values[name] = .text(String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self))
+                } else {
+                    values[name] = .text("")
+                }
+            case SQLITE_BLOB:
+                let count = Int(sqlite3_column_bytes(statement, column))
+                if let blob = sqlite3_column_blob(statement, column) {
+                    values[name] = .blob(Array(UnsafeRawBufferPointer(start: blob, count: count)))
+                } else {
+                    values[name] = .blob([])
+                }
+            default: values[name] = .null
+            }
+        }
+        return Row(values: values)
+    }
+
+    /// `PRAGMA quick_check` answer, for the status endpoint.
+    public func healthy() -> Bool {
+        (try? queryOne("SELECT 1 AS ok")?.int("ok")) == 1
+    }
+
+    public func journalMode() -> String {
+        (try? queryOne("PRAGMA journal_mode")?.text("journal_mode")) ?? "unknown"
+    }
+
+    public static var libraryVersion: String { String(cString: sqlite3_libversion()) }
+}

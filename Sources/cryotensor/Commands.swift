@@ -1,0 +1,229 @@
+import App
+import Crypto
+import Dispatch
+import FastCGI
+import Foundation
+import Storage
+import Support
+
+enum Commands {
+    static let version = "0.1.0"
+
+    static let usage = """
+    usage: cryotensor <command> [options]
+
+    commands:
+      serve [--listen unix:PATH|HOST:PORT] [--threads N] [--socket-mode 0660] [--socket-group NAME] [--grace-seconds 30]
+                                 serve FastCGI; without --listen, serves the socket on fd 0 (spawn-fcgi)
+      check-config               validate the environment and print every setting (secrets as set/unset)
+      migrate                    apply pending database migrations
+      user add EMAIL [--admin]   create a user; the password is read as one line on stdin, or generated and printed
+      token create --user EMAIL [--name NAME]
+                                 create an API token and print it alone on stdout
+      version                    print the version
+    """
+
+    static func fail(_ message: String, code: Int32 = 1) -> Int32 {
+        FileHandle.standardError.write(Data(("cryotensor: " + message + "\n").utf8))
+        return code
+    }
+
+    static func run(_ args: [String], environment: [String: String]) -> Int32 {
+        guard let command = args.first else { print(usage); return 2 }
+        let rest = Array(args.dropFirst())
+        switch command {
+        case "serve": return serve(rest, environment: environment)
+        case "check-config": return checkConfig(environment: environment)
+        case "migrate": return migrate(environment: environment)
+        case "user": return user(rest, environment: environment)
+        case "token": return token(rest, environment: environment)
+        case "version", "--version": print(version); return 0
+        case "help", "--help", "-h": print(usage); return 0
+        default: return fail("unknown command '\(command)'\n\(usage)", code: 2)
+        }
+    }
+
+    /// Parses `--name value` options; flags listed in `flags` take no value.
+    static func options(_ args: [String], flags: Set<String> = []) -> (values: [String: String], positional: [String])? {
+        var values: [String: String] = [:]
+        var positional: [String] = []
+        var i = 0
+        while i < args.count {
+            let arg = args[i]
+            if arg.hasPrefix("--") {
+                if flags.contains(arg) { values[arg] = "true"; i += 1; continue }
+                guard i + 1 < args.count else { return nil }
+                values[arg] = args[i + 1]
+                i += 2
+            } else {
+                positional.append(arg)
+                i += 1
+            }
+        }
+        return (values, positional)
+    }
+
+    static func loadConfig(_ environment: [String: String]) -> Config? {
+        do {
+            return try Config.load(environment: environment)
+        } catch {
+            _ = fail("configuration error: \(error.description)", code: 2)
+            return nil
+        }
+    }
+
+    static func openDatabase(_ config: Config) -> Database? {
+        do {
+            let directory = (config.databasePath as NSString).deletingLastPathComponent
+            if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            let db = try Database(path: config.databasePath)
+            try Migrations.apply(db) { version, name in
+                Log.event(.info, "migration", ["version": JSON(version), "name": .string(name)])
+            }
+            // The database holds password and token hashes: keep it private to its owner.
+            chmod(config.databasePath, 0o600)
+            return db
+        } catch {
+            _ = fail("database \(config.databasePath): \(error)")
+            return nil
+        }
+    }
+
+    static func checkConfig(environment: [String: String]) -> Int32 {
+        for (name, shown) in Config.describe(environment: environment) { print("\(name)=\(shown)") }
+        guard loadConfig(environment) != nil else { return 2 }
+        print("configuration ok")
+        return 0
+    }
+
+    static func migrate(environment: [String: String]) -> Int32 {
+        guard let config = loadConfig(environment), let db = openDatabase(config) else { return 1 }
+        print("database at schema version \((try? Migrations.currentVersion(db)) ?? 0)")
+        return 0
+    }
+
+    static func user(_ args: [String], environment: [String: String]) -> Int32 {
+        guard args.first == "add", let parsed = options(Array(args.dropFirst()), flags: ["--admin"]),
+              let email = parsed.positional.first, parsed.positional.count == 1 else {
+            return fail("usage: cryotensor user add EMAIL [--admin]", code: 2)
+        }
+        guard let config = loadConfig(environment), let db = openDatabase(config) else { return 1 }
+        var password = readLine(strippingNewline: true) ?? ""
+        let generated = password.isEmpty
+        if generated { password = Passwords.generate() }
+        guard password.count >= 12 else { return fail("password must be at least 12 characters", code: 2) }
+        do {
+            let fields = try AdminHandlersInput.validateUser(email: email)
+            let users = UserRepository(db)
+            guard try users.find(email: fields) == nil else { return fail("a user with email \(email) exists") }
+            let user = try users.create(email: fields, passwordHash: try PasswordHasher.standard.hash(password),
+                                        role: parsed.values["--admin"] != nil ? .admin : .user)
+            if generated { print(password) }
+            FileHandle.standardError.write(Data("created \(user.role.rawValue) \(user.email) (id \(user.id))\n".utf8))
+            return 0
+        } catch {
+            return fail("\(error)")
+        }
+    }
+
+    static func token(_ args: [String], environment: [String: String]) -> Int32 {
+        guard args.first == "create", let parsed = options(Array(args.dropFirst())), let email = parsed.values["--user"] else {
+            return fail("usage: cryotensor token create --user EMAIL [--name NAME]", code: 2)
+        }
+        guard let config = loadConfig(environment), let db = openDatabase(config) else { return 1 }
+        do {
+            guard let user = try UserRepository(db).find(email: email) else { return fail("no user with email \(email)") }
+            let token = try APITokens.issue(db: db, userID: user.id, name: parsed.values["--name"] ?? "cli token")
+            print(token)
+            return 0
+        } catch {
+            return fail("\(error)")
+        }
+    }
+
+    static func serve(_ args: [String], environment: [String: String]) -> Int32 {
+        guard let parsed = options(args) else { return fail("missing value for the last option", code: 2) }
+        let address: ListenAddress
+        if let listen = parsed.values["--listen"] {
+            guard let a = ListenAddress.parse(listen) else { return fail("--listen must be unix:PATH or HOST:PORT", code: 2) }
+            address = a
+        } else if ListenAddress.stdinIsSocket() {
+            address = .inherited
+        } else {
+            return fail("no --listen given and fd 0 is not a socket (spawn-fcgi passes one)", code: 2)
+        }
+        guard let threads = Int(parsed.values["--threads"] ?? "8"), (1...256).contains(threads) else {
+            return fail("--threads must be 1...256", code: 2)
+        }
+        guard let mode = mode_t(parsed.values["--socket-mode"] ?? "0660", radix: 8), mode <= 0o777 else {
+            return fail("--socket-mode must be octal, such as 0660", code: 2)
+        }
+        guard let grace = Double(parsed.values["--grace-seconds"] ?? "30"), grace >= 0 else {
+            return fail("--grace-seconds must be a number", code: 2)
+        }
+        guard let config = loadConfig(environment), openDatabase(config) != nil else { return 1 }
+
+        let server: Server
+        do {
+            server = try Server(options: .init(address: address, threads: threads, maxBodyBytes: config.maxBodyBytes,
+                                               socketMode: mode, socketGroup: parsed.values["--socket-group"]))
+        } catch {
+            return fail(error.description)
+        }
+        let shared = SharedState(version: version)
+        let signals = ShutdownSignals(server: server, graceSeconds: grace)
+        signals.install()
+        Log.event(.info, "serving", ["listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),
+                                     "version": .string(version), "pid": JSON(Int(getpid()))])
+        server.run {
+            do {
+                let services = try Services(config: config, shared: shared)
+                let app = Application(services: services)
+                return { request, writer in app.handle(request, writer) }
+            } catch {
+                Log.event(.error, "worker_start_failed", ["error": .string(String(describing: error))])
+                return { _, writer in writer.send(status: 503, headers: [("Content-Type", "application/json")],
+                                                  body: Array(#"{"error":{"code":"unavailable","message":"The service cannot open its database."}}"#.utf8)) }
+            }
+        }
+        // All workers left their accept loops; in-flight requests were finished by them.
+        Log.event(.info, "stopped")
+        return 0
+    }
+}
+
+/// SIGTERM and SIGINT: libfcgi's own handling does not unblock accept, so both are ignored at
+/// the process level and taken through dispatch sources instead; the handler stops accepting and
+/// bounds the wait for in-flight requests.
+final class ShutdownSignals: Sendable {
+    let server: Server
+    let graceSeconds: Double
+    let queue = DispatchQueue(label: "signals")
+    nonisolated(unsafe) var sources: [DispatchSourceSignal] = []
+
+    init(server: Server, graceSeconds: Double) {
+        self.server = server
+        self.graceSeconds = graceSeconds
+    }
+
+    func install() {
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { [self] in
+                Log.event(.info, "shutdown", ["signal": JSON(Int(sig)), "in_flight": JSON(server.activeRequests)])
+                server.stop()
+                let server = self.server
+                let grace = graceSeconds
+                DispatchQueue.global().async {
+                    if !server.drain(seconds: grace) {
+                        Log.event(.warn, "shutdown_forced", ["in_flight": JSON(server.activeRequests)])
+                        exit(1)
+                    }
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
