@@ -58,7 +58,7 @@ public final class Application {
         var fields: [String: JSON] = [
             "request_id": .string(requestID), "method": .string(request.method), "path": .string(request.path),
             "status": .number(Double(writer.status)), "bytes": .number(Double(writer.bytesWritten)),
-            "duration_ms": .number((Clock.monotonicMillis() - started) * 100 / 100),
+            "duration_ms": .number(((Clock.monotonicMillis() - started) * 1000).rounded() / 1000),
             "remote_addr": .string(request.params["REMOTE_ADDR"] ?? ""),
         ]
         if let userID { fields["user_id"] = .number(Double(userID)) }

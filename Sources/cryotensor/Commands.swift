@@ -161,7 +161,8 @@ enum Commands {
         guard let grace = Double(parsed.values["--grace-seconds"] ?? "30"), grace >= 0 else {
             return fail("--grace-seconds must be a number", code: 2)
         }
-        guard let config = loadConfig(environment), openDatabase(config) != nil else { return 1 }
+        guard let config = loadConfig(environment) else { return 2 }
+        guard openDatabase(config) != nil else { return 1 }
 
         let server: Server
         do {

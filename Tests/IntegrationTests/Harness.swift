@@ -1,0 +1,202 @@
+import Foundation
+import Support
+import Synchronization
+import Testing
+
+/// The repository root, found from this file's path.
+let projectRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The responder binary under test: CRYOTENSOR_BIN, or the debug build.
+let responderBinary: String = ProcessInfo.processInfo.environment["CRYOTENSOR_BIN"]
+    ?? projectRoot.appendingPathComponent(".build/debug/cryotensor").path
+
+struct CommandResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Runs a program to completion, optionally feeding standard input.
+@discardableResult
+func runCommand(_ path: String, _ args: [String], environment: [String: String]? = nil, stdin: String? = nil) throws -> CommandResult {
+    let child = try Child(path, args, environment: environment, stdin: stdin ?? "")
+    let (out, err) = child.readAll()
+    let status = child.wait()
+    return CommandResult(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+}
+
+let portCounter = Mutex(Int.random(in: 0..<400))
+
+/// One real stack (redis-server, responder, nginx) in its own directory and port.
+final class Stack: @unchecked Sendable {
+    let dir: URL
+    let port: Int
+    let environment: [String: String]
+
+    var base: String { "http://127.0.0.1:\(port)/api/v1" }
+    var dbPath: String { dir.appendingPathComponent("cryotensor.db").path }
+    var redisSocket: String { dir.appendingPathComponent("run/redis.sock").path }
+
+    init(env: [String: String] = [:], redis: Bool = true, spawnFCGI: Bool = false, threads: Int = 4) throws {
+        dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("ct-it-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        port = 20000 + portCounter.withLock { $0 += 1; return $0 } + Int(getpid() % 50) * 400
+        var environment = ProcessInfo.processInfo.environment
+        for key in environment.keys where key.hasPrefix("CRYOTENSOR_") || key == "REDIS_URL" || key.contains("ENCRYPTION") {
+            environment[key] = nil
+        }
+        environment["CRYOTENSOR_DB"] = dir.appendingPathComponent("cryotensor.db").path
+        if redis { environment["REDIS_URL"] = "unix://" + dir.appendingPathComponent("run/redis.sock").path }
+        for (k, v) in env { environment[k] = v }
+        self.environment = environment
+        var args = ["start", "--var", dir.path, "--port", String(port), "--bin", responderBinary, "--threads", String(threads)]
+        if !redis { args.append("--no-redis") }
+        if spawnFCGI { args.append("--spawn-fcgi") }
+        let result = try runCommand(projectRoot.appendingPathComponent("scripts/stack").path, args, environment: environment)
+        guard result.status == 0 else {
+            throw StackError("stack start failed: \(result.stderr)\n\(log("cryotensor.log"))")
+        }
+    }
+
+    func stop() {
+        _ = try? runCommand(projectRoot.appendingPathComponent("scripts/stack").path, ["stop", "--var", dir.path], environment: environment)
+    }
+
+    deinit { stop() }
+
+    func stackCommand(_ action: String) throws {
+        let r = try runCommand(projectRoot.appendingPathComponent("scripts/stack").path, [action, "--var", dir.path], environment: environment)
+        guard r.status == 0 else { throw StackError("\(action): \(r.stderr)") }
+    }
+
+    func log(_ name: String) -> String {
+        (try? String(contentsOf: dir.appendingPathComponent("log/" + name), encoding: .utf8)) ?? ""
+    }
+
+    func pid(_ name: String) -> Int32? {
+        (try? String(contentsOf: dir.appendingPathComponent("run/\(name).pid"), encoding: .utf8))
+            .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// The operator CLI against this stack's database.
+    func cli(_ args: [String], stdin: String? = nil) throws -> CommandResult {
+        try runCommand(responderBinary, args, environment: environment, stdin: stdin)
+    }
+
+    /// Creates a user with the CLI and returns its password.
+    @discardableResult
+    func addUser(_ email: String, admin: Bool = false, password: String = "pw-" + UUID().uuidString) throws -> String {
+        let r = try cli(["user", "add", email] + (admin ? ["--admin"] : []), stdin: password + "\n")
+        guard r.status == 0 else { throw StackError("user add: \(r.stderr)") }
+        return password
+    }
+
+    /// Logs in and returns a client carrying the session cookie and CSRF token.
+    func login(_ email: String, _ password: String) throws -> Client {
+        let client = Client(base: base)
+        let r = try client.post("/auth/login", ["email": .string(email), "password": .string(password)])
+        guard r.status == 200, let csrf = r.json?["csrf_token"]?.stringValue else { throw StackError("login failed: \(r.status) \(r.text)") }
+        client.csrf = csrf
+        return client
+    }
+
+    /// Every byte the stack wrote to disk that could hold a secret: database, WAL, logs, redis dump.
+    func persistedBytes() -> [(String, Data)] {
+        var out: [(String, Data)] = []
+        let files = FileManager.default.enumerator(atPath: dir.path)
+        while let name = files?.nextObject() as? String {
+            let url = dir.appendingPathComponent(name)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue,
+                  !name.hasSuffix(".sock"), let data = try? Data(contentsOf: url) else { continue }
+            out.append((name, data))
+        }
+        return out
+    }
+}
+
+struct StackError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+struct HTTPResult {
+    let status: Int
+    let headers: [String: String]
+    let body: Data
+    var text: String { String(decoding: body, as: UTF8.self) }
+    var json: JSON? { try? JSON.parse(Array(body)) }
+    var errorCode: String? { json?["error"]?["code"]?.stringValue }
+    func header(_ name: String) -> String? { headers[name.lowercased()] }
+}
+
+/// A real HTTP client: curl, driven as a person would from a shell. Cookies are kept per client.
+final class Client: @unchecked Sendable {
+    let base: String
+    let cookieJar: String
+    var csrf: String?
+    var bearer: String?
+
+    init(base: String) {
+        self.base = base
+        cookieJar = NSTemporaryDirectory() + "ct-cookies-\(UUID().uuidString)"
+    }
+
+    func request(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:], contentType: String? = "application/json") throws -> HTTPResult {
+        let headerFile = NSTemporaryDirectory() + "ct-h-\(UUID().uuidString)"
+        let bodyFile = NSTemporaryDirectory() + "ct-b-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: headerFile); try? FileManager.default.removeItem(atPath: bodyFile) }
+        var args = ["-sS", "--http1.1", "-X", method, "-D", headerFile, "-o", bodyFile, "-b", cookieJar, "-c", cookieJar,
+                    "-H", "Expect:", "--max-time", "60"]
+        var allHeaders = headers
+        if let csrf, allHeaders["X-CSRF-Token"] == nil { allHeaders["X-CSRF-Token"] = csrf }
+        if let bearer { allHeaders["Authorization"] = "Bearer " + bearer }
+        for (k, v) in allHeaders { args += ["-H", "\(k): \(v)"] }
+        var bodyPath: String? = nil
+        if let body {
+            let p = NSTemporaryDirectory() + "ct-req-\(UUID().uuidString)"
+            try body.write(to: URL(fileURLWithPath: p))
+            bodyPath = p
+            if let contentType { args += ["-H", "Content-Type: \(contentType)"] }
+            args += ["--data-binary", "@" + p]
+        }
+        defer { if let bodyPath { try? FileManager.default.removeItem(atPath: bodyPath) } }
+        args.append(base + path)
+        let r = try runCommand("/usr/bin/curl", args)
+        guard r.status == 0 else { throw StackError("curl failed (\(r.status)): \(r.stderr)") }
+        let rawHeaders = (try? String(contentsOfFile: headerFile, encoding: .utf8)) ?? ""
+        var status = 0
+        var parsed: [String: String] = [:]
+        for line in rawHeaders.components(separatedBy: "\r\n") {
+            if line.hasPrefix("HTTP/") {
+                status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                parsed = [:]
+            } else if let colon = line.firstIndex(of: ":") {
+                parsed[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        let body = (try? Data(contentsOf: URL(fileURLWithPath: bodyFile))) ?? Data()
+        return HTTPResult(status: status, headers: parsed, body: body)
+    }
+
+    func get(_ path: String, headers: [String: String] = [:]) throws -> HTTPResult { try request("GET", path, headers: headers) }
+    func delete(_ path: String) throws -> HTTPResult { try request("DELETE", path) }
+    func post(_ path: String, _ json: JSON, headers: [String: String] = [:]) throws -> HTTPResult {
+        try request("POST", path, body: Data(json.serialized().utf8), headers: headers)
+    }
+    func patch(_ path: String, _ json: JSON) throws -> HTTPResult { try request("PATCH", path, body: Data(json.serialized().utf8)) }
+    func put(_ path: String, _ json: JSON) throws -> HTTPResult { try request("PUT", path, body: Data(json.serialized().utf8)) }
+
+    /// The raw cookie header a browser would send, for tests that need it.
+    var sessionCookie: String? {
+        guard let jar = try? String(contentsOfFile: cookieJar, encoding: .utf8) else { return nil }
+        for line in jar.split(separator: "\n") where line.contains("\tct_session\t") {
+            return line.split(separator: "\t").last.map(String.init)
+        }
+        return nil
+    }
+}
+
+extension Data {
+    func contains(_ text: String) -> Bool { range(of: Data(text.utf8)) != nil }
+}
