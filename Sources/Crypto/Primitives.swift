@@ -33,32 +33,20 @@ public enum Digest {
 }
 
 public enum KDF {
-    /// HKDF-SHA256 (RFC 5869) through OpenSSL's EVP_KDF interface.
+    /// HKDF-SHA256 (RFC 5869) through OpenSSL's EVP_PKEY HKDF interface. (The OSSL_PARAM route
+    /// keeps pointers to parameter names, which Swift string bridging does not keep alive.)
     public static func hkdfSHA256(key: [UInt8], salt: [UInt8], info: [UInt8], length: Int) throws(CryptoError) -> [UInt8] {
-        guard let kdf = EVP_KDF_fetch(nil, "HKDF", nil) else { throw CryptoError("HKDF unavailable") }
-        defer { EVP_KDF_free(kdf) }
-        guard let ctx = EVP_KDF_CTX_new(kdf) else { throw CryptoError("HKDF context") }
-        defer { EVP_KDF_CTX_free(ctx) }
+        guard let ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nil) else { throw CryptoError("HKDF unavailable") }
+        defer { EVP_PKEY_CTX_free(ctx) }
         var out = [UInt8](repeating: 0, count: length)
-        var key = key, salt = salt, info = info
-        let digest = Array("SHA256".utf8CString)
-        let rc: Int32 = digest.withUnsafeBufferPointer { d in
-            key.withUnsafeMutableBufferPointer { k in
-                salt.withUnsafeMutableBufferPointer { s in
-                    info.withUnsafeMutableBufferPointer { i in
-                        var params: [OSSL_PARAM] = [
-                            OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, UnsafeMutablePointer(mutating: d.baseAddress), 0),
-                            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, k.baseAddress, k.count),
-                            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, s.baseAddress, s.count),
-                            OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, i.baseAddress, i.count),
-                            OSSL_PARAM_construct_end(),
-                        ]
-                        return EVP_KDF_derive(ctx, &out, out.count, &params)
-                    }
-                }
-            }
+        var outLength = length
+        guard EVP_PKEY_derive_init(ctx) == 1, EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) == 1,
+              salt.isEmpty || EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, Int32(salt.count)) == 1,
+              EVP_PKEY_CTX_set1_hkdf_key(ctx, key, Int32(key.count)) == 1,
+              info.isEmpty || EVP_PKEY_CTX_add1_hkdf_info(ctx, info, Int32(info.count)) == 1,
+              EVP_PKEY_derive(ctx, &out, &outLength) == 1, outLength == length else {
+            throw CryptoError("HKDF derive failed")
         }
-        guard rc == 1 else { throw CryptoError("HKDF derive failed") }
         return out
     }
 

@@ -1,0 +1,99 @@
+@testable import App
+import Foundation
+import Support
+import Testing
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+@Suite struct SettingsTests {
+    @Test func defaultsMatchTheSpec() throws {
+        let config = try Config.load(environment: [:])
+        #expect(config.databasePath == "var/cryotensor.db")
+        #expect(config.redis == nil)
+        #expect(config.encryptionKey == nil)
+        #expect(!config.localEncryption)
+        #expect(config.allowedBaseURLs == ["https://api.openai.com/v1"])
+        #expect(config.ssrfProtection)
+        #expect(!config.allowInsecureHTTP)
+        #expect(config.remoteFileMaxMB == 50 && config.remoteDownloadMaxRetries == 3)
+        #expect(config.remoteDownloadInitialRetryDelaySeconds == 5 && config.remoteDownloadMaxRetryTimeSeconds == 45)
+        #expect(config.base64MaxMB == 50 && config.videoMaxMB == 100)
+    }
+
+    @Test func parsesListsAndRedisForms() throws {
+        let config = try Config.load(environment: [
+            "OPENAI_ALLOWED_API_BASE_URLS": "https://API.example.com/v1/; http://127.0.0.1:8081/v1",
+            "REDIS_URL": "redis://127.0.0.1:6390/2",
+            "SSRF_ALLOWED_CIDRS": "10.9.0.0/16, fd00::/8",
+            "ALLOW_INSECURE_HTTP_HOSTS": "Mirror.local:8080",
+        ])
+        #expect(config.allowedBaseURLs == ["https://api.example.com/v1", "http://127.0.0.1:8081/v1"])
+        #expect(config.redis?.database == 2)
+        #expect(config.ssrfAllowedCIDRs.count == 2)
+        #expect(config.insecureHTTPHosts == ["mirror.local:8080"])
+        #expect(try Config.load(environment: ["REDIS_URL": "unix:///run/redis.sock"]).redis?.address == .unix(path: "/run/redis.sock"))
+    }
+
+    @Test func secretsPrintAsAMask() throws {
+        let config = try Config.load(environment: ["CONFIG_ENCRYPTION_KEY": String(repeating: "k", count: 40)])
+        #expect(String(describing: config.encryptionKey) .contains("kkkk") == false)
+        #expect("\(config)".contains("kkkk") == false)
+    }
+
+    /// docs/configuration.md must list every variable of the settings table with its default.
+    @Test func configurationDocMatchesTheTable() throws {
+        let doc = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        for spec in SettingsTable.all {
+            let row = doc.split(separator: "\n").first { $0.hasPrefix("| `\(spec.name)` |") }
+            #expect(row != nil, "\(spec.name) missing from docs/configuration.md")
+            if let row, !spec.defaultValue.isEmpty {
+                #expect(row.contains("`\(spec.defaultValue)`"), "\(spec.name): default \(spec.defaultValue) not in the doc row")
+            }
+        }
+    }
+}
+
+@Suite struct RouterTests {
+    let router = Router(Application.routes)
+
+    @Test func matchesParametersAndMethods() {
+        guard case .found(let route, let params) = router.match(method: "PATCH", path: "/api/v1/admin/users/7") else {
+            Issue.record("no match")
+            return
+        }
+        #expect(route.access == .admin)
+        #expect(params["id"] == "7")
+        guard case .methodNotAllowed(let allowed) = router.match(method: "POST", path: "/api/v1/health") else {
+            Issue.record("expected 405")
+            return
+        }
+        #expect(allowed == ["GET"])
+        guard case .notFound = router.match(method: "GET", path: "/api/v2/health") else { Issue.record("expected 404"); return }
+        guard case .notFound = router.match(method: "GET", path: "/api/v1health") else { Issue.record("expected 404"); return }
+    }
+
+    @Test func everyAdminPathIsAdminOnly() {
+        for route in Application.routes where route.segments.first == "admin" {
+            #expect(route.access == .admin, "\(route.method) /\(route.segments.joined(separator: "/"))")
+        }
+    }
+}
+
+@Suite struct InputTests {
+    let spec = InputSpec([.required("email", .email), .optional("role", .oneOf(["admin", "user"])), .optional("n", .integer(1...5))])
+
+    @Test func validatesTypesAndLimits() throws {
+        let ok = try spec.validate(Array(#"{"email":"a@b.co","role":"user","n":3}"#.utf8))
+        #expect(ok.string("email") == "a@b.co" && ok.int("n") == 3)
+        for (body, field) in [(#"{"role":"user"}"#, "email"), (#"{"email":"nope"}"#, "email"), (#"{"email":"a@b.co","role":"root"}"#, "role"),
+                              (#"{"email":"a@b.co","n":9}"#, "n"), (#"{"email":"a@b.co","n":true}"#, "n"), (#"{"email":"a@b.co","x":1}"#, "x")] {
+            do {
+                _ = try spec.validate(Array(body.utf8))
+                Issue.record("accepted \(body)")
+            } catch {
+                #expect(error.code == "invalid_field" && error.field == field, "\(body)")
+            }
+        }
+        #expect(throws: HTTPError.self) { try spec.validate(Array("[1]".utf8)) }
+    }
+}
