@@ -25,8 +25,8 @@ enum AdminHandlers {
             "uptime_seconds": .number(Double(Clock.now() - c.services.shared.startedAt)),
             "encryption": [
                 "config_key_set": .bool(config.encryptionKey != nil),
-                "key_id": config.encryptionKey.map { .string(KeyID.of($0)) } ?? .null,
-                "previous_key_ids": .array(config.previousEncryptionKeys.map { .string(KeyID.of($0)) }),
+                "key_id": config.encryptionKey.map { .string(Keyring.keyID($0.reveal())) } ?? .null,
+                "previous_key_ids": .array(config.previousEncryptionKeys.map { .string(Keyring.keyID($0.reveal())) }),
                 "transcripts": .string(config.localEncryption ? "encrypted" : "plaintext"),
             ],
             "secrets_storage": .string(config.encryptionKey == nil ? "memory" : "encrypted"),
@@ -86,13 +86,6 @@ enum AdminHandlers {
             _ = try users.delete(id: id)
         }
         return .noContent()
-    }
-}
-
-enum KeyID {
-    /// A short public name for a key: the first 8 hex of HMAC-SHA256(key, label). Reveals nothing of it.
-    static func of(_ key: Secret) -> String {
-        Encoding.hex(Array(Digest.hmacSHA256(key: Array(key.reveal().utf8), data: Array("cryotensor key id v1".utf8)).prefix(4)))
     }
 }
 

@@ -1,0 +1,62 @@
+import CCrypto
+
+/// AES-256-GCM through OpenSSL's EVP interface: 12-byte nonce, 16-byte tag.
+public enum AESGCM {
+    public static let nonceSize = 12
+    public static let tagSize = 16
+
+    public static func seal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], aad: [UInt8]) throws(CryptoError) -> (ciphertext: [UInt8], tag: [UInt8]) {
+        guard key.count == 32, nonce.count == nonceSize else { throw CryptoError("bad key or nonce size") }
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError("no cipher context") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        var out = [UInt8](repeating: 0, count: plaintext.count + 16)
+        var length: Int32 = 0
+        var total = 0
+        guard EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1,
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(nonceSize), nil) == 1,
+              EVP_EncryptInit_ex(ctx, nil, nil, key, nonce) == 1 else { throw CryptoError("encrypt init") }
+        if !aad.isEmpty {
+            guard EVP_EncryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else { throw CryptoError("aad") }
+        }
+        if !plaintext.isEmpty {
+            guard EVP_EncryptUpdate(ctx, &out, &length, plaintext, Int32(plaintext.count)) == 1 else { throw CryptoError("encrypt") }
+            total = Int(length)
+        }
+        let finalOK = out.withUnsafeMutableBufferPointer { buf in
+            EVP_EncryptFinal_ex(ctx, buf.baseAddress! + total, &length) == 1
+        }
+        guard finalOK else { throw CryptoError("encrypt final") }
+        total += Int(length)
+        var tag = [UInt8](repeating: 0, count: tagSize)
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, Int32(tagSize), &tag) == 1 else { throw CryptoError("tag") }
+        return (Array(out.prefix(total)), tag)
+    }
+
+    /// Fails (throws) on any change to key, nonce, ciphertext, tag or associated data.
+    public static func open(key: [UInt8], nonce: [UInt8], ciphertext: [UInt8], tag: [UInt8], aad: [UInt8]) throws(CryptoError) -> [UInt8] {
+        guard key.count == 32, nonce.count == nonceSize, tag.count == tagSize else { throw CryptoError("bad sizes") }
+        guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError("no cipher context") }
+        defer { EVP_CIPHER_CTX_free(ctx) }
+        var out = [UInt8](repeating: 0, count: ciphertext.count + 16)
+        var length: Int32 = 0
+        var total = 0
+        var tag = tag
+        guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1,
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(nonceSize), nil) == 1,
+              EVP_DecryptInit_ex(ctx, nil, nil, key, nonce) == 1 else { throw CryptoError("decrypt init") }
+        if !aad.isEmpty {
+            guard EVP_DecryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else { throw CryptoError("aad") }
+        }
+        if !ciphertext.isEmpty {
+            guard EVP_DecryptUpdate(ctx, &out, &length, ciphertext, Int32(ciphertext.count)) == 1 else { throw CryptoError("decrypt") }
+            total = Int(length)
+        }
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(tagSize), &tag) == 1 else { throw CryptoError("tag") }
+        let finalOK = out.withUnsafeMutableBufferPointer { buf in
+            EVP_DecryptFinal_ex(ctx, buf.baseAddress! + total, &length) > 0
+        }
+        guard finalOK else { throw CryptoError("authentication failed") }
+        total += Int(length)
+        return Array(out.prefix(total))
+    }
+}

@@ -1,0 +1,103 @@
+import Support
+
+/// What a stored secret is for; each purpose gets its own HKDF-derived key.
+public enum KeyPurpose: String, Sendable {
+    case configSecret = "config-secret"
+    case transcript = "transcript"
+    case export = "export"
+}
+
+public enum EnvelopeError: Error, Sendable, Equatable, CustomStringConvertible {
+    case malformed
+    case unknownKey(String)
+    case authenticationFailed
+    case noKey
+
+    public var description: String {
+        switch self {
+        case .malformed: "not a CryoTensor ciphertext"
+        case .unknownKey(let id): "made with key \(id), which is neither the current nor a previous key"
+        case .authenticationFailed: "does not decrypt (tampered, moved to another place, or made with another key)"
+        case .noKey: "no encryption key is configured"
+        }
+    }
+}
+
+/// The current encryption key and the previous ones (read-only). Stored form of a secret:
+/// `ct1.<key id>.<base64url(nonce | ciphertext | tag)>`, sealed with AES-256-GCM under
+/// HKDF-SHA256(master key, purpose) and bound to its place by the associated data.
+public struct Keyring: Sendable {
+    struct Key: Sendable {
+        let id: String
+        let master: [UInt8]
+    }
+    let current: Key?
+    let previous: [Key]
+
+    public static let prefix = "ct1."
+
+    public init(current: String?, previous: [String]) {
+        self.current = current.map { Key(id: Keyring.keyID($0), master: Array($0.utf8)) }
+        self.previous = previous.map { Key(id: Keyring.keyID($0), master: Array($0.utf8)) }
+    }
+
+    public var hasKey: Bool { current != nil }
+    public var currentKeyID: String? { current?.id }
+    public var previousKeyIDs: [String] { previous.map(\.id) }
+
+    /// A short public name for a key: 8 hex of HMAC-SHA256(key, label). Reveals nothing of it.
+    public static func keyID(_ key: String) -> String {
+        Encoding.hex(Array(Digest.hmacSHA256(key: Array(key.utf8), data: Array("cryotensor key id v1".utf8)).prefix(4)))
+    }
+
+    static func derive(_ key: Key, _ purpose: KeyPurpose) throws(CryptoError) -> [UInt8] {
+        try KDF.hkdfSHA256(key: key.master, salt: Array("cryotensor".utf8), info: Array("cryotensor v1 \(purpose.rawValue)".utf8), length: 32)
+    }
+
+    public func seal(_ plaintext: [UInt8], purpose: KeyPurpose, place: String) throws(EnvelopeError) -> String {
+        guard let current else { throw .noKey }
+        do {
+            let nonce = Random.bytes(AESGCM.nonceSize)
+            let sealed = try AESGCM.seal(key: try Self.derive(current, purpose), nonce: nonce, plaintext: plaintext, aad: Array(place.utf8))
+            return Self.prefix + current.id + "." + Encoding.base64url(nonce + sealed.ciphertext + sealed.tag)
+        } catch {
+            throw .authenticationFailed
+        }
+    }
+
+    public func seal(_ text: String, purpose: KeyPurpose, place: String) throws(EnvelopeError) -> String {
+        try seal(Array(text.utf8), purpose: purpose, place: place)
+    }
+
+    public func open(_ envelope: String, purpose: KeyPurpose, place: String) throws(EnvelopeError) -> [UInt8] {
+        guard let (id, payload) = Self.parse(envelope) else { throw .malformed }
+        guard let key = ([current].compactMap { $0 } + previous).first(where: { $0.id == id }) else { throw .unknownKey(id) }
+        guard payload.count >= AESGCM.nonceSize + AESGCM.tagSize else { throw .malformed }
+        let nonce = Array(payload.prefix(AESGCM.nonceSize))
+        let tag = Array(payload.suffix(AESGCM.tagSize))
+        let ciphertext = Array(payload.dropFirst(AESGCM.nonceSize).dropLast(AESGCM.tagSize))
+        do {
+            return try AESGCM.open(key: try Self.derive(key, purpose), nonce: nonce, ciphertext: ciphertext, tag: tag, aad: Array(place.utf8))
+        } catch {
+            throw .authenticationFailed
+        }
+    }
+
+    public func openString(_ envelope: String, purpose: KeyPurpose, place: String) throws(EnvelopeError) -> String {
+        let bytes = try open(envelope, purpose: purpose, place: place)
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .malformed }
+        return text
+    }
+
+    public static func isEnvelope(_ text: String) -> Bool { parse(text) != nil }
+
+    /// The key id an envelope names, if it is one.
+    public static func keyID(ofEnvelope text: String) -> String? { parse(text)?.0 }
+
+    static func parse(_ text: String) -> (String, [UInt8])? {
+        guard text.hasPrefix(prefix) else { return nil }
+        let parts = text.dropFirst(prefix.count).split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].count == 8, let payload = Encoding.fromBase64(String(parts[1])) else { return nil }
+        return (String(parts[0]), payload)
+    }
+}
