@@ -27,6 +27,16 @@ public final class Application {
         Route("POST", "/admin/users", .admin, AdminHandlers.createUser),
         Route("PATCH", "/admin/users/{id}", .admin, AdminHandlers.updateUser),
         Route("DELETE", "/admin/users/{id}", .admin, AdminHandlers.deleteUser),
+        Route("GET", "/admin/connections", .admin, ConnectionHandlers.list),
+        Route("POST", "/admin/connections", .admin, ConnectionHandlers.create),
+        Route("GET", "/admin/connections/{id}", .admin, ConnectionHandlers.get),
+        Route("PUT", "/admin/connections/{id}", .admin, ConnectionHandlers.update),
+        Route("DELETE", "/admin/connections/{id}", .admin, ConnectionHandlers.delete),
+        Route("GET", "/admin/config", .admin, ConfigHandlers.get),
+        Route("PATCH", "/admin/config", .admin, ConfigHandlers.patch),
+        Route("GET", "/admin/config/export", .admin, ConfigHandlers.export),
+        Route("POST", "/admin/config/import", .admin, ConfigHandlers.importDocument),
+        Route("GET", "/models", .user, ModelHandlers.list),
     ]
 
     public func handle(_ request: Request, _ writer: ResponseWriter) {

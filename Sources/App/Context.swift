@@ -1,4 +1,5 @@
 import Cache
+import Crypto
 import FastCGI
 import Storage
 import Support
@@ -55,6 +56,8 @@ public final class Services {
     public let db: Database
     public let redis: RedisClient?
     public let shared: SharedState
+    /// This thread's copy of the runtime settings, keyed by their version.
+    var runtimeCache: (version: Int64, overrides: [String: String], config: Config)?
 
     public init(config: Config, shared: SharedState) throws {
         self.config = config
@@ -79,9 +82,17 @@ public final class Services {
 public final class SharedState: Sendable {
     public let startedAt = Clock.now()
     public let version: String
+    public let vault: SecretVault
+    /// The environment's values of the settings table (nothing else of the environment).
+    public let settingsEnvironment: [String: String]
     let redisDownLogged = AtomicFlag()
 
-    public init(version: String) { self.version = version }
+    public init(version: String, config: Config, environment: [String: String]) {
+        self.version = version
+        self.settingsEnvironment = environment.filter { key, _ in SettingsTable.spec(key) != nil }
+        self.vault = SecretVault(keyring: Keyring(current: config.encryptionKey?.reveal(),
+                                                  previous: config.previousEncryptionKeys.map { $0.reveal() }))
+    }
 
     func noteRedisFailure(_ message: String) {
         if redisDownLogged.set() { Log.event(.warn, "redis_unavailable", ["reason": .string(message)]) }

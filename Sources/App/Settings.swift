@@ -6,7 +6,7 @@ import Support
 /// and doc line. `check-config`, docs/configuration.md and the admin API all come from here.
 public struct SettingSpec: Sendable {
     public enum Kind: Sendable {
-        case path, redisURL, secret, secretList, bool, urlList, hostList, cidrList
+        case path, redisURL, secret, secretList, bool, urlList, hostList, cidrList, text
         case positiveNumber(max: Double)
         case integer(ClosedRange<Int>)
     }
@@ -41,6 +41,7 @@ public enum SettingsTable {
         SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", defaultValue: "45", kind: .positiveNumber(max: 3600), doc: "Total time budget of a download with its retries."),
         SettingSpec(name: "BASE64_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240), doc: "Cap on an inline base64 payload."),
         SettingSpec(name: "VIDEO_MAX_SIZE_MB", defaultValue: "100", kind: .positiveNumber(max: 10240), doc: "Cap on an inline video."),
+        SettingSpec(name: "DEFAULT_MODEL", defaultValue: "", kind: .text, doc: "Model preselected for new chats (a model id from `GET /models`)."),
         SettingSpec(name: "CRYOTENSOR_MAX_BODY_MB", defaultValue: "10", kind: .positiveNumber(max: 1024), doc: "Largest request body the responder reads (nginx's `client_max_body_size` should match)."),
         SettingSpec(name: "CRYOTENSOR_SESSION_HOURS", defaultValue: "12", kind: .integer(1...720), doc: "Lifetime of a browser session cookie."),
         SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES", defaultValue: "5", kind: .integer(1...1000), doc: "Failed logins per account in 15 minutes before further attempts get 429."),
@@ -76,6 +77,7 @@ public struct Config: Sendable {
     public var remoteDownloadMaxRetryTimeSeconds: Double
     public var base64MaxMB: Double
     public var videoMaxMB: Double
+    public var defaultModel: String
     public var maxBodyBytes: Int
     public var sessionHours: Int
     public var loginMaxFailures: Int
@@ -113,6 +115,13 @@ public struct Config: Sendable {
         func list(_ name: String) -> [String] {
             value(name).split(whereSeparator: { $0 == "," || $0 == ";" })
                 .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        func text(_ name: String) throws(ConfigError) -> String {
+            let v = value(name)
+            guard v.count <= 200, !v.contains(where: { $0.isNewline }) else {
+                throw ConfigError(variable: name, reason: "must be one line of at most 200 characters")
+            }
+            return v
         }
         func secret(_ name: String) throws(ConfigError) -> Secret? {
             let v = value(name)
@@ -185,6 +194,7 @@ public struct Config: Sendable {
             remoteDownloadMaxRetryTimeSeconds: try number("REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS"),
             base64MaxMB: try number("BASE64_MAX_SIZE_MB"),
             videoMaxMB: try number("VIDEO_MAX_SIZE_MB"),
+            defaultModel: try text("DEFAULT_MODEL"),
             maxBodyBytes: Int(try number("CRYOTENSOR_MAX_BODY_MB") * 1024 * 1024),
             sessionHours: try integer("CRYOTENSOR_SESSION_HOURS"),
             loginMaxFailures: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES"),

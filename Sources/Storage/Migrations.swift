@@ -38,6 +38,28 @@ public enum Migrations {
             count INTEGER NOT NULL
         );
         """),
+        (2, "connections and runtime settings", """
+        CREATE TABLE connections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('openai', 'azure_openai', 'gemini')),
+            base_url TEXT NOT NULL,
+            api_version TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            api_key_ciphertext TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE runtime_settings (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        INSERT INTO meta (key, value) VALUES ('config_version', 1);
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

@@ -20,6 +20,7 @@ enum Commands {
       user add EMAIL [--admin]   create a user; the password is read as one line on stdin, or generated and printed
       token create --user EMAIL [--name NAME]
                                  create an API token and print it alone on stdout
+      reencrypt                  rewrite every stored secret under the current CONFIG_ENCRYPTION_KEY
       version                    print the version
     """
 
@@ -37,6 +38,7 @@ enum Commands {
         case "migrate": return migrate(environment: environment)
         case "user": return user(rest, environment: environment)
         case "token": return token(rest, environment: environment)
+        case "reencrypt": return reencrypt(environment: environment)
         case "version", "--version": print(version); return 0
         case "help", "--help", "-h": print(usage); return 0
         default: return fail("unknown command '\(command)'\n\(usage)", code: 2)
@@ -141,6 +143,22 @@ enum Commands {
         }
     }
 
+    static func reencrypt(environment: [String: String]) -> Int32 {
+        guard let config = loadConfig(environment) else { return 2 }
+        guard config.encryptionKey != nil else { return fail("reencrypt needs CONFIG_ENCRYPTION_KEY (and the old key in CONFIG_ENCRYPTION_KEY_PREVIOUS)", code: 2) }
+        guard let db = openDatabase(config) else { return 1 }
+        do {
+            let report = try Reencryption.run(db: db, config: config) { line in
+                FileHandle.standardError.write(Data("reencrypt: \(line)\n".utf8))
+            }
+            print("rewritten \(report.rewritten), already current \(report.alreadyCurrent), failed \(report.failed.count)")
+            for failure in report.failed { FileHandle.standardError.write(Data("reencrypt: cannot decrypt \(failure); left unchanged\n".utf8)) }
+            return report.failed.isEmpty ? 0 : 1
+        } catch {
+            return fail("\(error)")
+        }
+    }
+
     static func serve(_ args: [String], environment: [String: String]) -> Int32 {
         guard let parsed = options(args) else { return fail("missing value for the last option", code: 2) }
         let address: ListenAddress
@@ -171,7 +189,7 @@ enum Commands {
         } catch {
             return fail(error.description)
         }
-        let shared = SharedState(version: version)
+        let shared = SharedState(version: version, config: config, environment: environment)
         let signals = ShutdownSignals(server: server, graceSeconds: grace)
         signals.install()
         Log.event(.info, "serving", ["listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),

@@ -1,0 +1,114 @@
+import Cache
+import Storage
+import Support
+
+/// The non-sensitive settings admins may change at run time (`/admin/config`, import). The
+/// environment gives initial values; overrides live in SQLite and are announced through Redis
+/// (`ct:config:version` and `ct:config:doc`, set together), so every thread of every process
+/// sees a change on its next request. No secret is ever among them.
+enum RuntimeSettings {
+    static let editable = [
+        "ENABLE_SSRF_PROTECTION", "ALLOW_INSECURE_HTTP", "ALLOW_INSECURE_HTTP_HOSTS", "SSRF_ALLOWED_CIDRS",
+        "REMOTE_FILE_MAX_SIZE_MB", "REMOTE_DOWNLOAD_MAX_RETRIES", "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS",
+        "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", "BASE64_MAX_SIZE_MB", "VIDEO_MAX_SIZE_MB", "DEFAULT_MODEL",
+    ]
+    static let versionKey = "ct:config:version"
+    static let documentKey = "ct:config:doc"
+
+    static func apiName(_ variable: String) -> String { variable.lowercased() }
+    static func variable(_ apiName: String) -> String? { editable.first { $0.lowercased() == apiName } }
+
+    /// Turns a JSON patch into environment-style strings and checks them all with the same parser
+    /// as start-up. Returns the new overrides, or the problems.
+    static func validate(_ patch: [String: JSON], base: [String: String], overrides: [String: String], at path: String) -> ([String: String], [Problem]) {
+        var changes: [String: String] = [:]
+        var problems: [Problem] = []
+        for (key, value) in patch.sorted(by: { $0.key < $1.key }) {
+            let where_ = path.isEmpty ? key : "\(path).\(key)"
+            guard let name = variable(key), let spec = SettingsTable.spec(name) else {
+                problems.append(Problem(path: where_, code: "invalid_field", message: "'\(key)' is not an editable setting."))
+                continue
+            }
+            switch (spec.kind, value) {
+            case (.bool, .bool(let b)): changes[name] = b ? "true" : "false"
+            case (.positiveNumber, .number(let d)), (.integer, .number(let d)):
+                changes[name] = d.rounded() == d ? String(Int(d)) : String(d)
+            case (.hostList, .array(let items)), (.cidrList, .array(let items)):
+                let strings = items.compactMap(\.stringValue)
+                guard strings.count == items.count, !strings.contains(where: { $0.contains(",") }) else {
+                    problems.append(Problem(path: where_, code: "invalid_field", message: "'\(key)' must be a list of strings."))
+                    continue
+                }
+                changes[name] = strings.joined(separator: ",")
+            case (.text, .string(let s)): changes[name] = s
+            default:
+                problems.append(Problem(path: where_, code: "invalid_field", message: "'\(key)' has the wrong type."))
+            }
+        }
+        let merged = overrides.merging(changes) { _, new in new }
+        if problems.isEmpty {
+            do {
+                _ = try Config.load(environment: base.merging(merged) { _, new in new })
+            } catch {
+                problems.append(Problem(path: path.isEmpty ? apiName(error.variable) : "\(path).\(apiName(error.variable))",
+                                        code: "invalid_field", message: error.reason))
+            }
+        }
+        return (merged, problems)
+    }
+
+    static func json(_ config: Config) -> JSON {
+        [
+            "enable_ssrf_protection": .bool(config.ssrfProtection),
+            "allow_insecure_http": .bool(config.allowInsecureHTTP),
+            "allow_insecure_http_hosts": .array(config.insecureHTTPHosts.map { .string($0) }),
+            "ssrf_allowed_cidrs": .array(config.ssrfAllowedCIDRs.map { .string($0.description) }),
+            "remote_file_max_size_mb": .number(config.remoteFileMaxMB),
+            "remote_download_max_retries": JSON(config.remoteDownloadMaxRetries),
+            "remote_download_initial_retry_delay_seconds": .number(config.remoteDownloadInitialRetryDelaySeconds),
+            "remote_download_max_retry_time_seconds": .number(config.remoteDownloadMaxRetryTimeSeconds),
+            "base64_max_size_mb": .number(config.base64MaxMB),
+            "video_max_size_mb": .number(config.videoMaxMB),
+            "default_model": .string(config.defaultModel),
+        ]
+    }
+
+    /// The overrides an export carries, typed as the API shows them.
+    static func overridesJSON(_ overrides: [String: String], effective: Config) -> JSON {
+        guard case .object(let all) = json(effective) else { return [:] }
+        var out: [String: JSON] = [:]
+        for name in overrides.keys { if let v = all[apiName(name)] { out[apiName(name)] = v } }
+        return .object(out)
+    }
+}
+
+extension Services {
+    /// The effective settings: environment plus admin overrides, from this thread's copy when
+    /// Redis says the version has not moved, else from Redis's document, else from SQLite.
+    func runtimeConfig() throws -> Config {
+        let announced = redisCommand(["GET", RuntimeSettings.versionKey])?.string.flatMap { Int64($0) }
+        if let announced, let cached = runtimeCache, cached.version == announced { return cached.config }
+        if let announced, let doc = redisCommand(["GET", RuntimeSettings.documentKey])?.string,
+           let parsed = try? JSON.parse(doc), parsed["version"]?.intValue.map(Int64.init) == announced,
+           let overrides = parsed["overrides"]?.objectValue {
+            return try remember(version: announced, overrides: overrides.compactMapValues(\.stringValue))
+        }
+        let repo = RuntimeSettingsRepository(db)
+        let version = try repo.version()
+        if redis == nil || announced == nil, let cached = runtimeCache, cached.version == version { return cached.config }
+        let overrides = try repo.all()
+        publishRuntime(version: version, overrides: overrides)
+        return try remember(version: version, overrides: overrides)
+    }
+
+    func remember(version: Int64, overrides: [String: String]) throws -> Config {
+        let config = try Config.load(environment: shared.settingsEnvironment.merging(overrides) { _, new in new })
+        runtimeCache = (version, overrides, config)
+        return config
+    }
+
+    func publishRuntime(version: Int64, overrides: [String: String]) {
+        let doc: JSON = ["version": JSON(Int(version)), "overrides": .object(overrides.mapValues { .string($0) })]
+        _ = redisCommand(["MSET", RuntimeSettings.documentKey, doc.serialized(), RuntimeSettings.versionKey, String(version)])
+    }
+}

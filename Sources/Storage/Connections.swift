@@ -1,0 +1,97 @@
+import Support
+
+public struct ConnectionRecord: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var kind: String
+    public var baseURL: String
+    public var apiVersion: String?
+    public var enabled: Bool
+    /// The sealed API key when an encryption key is configured; nil otherwise.
+    public var apiKeyCiphertext: String?
+
+    public init(id: Int64 = 0, name: String, kind: String, baseURL: String, apiVersion: String?, enabled: Bool, apiKeyCiphertext: String?) {
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.baseURL = baseURL
+        self.apiVersion = apiVersion
+        self.enabled = enabled
+        self.apiKeyCiphertext = apiKeyCiphertext
+    }
+
+    init?(_ row: Row) {
+        guard let id = row.int("id"), let name = row.text("name"), let kind = row.text("kind"), let base = row.text("base_url") else { return nil }
+        self.init(id: id, name: name, kind: kind, baseURL: base, apiVersion: row.text("api_version"), enabled: row.bool("enabled"),
+                  apiKeyCiphertext: row.text("api_key_ciphertext"))
+    }
+}
+
+public struct ConnectionRepository {
+    let db: Database
+    public init(_ db: Database) { self.db = db }
+
+    static let columns = "id, name, kind, base_url, api_version, enabled, api_key_ciphertext"
+
+    public func all() throws(StorageError) -> [ConnectionRecord] {
+        try db.query("SELECT \(Self.columns) FROM connections ORDER BY id").compactMap(ConnectionRecord.init)
+    }
+
+    public func find(id: Int64) throws(StorageError) -> ConnectionRecord? {
+        try db.queryOne("SELECT \(Self.columns) FROM connections WHERE id = ?", [.integer(id)]).flatMap(ConnectionRecord.init)
+    }
+
+    public func find(name: String) throws(StorageError) -> ConnectionRecord? {
+        try db.queryOne("SELECT \(Self.columns) FROM connections WHERE name = ?", [.text(name)]).flatMap(ConnectionRecord.init)
+    }
+
+    /// Inserts and returns the new id. The ciphertext, bound to the id, is written by `setCiphertext`.
+    public func insert(_ c: ConnectionRecord) throws(StorageError) -> Int64 {
+        let now = Clock.now()
+        try db.run("INSERT INTO connections (name, kind, base_url, api_version, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [.text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled), .integer(now), .integer(now)])
+        return db.lastInsertRowID
+    }
+
+    public func update(_ c: ConnectionRecord) throws(StorageError) {
+        try db.run("UPDATE connections SET name = ?, kind = ?, base_url = ?, api_version = ?, enabled = ?, updated_at = ? WHERE id = ?",
+                   [.text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled), .integer(Clock.now()), .integer(c.id)])
+    }
+
+    public func setCiphertext(id: Int64, _ ciphertext: String?) throws(StorageError) {
+        try db.run("UPDATE connections SET api_key_ciphertext = ? WHERE id = ?", [SQLValue(ciphertext), .integer(id)])
+    }
+
+    public func delete(id: Int64) throws(StorageError) -> Bool {
+        try db.run("DELETE FROM connections WHERE id = ?", [.integer(id)]) > 0
+    }
+}
+
+/// Admin-editable, non-sensitive settings (overrides of the environment), with a version that
+/// increases on every change so caches can tell they are stale.
+public struct RuntimeSettingsRepository {
+    let db: Database
+    public init(_ db: Database) { self.db = db }
+
+    public func all() throws(StorageError) -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try db.query("SELECT name, value FROM runtime_settings") {
+            if let n = row.text("name"), let v = row.text("value") { out[n] = v }
+        }
+        return out
+    }
+
+    public func version() throws(StorageError) -> Int64 {
+        try db.queryOne("SELECT value FROM meta WHERE key = 'config_version'")?.int("value") ?? 0
+    }
+
+    /// Writes the given overrides and bumps the version; call inside a transaction.
+    public func set(_ values: [String: String]) throws(StorageError) -> Int64 {
+        for (name, value) in values {
+            try db.run("INSERT INTO runtime_settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                       [.text(name), .text(value)])
+        }
+        try db.run("UPDATE meta SET value = value + 1 WHERE key = 'config_version'")
+        return try version()
+    }
+}
