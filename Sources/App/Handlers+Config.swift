@@ -167,6 +167,7 @@ enum ConfigHandlers {
                 return commits
             }
             commits.forEach { $0() }
+            for (_, existingID) in planned { if let existingID { ModelHandlers.invalidate(c, id: existingID) } }
             if newOverrides != nil { c.services.publishRuntime(version: try settingsRepo.version(), overrides: try settingsRepo.all()) }
             applied = true
             Log.event(.info, "config_imported", ["request_id": .string(c.requestID), "created": JSON(created), "updated": JSON(updated),

@@ -200,3 +200,53 @@ final class Client: @unchecked Sendable {
 extension Data {
     func contains(_ text: String) -> Bool { range(of: Data(text.utf8)) != nil }
 }
+
+extension Stack {
+    /// Stops the responder and starts it again with `changes` applied to its environment.
+    func restartResponder(_ changes: [String: String?] = [:]) throws {
+        try stackCommand("responder-stop")
+        var env = environment
+        for (k, v) in changes { env[k] = v }
+        let r = try runCommand(projectRoot.appendingPathComponent("scripts/stack").path,
+                               ["responder-start", "--var", dir.path, "--bin", responderBinary], environment: env)
+        guard r.status == 0 else { throw StackError("responder-start: \(r.stderr)") }
+    }
+
+    /// Runs the CLI with `changes` applied to the environment.
+    func cli(_ args: [String], env changes: [String: String?]) throws -> CommandResult {
+        var env = environment
+        for (k, v) in changes { env[k] = v }
+        return try runCommand(responderBinary, args, environment: env)
+    }
+
+    func redis(_ args: [String]) throws -> String {
+        try runCommand("/usr/bin/redis-cli", ["-s", redisSocket] + args).stdout
+    }
+}
+
+/// scripts/mock-upstream on a loopback port: an OpenAI-compatible provider that records requests.
+final class MockUpstream: @unchecked Sendable {
+    let child: Child
+    let port: Int
+    var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+
+    init(_ args: [String] = []) throws {
+        child = try Child(projectRoot.appendingPathComponent("scripts/mock-upstream").path, ["--port", "0"] + args)
+        var line = [UInt8]()
+        var byte: UInt8 = 0
+        while read(child.stdoutFD, &byte, 1) == 1, byte != 0x0A { line.append(byte) }
+        guard let port = Int(String(decoding: line, as: UTF8.self)) else { throw StackError("mock upstream did not start") }
+        self.port = port
+    }
+
+    deinit {
+        child.signal(SIGTERM)
+        child.wait()
+    }
+
+    /// Every request the mock received so far.
+    func requests() throws -> [JSON] {
+        let r = try runCommand("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/__requests"])
+        return (try? JSON.parse(r.stdout))?.arrayValue ?? []
+    }
+}
