@@ -62,7 +62,13 @@ final class Stack: @unchecked Sendable {
         _ = try? runCommand(projectRoot.appendingPathComponent("scripts/stack").path, ["stop", "--var", dir.path], environment: environment)
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        // Keep the directory (logs, database) for a post-mortem only when asked to.
+        if ProcessInfo.processInfo.environment["CRYOTENSOR_KEEP_TEST_DIRS"] == nil {
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
 
     func stackCommand(_ action: String) throws {
         let r = try runCommand(projectRoot.appendingPathComponent("scripts/stack").path, [action, "--var", dir.path], environment: environment)
