@@ -37,6 +37,14 @@ public final class Application {
         Route("GET", "/admin/config/export", .admin, ConfigHandlers.export),
         Route("POST", "/admin/config/import", .admin, ConfigHandlers.importDocument),
         Route("GET", "/models", .user, ModelHandlers.list),
+        Route("GET", "/chats", .user, ChatHandlers.list),
+        Route("POST", "/chats", .user, ChatHandlers.create),
+        Route("GET", "/chats/search", .user, ChatHandlers.search),
+        Route("GET", "/chats/{id}", .user, ChatHandlers.get),
+        Route("PATCH", "/chats/{id}", .user, ChatHandlers.rename),
+        Route("DELETE", "/chats/{id}", .user, ChatHandlers.delete),
+        Route("POST", "/chats/{id}/messages", .user, ChatHandlers.postMessage),
+        Route("POST", "/chat/completions", .user, ChatHandlers.completions),
     ]
 
     public func handle(_ request: Request, _ writer: ResponseWriter) {

@@ -19,52 +19,67 @@ enum ModelHandlers {
         }
     }
 
+    struct Failure: Error {
+        let code: String
+        let message: String
+    }
+
+    /// One connection's model names: from Redis when cached, else from the provider.
+    static func names(of connection: ConnectionRecord, _ c: Context) -> Result<[String], Failure> {
+        if let cached = c.services.redisCommand(["GET", cacheKey(connection.id)])?.string,
+           let parsed = try? JSON.parse(cached).arrayValue {
+            return .success(parsed.compactMap(\.stringValue))
+        }
+        guard let key = ConnectionRules.key(of: connection, vault: c.services.shared.vault) else {
+            return .failure(Failure(code: "api_key_missing", message: "This connection has no usable API key."))
+        }
+        let request = upstreamRequest(connection, key: key, path: "/models")
+        do {
+            let answer = try HTTPClient.send(method: "GET", url: request.url, headers: request.headers, timeoutSeconds: 10, maxBytes: 4 << 20)
+            guard answer.status == 200 else {
+                return .failure(Failure(code: "upstream_status", message: "The provider answered HTTP \(answer.status)."))
+            }
+            guard let data = (try? JSON.parse(answer.body))?["data"]?.arrayValue else {
+                return .failure(Failure(code: "upstream_invalid", message: "The provider's model list is not in the expected form."))
+            }
+            let found = data.compactMap { $0["id"]?.stringValue }.filter { $0.count <= 200 }
+            _ = c.services.redisCommand(["SET", cacheKey(connection.id), JSON.array(found.map { .string($0) }).serialized(), "EX", cacheSeconds])
+            return .success(found)
+        } catch {
+            return .failure(Failure(code: error.kind == .timeout ? "timeout" : "upstream_unreachable",
+                                    message: "The provider could not be reached (\(error.kind.rawValue))."))
+        }
+    }
+
     static func list(_ c: Context) throws -> Response {
-        let vault = c.services.shared.vault
         var models: [JSON] = []
         var errors: [JSON] = []
         for connection in try ConnectionRepository(c.db).all() where connection.enabled {
-            func fail(_ code: String, _ message: String) {
+            switch names(of: connection, c) {
+            case .success(let found):
+                for name in found {
+                    models.append(["id": .string(name), "object": "model", "owned_by": .string(connection.name),
+                                   "connection_id": .number(Double(connection.id))])
+                }
+            case .failure(let failure):
                 errors.append(["connection_id": .number(Double(connection.id)), "connection": .string(connection.name),
-                               "code": .string(code), "message": .string(message)])
-            }
-            var names: [String]? = nil
-            if let cached = c.services.redisCommand(["GET", cacheKey(connection.id)])?.string,
-               let parsed = try? JSON.parse(cached).arrayValue {
-                names = parsed.compactMap(\.stringValue)
-            }
-            if names == nil {
-                guard let key = ConnectionRules.key(of: connection, vault: vault) else {
-                    fail("api_key_missing", "This connection has no usable API key.")
-                    continue
-                }
-                let request = upstreamRequest(connection, key: key, path: "/models")
-                do {
-                    let answer = try HTTPClient.send(method: "GET", url: request.url, headers: request.headers, timeoutSeconds: 10, maxBytes: 4 << 20)
-                    guard answer.status == 200 else {
-                        fail("upstream_status", "The provider answered HTTP \(answer.status).")
-                        continue
-                    }
-                    guard let data = (try? JSON.parse(answer.body))?["data"]?.arrayValue else {
-                        fail("upstream_invalid", "The provider's model list is not in the expected form.")
-                        continue
-                    }
-                    let found = data.compactMap { $0["id"]?.stringValue }.filter { $0.count <= 200 }
-                    names = found
-                    _ = c.services.redisCommand(["SET", cacheKey(connection.id), JSON.array(found.map { .string($0) }).serialized(), "EX", cacheSeconds])
-                } catch {
-                    fail(error.kind == .timeout ? "timeout" : "upstream_unreachable", "The provider could not be reached (\(error.kind.rawValue)).")
-                    continue
-                }
-            }
-            for name in names ?? [] {
-                models.append(["id": .string(name), "object": "model", "owned_by": .string(connection.name),
-                               "connection_id": .number(Double(connection.id))])
+                               "code": .string(failure.code), "message": .string(failure.message)])
             }
         }
         let config = try c.services.runtimeConfig()
         return .json(["object": "list", "data": .array(models), "errors": .array(errors),
                       "default_model": config.defaultModel.isEmpty ? .null : .string(config.defaultModel)])
+    }
+
+    /// The first enabled connection that serves `model`, with its key.
+    static func route(model: String, _ c: Context) throws -> (ConnectionRecord, String) {
+        for connection in try ConnectionRepository(c.db).all() where connection.enabled {
+            if case .success(let found) = names(of: connection, c), found.contains(model),
+               let key = ConnectionRules.key(of: connection, vault: c.services.shared.vault) {
+                return (connection, key)
+            }
+        }
+        throw HTTPError(400, "unknown_model", "No enabled connection serves the model '\(model)'.", field: "model")
     }
 
     /// Drops a connection's cached names after it changed.

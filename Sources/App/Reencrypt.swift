@@ -13,11 +13,10 @@ public enum Reencryption {
     }
 
     public static func run(db: Database, config: Config, progress: (String) -> Void) throws -> Report {
-        guard let key = config.encryptionKey else { throw HTTPError(400, "encryption_key_required", "reencrypt needs CONFIG_ENCRYPTION_KEY") }
-        let keyring = Keyring(current: key.reveal(), previous: config.previousEncryptionKeys.map { $0.reveal() })
+        let keyring = Keyring(current: config.encryptionKey?.reveal(), previous: config.previousEncryptionKeys.map { $0.reveal() })
         let repo = ConnectionRepository(db)
         var report = Report()
-        let connections = try repo.all().filter { $0.apiKeyCiphertext != nil }
+        let connections = keyring.hasKey ? try repo.all().filter { $0.apiKeyCiphertext != nil } : []
         progress("connections: \(connections.count) stored secret(s)")
         for (index, connection) in connections.enumerated() {
             guard let sealed = connection.apiKeyCiphertext else { continue }
@@ -38,6 +37,102 @@ public enum Reencryption {
             }
             progress("connections: \(index + 1)/\(connections.count)")
         }
+        try transcripts(db: db, config: config, keyring: keyring, report: &report, progress: progress)
         return report
+    }
+
+    /// Moves every title and message to the current mode (encrypted with the current key, or
+    /// plaintext), in batches, each batch one transaction. In plaintext mode the search index is
+    /// rebuilt; in encrypted mode it is destroyed.
+    static func transcripts(db: Database, config: Config, keyring: Keyring, report: inout Report, progress: (String) -> Void) throws {
+        let t = Transcripts(config: config, keyring: keyring)
+        let repo = ChatRepository(db)
+        let totals = try repo.counts()
+        func wanted(_ encrypted: Bool, _ stored: String) -> Bool {
+            t.encrypt ? (encrypted && Keyring.keyID(ofEnvelope: stored) == keyring.currentKeyID) : !encrypted
+        }
+        var last: Int64 = 0
+        var done = 0
+        while true {
+            let batch = try repo.allChats(afterID: last, limit: 500)
+            guard let tail = batch.last else { break }
+            try db.transaction {
+                for chat in batch {
+                    if wanted(chat.titleEncrypted, chat.title) { report.alreadyCurrent += 1; continue }
+                    guard let plain = t.open(chat.title, encrypted: chat.titleEncrypted, place: Transcripts.titlePlace(chat.id)) else {
+                        report.failed.append("chat \(chat.id) title"); continue
+                    }
+                    let (stored, encrypted) = try t.seal(plain, place: Transcripts.titlePlace(chat.id))
+                    try repo.rewriteTitle(id: chat.id, title: stored, encrypted: encrypted)
+                    report.rewritten += 1
+                }
+            }
+            done += batch.count
+            last = tail.id
+            progress("chats: \(done)/\(totals.chats)")
+        }
+        last = 0
+        done = 0
+        while true {
+            let batch = try repo.allMessages(afterID: last, limit: 500)
+            guard let tail = batch.last else { break }
+            try db.transaction {
+                for message in batch {
+                    if wanted(message.contentEncrypted, message.content) { report.alreadyCurrent += 1; continue }
+                    guard let plain = t.content(message) else { report.failed.append("message \(message.id)"); continue }
+                    let (stored, encrypted) = try t.seal(plain, place: Transcripts.messagePlace(message.id))
+                    try repo.rewriteMessage(id: message.id, content: stored, encrypted: encrypted)
+                    report.rewritten += 1
+                }
+            }
+            done += batch.count
+            last = tail.id
+            progress("messages: \(done)/\(totals.messages)")
+        }
+        try rebuildIndex(db: db, transcripts: t, progress: progress)
+    }
+
+    /// Encrypted mode: no index at all. Plaintext mode: an index of every readable title and body.
+    static func rebuildIndex(db: Database, transcripts t: Transcripts, progress: (String) -> Void) throws {
+        let repo = ChatRepository(db)
+        try repo.destroyIndex()
+        guard !t.encrypt else { progress("search index: removed (encrypted mode)"); return }
+        var last: Int64 = 0
+        while true {
+            let batch = try repo.allChats(afterID: last, limit: 500)
+            guard let tail = batch.last else { break }
+            try db.transaction {
+                for chat in batch {
+                    let title = t.title(chat)
+                    if !title.isEmpty && !chat.titleEncrypted { try repo.index(body: title, chatID: chat.id, userID: chat.userID, messageID: 0) }
+                }
+            }
+            last = tail.id
+        }
+        last = 0
+        var owners: [Int64: Int64] = [:]
+        while true {
+            let batch = try repo.allMessages(afterID: last, limit: 500)
+            guard let tail = batch.last else { break }
+            try db.transaction {
+                for message in batch where !message.contentEncrypted {
+                    if owners[message.chatID] == nil {
+                        owners[message.chatID] = try db.queryOne("SELECT user_id FROM chats WHERE id = ?", [.integer(message.chatID)])?.int("user_id")
+                    }
+                    if let owner = owners[message.chatID] {
+                        try repo.index(body: message.content, chatID: message.chatID, userID: owner, messageID: message.id)
+                    }
+                }
+            }
+            last = tail.id
+        }
+        progress("search index: rebuilt")
+    }
+
+    /// At start-up in encrypted mode, a leftover plaintext index is removed at once.
+    public static func enforceIndexMode(db: Database, config: Config) throws {
+        guard config.localEncryption, try ChatRepository(db).indexRowCount() > 0 else { return }
+        try ChatRepository(db).destroyIndex()
+        Log.event(.info, "search_index_removed", ["reason": "ENABLE_LOCAL_ENCRYPTION is on"])
     }
 }

@@ -60,6 +60,30 @@ public enum Migrations {
         );
         INSERT INTO meta (key, value) VALUES ('config_version', 1);
         """),
+        (3, "chats and messages", """
+        CREATE TABLE chats (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            title TEXT NOT NULL,
+            title_encrypted INTEGER NOT NULL DEFAULT 0,
+            model TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX chats_user ON chats(user_id, updated_at);
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+            content TEXT NOT NULL,
+            content_encrypted INTEGER NOT NULL DEFAULT 0,
+            model TEXT,
+            status TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ('complete', 'incomplete')),
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX messages_chat ON messages(chat_id, id);
+        CREATE VIRTUAL TABLE chat_search USING fts5(body, chat_id UNINDEXED, user_id UNINDEXED, message_id UNINDEXED);
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

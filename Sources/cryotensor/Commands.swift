@@ -20,7 +20,7 @@ enum Commands {
       user add EMAIL [--admin]   create a user; the password is read as one line on stdin, or generated and printed
       token create --user EMAIL [--name NAME]
                                  create an API token and print it alone on stdout
-      reencrypt                  rewrite every stored secret under the current CONFIG_ENCRYPTION_KEY
+      reencrypt                  rewrite stored secrets under the current key, and chats to the current mode and key
       version                    print the version
     """
 
@@ -145,7 +145,6 @@ enum Commands {
 
     static func reencrypt(environment: [String: String]) -> Int32 {
         guard let config = loadConfig(environment) else { return 2 }
-        guard config.encryptionKey != nil else { return fail("reencrypt needs CONFIG_ENCRYPTION_KEY (and the old key in CONFIG_ENCRYPTION_KEY_PREVIOUS)", code: 2) }
         guard let db = openDatabase(config) else { return 1 }
         do {
             let report = try Reencryption.run(db: db, config: config) { line in
@@ -180,7 +179,12 @@ enum Commands {
             return fail("--grace-seconds must be a number", code: 2)
         }
         guard let config = loadConfig(environment) else { return 2 }
-        guard openDatabase(config) != nil else { return 1 }
+        guard let db = openDatabase(config) else { return 1 }
+        do {
+            try Reencryption.enforceIndexMode(db: db, config: config)
+        } catch {
+            return fail("cannot remove the plaintext search index: \(error)")
+        }
 
         let server: Server
         do {

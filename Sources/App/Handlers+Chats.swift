@@ -1,0 +1,219 @@
+import FastCGI
+import Outbound
+import Storage
+import Support
+
+enum ChatHandlers {
+    static let createInput = InputSpec([.optional("title", .string(min: 0, max: 200)), .optional("model", .string(min: 1, max: 200))])
+    static let patchInput = InputSpec([.required("title", .string(min: 0, max: 200))])
+    static let messageInput = InputSpec([.required("content", .string(min: 1, max: 100_000)), .required("model", .string(min: 1, max: 200)),
+                                         .optional("stream", .bool)])
+
+    /// The caller's chat, or 404 (also for another user's id).
+    static func ownedChat(_ c: Context) throws -> ChatRow {
+        guard let chat = try ChatRepository(c.db).find(id: try c.id(), userID: try c.user.id) else { throw HTTPError.notFound }
+        return chat
+    }
+
+    static func list(_ c: Context) throws -> Response {
+        let t = c.transcripts
+        return .json(["chats": .array(try ChatRepository(c.db).list(userID: try c.user.id).map(t.chatJSON))])
+    }
+
+    static func create(_ c: Context) throws -> Response {
+        let input = c.request.body.isEmpty ? nil : try c.input(createInput)
+        let repo = ChatRepository(c.db)
+        let t = c.transcripts
+        let userID = try c.user.id
+        let id = try c.db.transaction {
+            let id = try repo.create(userID: userID, model: input?.string("model"))
+            if let title = input?.string("title"), !title.isEmpty, let chat = try repo.find(id: id, userID: userID) {
+                try t.setTitle(repo, chat: chat, title: title)
+            }
+            return id
+        }
+        guard let chat = try repo.find(id: id, userID: userID) else { throw HTTPError.notFound }
+        return .json(t.chatJSON(chat), status: 201)
+    }
+
+    static func get(_ c: Context) throws -> Response {
+        let chat = try ownedChat(c)
+        let t = c.transcripts
+        guard case .object(var body) = t.chatJSON(chat) else { throw HTTPError.notFound }
+        body["messages"] = .array(try ChatRepository(c.db).messages(chatID: chat.id).map(t.messageJSON))
+        return .json(.object(body))
+    }
+
+    static func rename(_ c: Context) throws -> Response {
+        let chat = try ownedChat(c)
+        let title = try c.input(patchInput).string("title") ?? ""
+        let repo = ChatRepository(c.db)
+        let t = c.transcripts
+        try c.db.transaction { try t.setTitle(repo, chat: chat, title: title) }
+        guard let updated = try repo.find(id: chat.id, userID: chat.userID) else { throw HTTPError.notFound }
+        return .json(t.chatJSON(updated))
+    }
+
+    static func delete(_ c: Context) throws -> Response {
+        let userID = try c.user.id
+        let id = try c.id()
+        let deleted = try c.db.transaction { try ChatRepository(c.db).delete(id: id, userID: userID) }
+        guard deleted else { throw HTTPError.notFound }
+        return .noContent()
+    }
+
+    static func search(_ c: Context) throws -> Response {
+        if c.transcripts.encrypt {
+            throw HTTPError(409, "search_unavailable_encrypted",
+                            "Transcripts are encrypted at rest, so the server keeps no search index. Search your loaded chats in the browser.")
+        }
+        let q = c.request.queryItem("q") ?? ""
+        let terms = q.split(whereSeparator: { $0.isWhitespace }).prefix(16)
+        guard !terms.isEmpty, q.count <= 500 else { throw HTTPError.invalidField("q", "Give 1 to 500 characters to search for.") }
+        // Each term quoted: user text never becomes FTS5 query syntax.
+        let match = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
+        let repo = ChatRepository(c.db)
+        let userID = try c.user.id
+        let t = c.transcripts
+        var results: [JSON] = []
+        for hit in try repo.search(userID: userID, match: match) {
+            guard let chat = try repo.find(id: hit.chatID, userID: userID) else { continue }
+            results.append(["chat": t.chatJSON(chat), "message_id": hit.messageID == 0 ? .null : .number(Double(hit.messageID)),
+                            "snippet": .string(hit.snippet)])
+        }
+        return .json(["results": .array(results)])
+    }
+
+    /// Stores the user's message, calls the model, streams the answer as server-sent events
+    /// (or answers once with `stream: false`), and stores the answer: complete, or what arrived
+    /// marked `incomplete` when the provider fails midway.
+    static func postMessage(_ c: Context) throws -> Response {
+        let chat = try ownedChat(c)
+        let input = try c.input(messageInput)
+        let content = input.string("content") ?? ""
+        let model = input.string("model") ?? ""
+        let streaming = input.bool("stream") ?? true
+        let (connection, key) = try ModelHandlers.route(model: model, c)
+        let repo = ChatRepository(c.db)
+        let t = c.transcripts
+        let userMessageID = try c.db.transaction {
+            let id = try t.addMessage(repo, chat: chat, role: "user", content: content, model: nil, status: "complete")
+            try repo.touch(chatID: chat.id, model: model)
+            if t.title(chat).isEmpty || chat.title.isEmpty {
+                try t.setTitle(repo, chat: chat, title: String(content.split(separator: "\n").first?.prefix(60) ?? ""))
+            }
+            return id
+        }
+        let history = try repo.messages(chatID: chat.id).compactMap { m -> JSON? in
+            guard let text = t.content(m), m.status == "complete" || m.role == "user" else { return nil }
+            return ["role": .string(m.role), "content": .string(text)]
+        }
+
+        func finish(_ text: String, status: String) throws -> JSON? {
+            guard !text.isEmpty || status == "complete" else { return nil }
+            let id = try c.db.transaction {
+                let id = try t.addMessage(repo, chat: chat, role: "assistant", content: text, model: model, status: status)
+                try repo.touch(chatID: chat.id, model: nil)
+                return id
+            }
+            return try repo.message(id: id).map(t.messageJSON)
+        }
+
+        if !streaming {
+            var received = ""
+            do {
+                try UpstreamChat.stream(connection, key: key, model: model, messages: history, received: &received) { _ in }
+            } catch {
+                _ = try finish(received, status: "incomplete")
+                var e = HTTPError(502, error.code, error.message)
+                e.extra = ["user_message_id": .number(Double(userMessageID))]
+                throw e
+            }
+            let message = try finish(received, status: "complete") ?? .null
+            return .json(["message": message, "user_message_id": .number(Double(userMessageID))], status: 201)
+        }
+
+        var response = Response(status: 200, headers: [], body: [], stream: nil)
+        response.stream = { writer in
+            writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
+            func send(_ event: JSON) {
+                writer.write("data: " + event.serialized() + "\n\n")
+                writer.flush()
+            }
+            var received = ""
+            do {
+                // If the browser goes away the answer is still read to its end and stored.
+                try UpstreamChat.stream(connection, key: key, model: model, messages: history, received: &received) { delta in
+                    send(["type": "delta", "text": .string(delta)])
+                }
+                let message = (try? finish(received, status: "complete")).flatMap { $0 } ?? JSON.null
+                send(["type": "done", "message": message])
+            } catch {
+                let error = (error as? UpstreamChat.Failure) ?? UpstreamChat.Failure(code: "internal_error", message: "The answer could not be completed.")
+                let message = (try? finish(received, status: "incomplete")).flatMap { $0 } ?? JSON.null
+                Log.event(.warn, "upstream_failed", ["request_id": .string(c.requestID), "code": .string(error.code),
+                                                     "connection_id": .number(Double(connection.id))])
+                send(["type": "error", "error": error.json, "message": message])
+            }
+        }
+        return response
+    }
+
+    /// OpenAI-compatible `POST /chat/completions` for SDKs and curl: routed by model to the
+    /// connection that serves it; the provider's answer is relayed (streamed when asked).
+    static func completions(_ c: Context) throws -> Response {
+        let document: JSON
+        do { document = try JSON.parse(c.request.body) } catch { throw HTTPError.invalidJSON(error.description) }
+        guard var object = document.objectValue else { throw HTTPError.invalidJSON("expected an object") }
+        guard let model = object["model"]?.stringValue, !model.isEmpty else { throw HTTPError.invalidField("model", "model is required.") }
+        guard let messages = object["messages"]?.arrayValue, !messages.isEmpty else {
+            throw HTTPError.invalidField("messages", "messages must be a non-empty list.")
+        }
+        let streaming = object["stream"]?.boolValue ?? false
+        object["user"] = nil  // the caller's identifiers are not forwarded
+        let (connection, key) = try ModelHandlers.route(model: model, c)
+        let target = UpstreamChat.request(connection, key: key)
+        let body = Array(JSON.object(object).serialized().utf8)
+
+        if !streaming {
+            let answer: HTTPResponse
+            do {
+                answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300)
+            } catch {
+                throw HTTPError(502, error.kind == .timeout ? "timeout" : "upstream_unreachable", "The provider could not be reached.")
+            }
+            // Provider error bodies can echo parts of a key: only the status is passed on.
+            guard answer.status == 200 else { throw HTTPError(502, "upstream_status", "The provider answered HTTP \(answer.status).") }
+            return Response(status: 200, headers: [("Content-Type", "application/json")], body: answer.body, stream: nil)
+        }
+        var response = Response(status: 200, headers: [], body: [], stream: nil)
+        response.stream = { writer in
+            var started = false
+            var status = 0
+            do {
+                let answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300) { chunk in
+                    if !started {
+                        started = true
+                        writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
+                    }
+                    writer.write(chunk)
+                    writer.flush()
+                    return true
+                }
+                status = answer.status
+            } catch {
+                status = -1
+            }
+            if status != 200 {
+                let error: JSON = ["error": ["code": status < 0 ? "upstream_unreachable" : "upstream_status",
+                                             "message": .string(status < 0 ? "The provider connection failed." : "The provider answered HTTP \(status).")]]
+                if started {
+                    writer.write("data: " + error.serialized() + "\n\n")
+                } else {
+                    writer.send(status: 502, headers: [("Content-Type", "application/json")], body: Array(error.serialized().utf8))
+                }
+            }
+        }
+        return response
+    }
+}

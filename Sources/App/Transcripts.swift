@@ -1,0 +1,73 @@
+import Crypto
+import Storage
+import Support
+
+/// Chat titles and message bodies at rest: sealed (AES-256-GCM, purpose `transcript`, bound to
+/// the row) when ENABLE_LOCAL_ENCRYPTION is on, plaintext otherwise. Rows of either form read.
+struct Transcripts {
+    let keyring: Keyring
+    let encrypt: Bool
+
+    init(config: Config, keyring: Keyring) {
+        self.keyring = keyring
+        self.encrypt = config.localEncryption && keyring.hasKey
+    }
+
+    static func titlePlace(_ chatID: Int64) -> String { "chat/\(chatID)/title" }
+    static func messagePlace(_ id: Int64) -> String { "message/\(id)/content" }
+
+    func seal(_ text: String, place: String) throws -> (String, Bool) {
+        encrypt ? (try keyring.seal(text, purpose: .transcript, place: place), true) : (text, false)
+    }
+
+    func open(_ stored: String, encrypted: Bool, place: String) -> String? {
+        guard encrypted else { return stored }
+        return try? keyring.openString(stored, purpose: .transcript, place: place)
+    }
+
+    func title(_ chat: ChatRow) -> String {
+        open(chat.title, encrypted: chat.titleEncrypted, place: Self.titlePlace(chat.id)) ?? "[undecryptable]"
+    }
+
+    func content(_ m: MessageRow) -> String? {
+        open(m.content, encrypted: m.contentEncrypted, place: Self.messagePlace(m.id))
+    }
+
+    /// Stores a message (and indexes it in plaintext mode) inside the caller's transaction.
+    func addMessage(_ repo: ChatRepository, chat: ChatRow, role: String, content: String, model: String?, status: String) throws -> Int64 {
+        if encrypt {
+            let id = try repo.addMessage(chatID: chat.id, role: role, content: "", encrypted: false, model: model, status: status)
+            let sealed = try keyring.seal(content, purpose: .transcript, place: Self.messagePlace(id))
+            try repo.rewriteMessage(id: id, content: sealed, encrypted: true)
+            return id
+        }
+        let id = try repo.addMessage(chatID: chat.id, role: role, content: content, encrypted: false, model: model, status: status)
+        try repo.index(body: content, chatID: chat.id, userID: chat.userID, messageID: id)
+        return id
+    }
+
+    func setTitle(_ repo: ChatRepository, chat: ChatRow, title: String) throws {
+        let (stored, encrypted) = try seal(title, place: Self.titlePlace(chat.id))
+        try repo.setTitle(chatID: chat.id, title: stored, encrypted: encrypted)
+        try repo.unindexTitle(chatID: chat.id)
+        if !encrypted && !title.isEmpty { try repo.index(body: title, chatID: chat.id, userID: chat.userID, messageID: 0) }
+    }
+
+    func chatJSON(_ chat: ChatRow) -> JSON {
+        ["id": .number(Double(chat.id)), "title": .string(title(chat)), "model": JSON(chat.model),
+         "created_at": .number(Double(chat.createdAt)), "updated_at": .number(Double(chat.updatedAt))]
+    }
+
+    func messageJSON(_ m: MessageRow) -> JSON {
+        let text = content(m)
+        var out: [String: JSON] = ["id": .number(Double(m.id)), "chat_id": .number(Double(m.chatID)), "role": .string(m.role),
+                                   "content": .string(text ?? ""), "model": JSON(m.model), "status": .string(m.status),
+                                   "created_at": .number(Double(m.createdAt))]
+        if text == nil { out["error"] = "undecryptable" }
+        return .object(out)
+    }
+}
+
+extension Context {
+    var transcripts: Transcripts { Transcripts(config: config, keyring: services.shared.vault.keyring) }
+}

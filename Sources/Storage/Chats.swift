@@ -1,0 +1,162 @@
+import Support
+
+public struct ChatRow: Sendable {
+    public let id: Int64
+    public let userID: Int64
+    public let title: String
+    public let titleEncrypted: Bool
+    public let model: String?
+    public let createdAt: Int64
+    public let updatedAt: Int64
+
+    init?(_ row: Row) {
+        guard let id = row.int("id"), let user = row.int("user_id"), let title = row.text("title") else { return nil }
+        self.id = id
+        self.userID = user
+        self.title = title
+        self.titleEncrypted = row.bool("title_encrypted")
+        self.model = row.text("model")
+        self.createdAt = row.int("created_at") ?? 0
+        self.updatedAt = row.int("updated_at") ?? 0
+    }
+}
+
+public struct MessageRow: Sendable {
+    public let id: Int64
+    public let chatID: Int64
+    public let role: String
+    public let content: String
+    public let contentEncrypted: Bool
+    public let model: String?
+    public let status: String
+    public let createdAt: Int64
+
+    init?(_ row: Row) {
+        guard let id = row.int("id"), let chat = row.int("chat_id"), let role = row.text("role"), let content = row.text("content") else { return nil }
+        self.id = id
+        self.chatID = chat
+        self.role = role
+        self.content = content
+        self.contentEncrypted = row.bool("content_encrypted")
+        self.model = row.text("model")
+        self.status = row.text("status") ?? "complete"
+        self.createdAt = row.int("created_at") ?? 0
+    }
+}
+
+/// Chats and messages as stored: titles and bodies are either plaintext or sealed envelopes
+/// (the `*_encrypted` flags say which). Every query is scoped by the owner's user id.
+public struct ChatRepository {
+    let db: Database
+    public init(_ db: Database) { self.db = db }
+
+    static let chatColumns = "id, user_id, title, title_encrypted, model, created_at, updated_at"
+    static let messageColumns = "id, chat_id, role, content, content_encrypted, model, status, created_at"
+
+    public func create(userID: Int64, model: String?) throws(StorageError) -> Int64 {
+        let now = Clock.now()
+        try db.run("INSERT INTO chats (user_id, title, model, created_at, updated_at) VALUES (?, '', ?, ?, ?)",
+                   [.integer(userID), SQLValue(model), .integer(now), .integer(now)])
+        return db.lastInsertRowID
+    }
+
+    public func setTitle(chatID: Int64, title: String, encrypted: Bool) throws(StorageError) {
+        try db.run("UPDATE chats SET title = ?, title_encrypted = ?, updated_at = ? WHERE id = ?",
+                   [.text(title), SQLValue(encrypted), .integer(Clock.now()), .integer(chatID)])
+    }
+
+    public func touch(chatID: Int64, model: String?) throws(StorageError) {
+        try db.run("UPDATE chats SET updated_at = ?, model = COALESCE(?, model) WHERE id = ?", [.integer(Clock.now()), SQLValue(model), .integer(chatID)])
+    }
+
+    public func find(id: Int64, userID: Int64) throws(StorageError) -> ChatRow? {
+        try db.queryOne("SELECT \(Self.chatColumns) FROM chats WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]).flatMap(ChatRow.init)
+    }
+
+    public func list(userID: Int64, limit: Int = 500) throws(StorageError) -> [ChatRow] {
+        try db.query("SELECT \(Self.chatColumns) FROM chats WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
+                     [.integer(userID), .integer(Int64(limit))]).compactMap(ChatRow.init)
+    }
+
+    public func delete(id: Int64, userID: Int64) throws(StorageError) -> Bool {
+        try db.run("DELETE FROM chat_search WHERE chat_id = ? AND user_id = ?", [.integer(id), .integer(userID)])
+        return try db.run("DELETE FROM chats WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]) > 0
+    }
+
+    public func addMessage(chatID: Int64, role: String, content: String, encrypted: Bool, model: String?, status: String) throws(StorageError) -> Int64 {
+        try db.run("INSERT INTO messages (chat_id, role, content, content_encrypted, model, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [.integer(chatID), .text(role), .text(content), SQLValue(encrypted), SQLValue(model), .text(status), .integer(Clock.now())])
+        return db.lastInsertRowID
+    }
+
+    public func messages(chatID: Int64) throws(StorageError) -> [MessageRow] {
+        try db.query("SELECT \(Self.messageColumns) FROM messages WHERE chat_id = ? ORDER BY id", [.integer(chatID)]).compactMap(MessageRow.init)
+    }
+
+    public func message(id: Int64) throws(StorageError) -> MessageRow? {
+        try db.queryOne("SELECT \(Self.messageColumns) FROM messages WHERE id = ?", [.integer(id)]).flatMap(MessageRow.init)
+    }
+
+    // MARK: full-text index (plaintext mode only)
+
+    public func index(body: String, chatID: Int64, userID: Int64, messageID: Int64) throws(StorageError) {
+        try db.run("INSERT INTO chat_search (body, chat_id, user_id, message_id) VALUES (?, ?, ?, ?)",
+                   [.text(body), .integer(chatID), .integer(userID), .integer(messageID)])
+    }
+
+    public func unindexTitle(chatID: Int64) throws(StorageError) {
+        try db.run("DELETE FROM chat_search WHERE chat_id = ? AND message_id = 0", [.integer(chatID)])
+    }
+
+    public struct SearchHit: Sendable {
+        public let chatID: Int64
+        public let messageID: Int64
+        public let snippet: String
+    }
+
+    public func search(userID: Int64, match: String, limit: Int = 50) throws(StorageError) -> [SearchHit] {
+        try db.query("""
+            SELECT chat_id, message_id, snippet(chat_search, 0, '[', ']', '…', 12) AS snippet FROM chat_search
+            WHERE chat_search MATCH ? AND user_id = ? ORDER BY rank LIMIT ?
+            """, [.text(match), .integer(userID), .integer(Int64(limit))]).compactMap { row in
+            guard let chat = row.int("chat_id"), let message = row.int("message_id") else { return nil }
+            return SearchHit(chatID: chat, messageID: message, snippet: row.text("snippet") ?? "")
+        }
+    }
+
+    public func indexRowCount() throws(StorageError) -> Int {
+        Int(try db.queryOne("SELECT COUNT(*) AS n FROM chat_search")?.int("n") ?? 0)
+    }
+
+    /// Removes the whole index so no plaintext of it survives: the table is dropped (secure_delete
+    /// zeroes its pages), the WAL is checkpointed and truncated, and an empty table is made again.
+    public func destroyIndex() throws(StorageError) {
+        try db.execute("DROP TABLE IF EXISTS chat_search")
+        try db.execute("CREATE VIRTUAL TABLE chat_search USING fts5(body, chat_id UNINDEXED, user_id UNINDEXED, message_id UNINDEXED)")
+        _ = try db.query("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    // MARK: bulk access for reencrypt
+
+    public func allChats(afterID: Int64, limit: Int) throws(StorageError) -> [ChatRow] {
+        try db.query("SELECT \(Self.chatColumns) FROM chats WHERE id > ? ORDER BY id LIMIT ?", [.integer(afterID), .integer(Int64(limit))]).compactMap(ChatRow.init)
+    }
+
+    public func allMessages(afterID: Int64, limit: Int) throws(StorageError) -> [MessageRow] {
+        try db.query("SELECT \(Self.messageColumns) FROM messages WHERE id > ? ORDER BY id LIMIT ?", [.integer(afterID), .integer(Int64(limit))]).compactMap(MessageRow.init)
+    }
+
+    public func counts() throws(StorageError) -> (chats: Int, messages: Int) {
+        let c = Int(try db.queryOne("SELECT COUNT(*) AS n FROM chats")?.int("n") ?? 0)
+        let m = Int(try db.queryOne("SELECT COUNT(*) AS n FROM messages")?.int("n") ?? 0)
+        return (c, m)
+    }
+
+    public func rewriteMessage(id: Int64, content: String, encrypted: Bool) throws(StorageError) {
+        try db.run("UPDATE messages SET content = ?, content_encrypted = ? WHERE id = ?", [.text(content), SQLValue(encrypted), .integer(id)])
+    }
+
+    public func rewriteTitle(id: Int64, title: String, encrypted: Bool) throws(StorageError) {
+        try db.run("UPDATE chats SET title = ?, title_encrypted = ? WHERE id = ?", [.text(title), SQLValue(encrypted), .integer(id)])
+    }
+}
