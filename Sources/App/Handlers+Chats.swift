@@ -76,7 +76,9 @@ enum ChatHandlers {
         let userID = try c.user.id
         let t = c.transcripts
         var results: [JSON] = []
-        for hit in try repo.search(userID: userID, match: match) {
+        var seen = Set<Int64>()
+        // One result per chat: its best-ranked hit.
+        for hit in try repo.search(userID: userID, match: match) where seen.insert(hit.chatID).inserted {
             guard let chat = try repo.find(id: hit.chatID, userID: userID) else { continue }
             results.append(["chat": t.chatJSON(chat), "message_id": hit.messageID == 0 ? .null : .number(Double(hit.messageID)),
                             "snippet": .string(hit.snippet)])

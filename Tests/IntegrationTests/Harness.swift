@@ -25,7 +25,19 @@ func runCommand(_ path: String, _ args: [String], environment: [String: String]?
     return CommandResult(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
 }
 
-let portCounter = Mutex(Int.random(in: 0..<400))
+/// A loopback port nobody listens on now: the kernel picks it, we release it for nginx.
+func freePort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
 
 /// One real stack (redis-server, responder, nginx) in its own directory and port.
 final class Stack: @unchecked Sendable {
@@ -40,7 +52,7 @@ final class Stack: @unchecked Sendable {
     init(env: [String: String] = [:], redis: Bool = true, spawnFCGI: Bool = false, threads: Int = 4) throws {
         dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("ct-it-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        port = 20000 + portCounter.withLock { $0 += 1; return $0 } + Int(getpid() % 50) * 400
+        port = freePort()
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("CRYOTENSOR_") || key == "REDIS_URL" || key.contains("ENCRYPTION") {
             environment[key] = nil
@@ -254,5 +266,32 @@ final class MockUpstream: @unchecked Sendable {
     func requests() throws -> [JSON] {
         let r = try runCommand("/usr/bin/curl", ["-s", "http://127.0.0.1:\(port)/__requests"])
         return (try? JSON.parse(r.stdout))?.arrayValue ?? []
+    }
+}
+
+extension Client {
+    /// POSTs JSON with curl -N and returns each server-sent `data:` payload with the seconds
+    /// since the request started at which it arrived.
+    func streamEvents(_ path: String, _ json: JSON) throws -> [(at: Double, data: String)] {
+        var args = ["-sN", "--http1.1", "-X", "POST", "-b", cookieJar, "-H", "Content-Type: application/json", "-H", "Expect:",
+                    "--max-time", "60", "--data-binary", json.serialized()]
+        if let csrf { args += ["-H", "X-CSRF-Token: \(csrf)"] }
+        if let bearer { args += ["-H", "Authorization: Bearer \(bearer)"] }
+        args.append(base + path)
+        let start = Date()
+        let child = try Child("/usr/bin/curl", args)
+        var events: [(Double, String)] = []
+        var parser = SSEDataParser()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(child.stdoutFD, &buffer, buffer.count)
+            if n <= 0 { break }
+            let at = Date().timeIntervalSince(start)
+            for payload in parser.feed(Array(buffer[0..<n])) { events.append((at, payload)) }
+        }
+        close(child.stdoutFD)
+        close(child.stderrFD)
+        child.wait()
+        return events
     }
 }
