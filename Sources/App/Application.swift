@@ -45,6 +45,9 @@ public final class Application {
         Route("DELETE", "/chats/{id}", .user, ChatHandlers.delete),
         Route("POST", "/chats/{id}/messages", .user, ChatHandlers.postMessage),
         Route("POST", "/chat/completions", .user, ChatHandlers.completions),
+        Route("POST", "/files/fetch", .user, FileHandlers.fetch),
+        Route("GET", "/files/{id}", .user, FileHandlers.get),
+        Route("GET", "/files/{id}/content", .user, FileHandlers.content),
     ]
 
     public func handle(_ request: Request, _ writer: ResponseWriter) {

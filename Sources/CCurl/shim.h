@@ -11,4 +11,25 @@ static inline CURLcode ccurl_setopt_slist(CURL *h, CURLoption o, struct curl_sli
 typedef size_t (*ccurl_write_callback)(char *, size_t, size_t, void *);
 static inline CURLcode ccurl_setopt_write_function(CURL *h, CURLoption o, ccurl_write_callback f) { return curl_easy_setopt(h, o, f); }
 static inline CURLcode ccurl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode ccurl_getinfo_string(CURL *h, CURLINFO i, char **v) { return curl_easy_getinfo(h, i, v); }
+static inline CURLcode ccurl_setopt_opensocket(CURL *h, curl_opensocket_callback f) { return curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, f); }
+
+// The address libcurl is about to connect to, as raw bytes (4 for IPv4, 16 for IPv6); returns the
+// family, or 0 for any other. Done in C because curl_sockaddr declares a short `struct sockaddr`
+// that really holds a longer sockaddr_in6.
+#include <netinet/in.h>
+#include <string.h>
+static inline int ccurl_sockaddr_ip(const struct curl_sockaddr *a, unsigned char out[16]) {
+    if (a->family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->addr;
+        memcpy(out, &v4->sin_addr, 4);
+        return AF_INET;
+    }
+    if (a->family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->addr;
+        memcpy(out, &v6->sin6_addr, 16);
+        return AF_INET6;
+    }
+    return 0;
+}
 #endif

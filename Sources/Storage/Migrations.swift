@@ -84,6 +84,19 @@ public enum Migrations {
         CREATE INDEX messages_chat ON messages(chat_id, id);
         CREATE VIRTUAL TABLE chat_search USING fts5(body, chat_id UNINDEXED, user_id UNINDEXED, message_id UNINDEXED);
         """),
+        (4, "fetched files", """
+        CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            source_url TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            content BLOB NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX files_user ON files(user_id);
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

@@ -21,6 +21,7 @@ enum Commands {
       token create --user EMAIL [--name NAME]
                                  create an API token and print it alone on stdout
       reencrypt                  rewrite stored secrets under the current key, and chats to the current mode and key
+      check-url URL              the download guard's verdict for URL under the current settings (no connection)
       version                    print the version
     """
 
@@ -39,6 +40,7 @@ enum Commands {
         case "user": return user(rest, environment: environment)
         case "token": return token(rest, environment: environment)
         case "reencrypt": return reencrypt(environment: environment)
+        case "check-url": return checkURL(rest, environment: environment)
         case "version", "--version": print(version); return 0
         case "help", "--help", "-h": print(usage); return 0
         default: return fail("unknown command '\(command)'\n\(usage)", code: 2)
@@ -141,6 +143,19 @@ enum Commands {
         } catch {
             return fail("\(error)")
         }
+    }
+
+    static func checkURL(_ args: [String], environment: [String: String]) -> Int32 {
+        guard args.count == 1, let raw = args.first else { return fail("usage: cryotensor check-url URL", code: 2) }
+        guard var config = loadConfig(environment) else { return 2 }
+        // Admin changes to the guard's settings (stored in the database) apply here too.
+        if FileManager.default.fileExists(atPath: config.databasePath), let db = try? Database(path: config.databasePath), let overrides = try? RuntimeSettingsRepository(db).all(), !overrides.isEmpty,
+           let merged = try? Config.load(environment: environment.merging(overrides) { _, new in new }) {
+            config = merged
+        }
+        let verdict = URLCheck.run(raw, config: config)
+        print(verdict.text)
+        return verdict.allowed ? 0 : 1
     }
 
     static func reencrypt(environment: [String: String]) -> Int32 {
