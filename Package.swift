@@ -28,6 +28,7 @@ let package = Package(
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support"]),
         .testTarget(name: "AppTests", dependencies: ["App", "Storage", "Crypto", "Support"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Support"]),
     ]
