@@ -1,7 +1,7 @@
 import Support
 
 /// What a stored secret is for; each purpose gets its own HKDF-derived key.
-public enum KeyPurpose: String, Sendable {
+public enum KeyPurpose: String, Sendable, CaseIterable {
     case configSecret = "config-secret"
     case transcript = "transcript"
     case export = "export"
@@ -29,7 +29,18 @@ public enum EnvelopeError: Error, Sendable, Equatable, CustomStringConvertible {
 public struct Keyring: Sendable {
     struct Key: Sendable {
         let id: String
-        let master: [UInt8]
+        /// HKDF output per purpose, derived once: deriving per value would dominate decryption.
+        let derived: [KeyPurpose: [UInt8]]
+
+        init(_ master: String) {
+            id = Keyring.keyID(master)
+            var derived: [KeyPurpose: [UInt8]] = [:]
+            for purpose in KeyPurpose.allCases {
+                derived[purpose] = try? KDF.hkdfSHA256(key: Array(master.utf8), salt: Array("cryotensor".utf8),
+                                                       info: Array("cryotensor v1 \(purpose.rawValue)".utf8), length: 32)
+            }
+            self.derived = derived
+        }
     }
     let current: Key?
     let previous: [Key]
@@ -37,8 +48,8 @@ public struct Keyring: Sendable {
     public static let prefix = "ct1."
 
     public init(current: String?, previous: [String]) {
-        self.current = current.map { Key(id: Keyring.keyID($0), master: Array($0.utf8)) }
-        self.previous = previous.map { Key(id: Keyring.keyID($0), master: Array($0.utf8)) }
+        self.current = current.map(Key.init)
+        self.previous = previous.map(Key.init)
     }
 
     public var hasKey: Bool { current != nil }
@@ -51,7 +62,8 @@ public struct Keyring: Sendable {
     }
 
     static func derive(_ key: Key, _ purpose: KeyPurpose) throws(CryptoError) -> [UInt8] {
-        try KDF.hkdfSHA256(key: key.master, salt: Array("cryotensor".utf8), info: Array("cryotensor v1 \(purpose.rawValue)".utf8), length: 32)
+        guard let derived = key.derived[purpose] else { throw CryptoError("key derivation failed") }
+        return derived
     }
 
     public func seal(_ plaintext: [UInt8], purpose: KeyPurpose, place: String) throws(EnvelopeError) -> String {

@@ -93,3 +93,20 @@ import Testing
         #expect(IPAddress("2130706433") == nil)
     }
 }
+
+@Suite struct Base64Tests {
+    @Test func decodesBothAlphabetsWithAndWithoutPadding() {
+        #expect(Encoding.fromBase64("aGVsbG8=") == Array("hello".utf8))
+        #expect(Encoding.fromBase64("aGVsbG8") == Array("hello".utf8))
+        #expect(Encoding.fromBase64("_-8") == [0xFF, 0xEF])
+        #expect(Encoding.fromBase64("/+8=") == [0xFF, 0xEF])
+        #expect(Encoding.fromBase64("") == [])
+        #expect(Encoding.fromBase64("a$b") == nil)
+        #expect(Encoding.fromBase64("aGVs=bG8") == nil)
+        for n in 0..<40 {
+            let bytes = (0..<n).map { UInt8(($0 * 37 + n) & 0xFF) }
+            #expect(Encoding.fromBase64(Encoding.base64url(bytes)) == bytes)
+            #expect(Encoding.fromBase64(Encoding.base64(bytes)) == bytes)
+        }
+    }
+}
