@@ -15,6 +15,8 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CZip", pkgConfig: "libzip", providers: [.apt(["libzip-dev"])]),
 
         .target(name: "Support"),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "Support"]),
@@ -22,14 +24,16 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CSQLite", "Support"]),
         .target(name: "Cache", dependencies: ["CHiredis", "Support"]),
         .target(name: "Outbound", dependencies: ["CCurl", "Support"]),
-        .target(name: "App", dependencies: ["Support", "FastCGI", "Crypto", "Storage", "Cache", "Outbound"]),
+        .target(name: "Pipe", dependencies: ["CLZ4", "CZip", "Support", "Crypto", "Storage", "Outbound"]),
+        .target(name: "App", dependencies: ["Support", "FastCGI", "Crypto", "Storage", "Cache", "Outbound", "Pipe"]),
         .executableTarget(name: "cryotensor", dependencies: ["App", "FastCGI", "Support"]),
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support"]),
+        .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support"]),
         .testTarget(name: "AppTests", dependencies: ["App", "Storage", "Crypto", "Support"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Support"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe"]),
     ]
 )

@@ -7,7 +7,7 @@ enum ChatHandlers {
     static let createInput = InputSpec([.optional("title", .string(min: 0, max: 200)), .optional("model", .string(min: 1, max: 200))])
     static let patchInput = InputSpec([.required("title", .string(min: 0, max: 200))])
     static let messageInput = InputSpec([.required("content", .string(min: 1, max: 100_000)), .required("model", .string(min: 1, max: 200)),
-                                         .optional("stream", .bool)])
+                                         .optional("stream", .bool), .optional("attachments", .any)])
 
     /// The caller's chat, or 404 (also for another user's id).
     static func ownedChat(_ c: Context) throws -> ChatRow {
@@ -86,6 +86,38 @@ enum ChatHandlers {
         return .json(["results": .array(results)])
     }
 
+    /// What a model provider hands back for one turn.
+    struct TurnOutcome {
+        var text: String          // what to store as the assistant message (markers included)
+        var failure: UpstreamChat.Failure?
+        var afterStore: (Int64) -> Void = { _ in }
+    }
+
+    struct Emitter {
+        let delta: (String) -> Void
+        let reasoning: (String) -> Void
+    }
+
+    /// Produces one turn from the chat's history (decrypted, oldest first, ending with the user's message).
+    typealias Producer = (_ history: [(role: String, content: String)], _ emit: Emitter) -> TurnOutcome
+
+    /// A connection's provider, through `/chat/completions`.
+    static func connectionProducer(_ c: Context, model: String) throws -> Producer {
+        let (connection, key) = try ModelHandlers.route(model: model, c)
+        return { history, emit in
+            var received = ""
+            let messages: [JSON] = history.map { ["role": .string($0.role), "content": .string($0.content)] }
+            do throws(UpstreamChat.Failure) {
+                try UpstreamChat.stream(connection, key: key, model: model, messages: messages, received: &received, onDelta: emit.delta)
+                return TurnOutcome(text: received, failure: nil)
+            } catch {
+                Log.event(.warn, "upstream_failed", ["request_id": .string(c.requestID), "code": .string(error.code),
+                                                     "connection_id": .number(Double(connection.id))])
+                return TurnOutcome(text: received, failure: error)
+            }
+        }
+    }
+
     /// Stores the user's message, calls the model, streams the answer as server-sent events
     /// (or answers once with `stream: false`), and stores the answer: complete, or what arrived
     /// marked `incomplete` when the provider fails midway.
@@ -95,43 +127,55 @@ enum ChatHandlers {
         let content = input.string("content") ?? ""
         let model = input.string("model") ?? ""
         let streaming = input.bool("stream") ?? true
-        let (connection, key) = try ModelHandlers.route(model: model, c)
+        let attachments = try PipeChat.attachments(input.raw("attachments"))
+        let produce: Producer
+        if model.hasPrefix(PipeChat.modelPrefix) {
+            produce = try PipeChat.producer(c, chat: chat, model: String(model.dropFirst(PipeChat.modelPrefix.count)), attachments: attachments)
+        } else {
+            guard attachments.isEmpty else { throw HTTPError.invalidField("attachments", "Attachments are supported for OpenRouter (\(PipeChat.modelPrefix)…) models.") }
+            produce = try connectionProducer(c, model: model)
+        }
         let repo = ChatRepository(c.db)
         let t = c.transcripts
         let userMessageID = try c.db.transaction {
             let id = try t.addMessage(repo, chat: chat, role: "user", content: content, model: nil, status: "complete")
             try repo.touch(chatID: chat.id, model: model)
-            if t.title(chat).isEmpty || chat.title.isEmpty {
+            if chat.title.isEmpty {
                 try t.setTitle(repo, chat: chat, title: String(content.split(separator: "\n").first?.prefix(60) ?? ""))
             }
             return id
         }
-        let history = try repo.messages(chatID: chat.id).compactMap { m -> JSON? in
+        // Incomplete answers are not sent back to the model in later turns.
+        let history = try repo.messages(chatID: chat.id).compactMap { m -> (role: String, content: String)? in
             guard let text = t.content(m), m.status == "complete" || m.role == "user" else { return nil }
-            return ["role": .string(m.role), "content": .string(text)]
+            return (m.role, text)
         }
 
-        func finish(_ text: String, status: String) throws -> JSON? {
-            guard !text.isEmpty || status == "complete" else { return nil }
-            let id = try c.db.transaction {
-                let id = try t.addMessage(repo, chat: chat, role: "assistant", content: text, model: model, status: status)
-                try repo.touch(chatID: chat.id, model: nil)
-                return id
+        func finish(_ outcome: TurnOutcome) -> JSON {
+            let status = outcome.failure == nil ? "complete" : "incomplete"
+            guard !outcome.text.isEmpty || status == "complete" else { return .null }
+            do {
+                let id = try c.db.transaction {
+                    let id = try t.addMessage(repo, chat: chat, role: "assistant", content: outcome.text, model: model, status: status)
+                    try repo.touch(chatID: chat.id, model: nil)
+                    return id
+                }
+                outcome.afterStore(id)
+                return try repo.message(id: id).map(t.messageJSON) ?? .null
+            } catch {
+                Log.event(.error, "answer_not_stored", ["request_id": .string(c.requestID), "error": .string(String(describing: error))])
+                return .null
             }
-            return try repo.message(id: id).map(t.messageJSON)
         }
 
         if !streaming {
-            var received = ""
-            do {
-                try UpstreamChat.stream(connection, key: key, model: model, messages: history, received: &received) { _ in }
-            } catch {
-                _ = try finish(received, status: "incomplete")
-                var e = HTTPError(502, error.code, error.message)
-                e.extra = ["user_message_id": .number(Double(userMessageID))]
+            let outcome = produce(history, Emitter(delta: { _ in }, reasoning: { _ in }))
+            let message = finish(outcome)
+            if let failure = outcome.failure {
+                var e = HTTPError(502, failure.code, failure.message)
+                e.extra = ["user_message_id": .number(Double(userMessageID)), "message": message]
                 throw e
             }
-            let message = try finish(received, status: "complete") ?? .null
             return .json(["message": message, "user_message_id": .number(Double(userMessageID))], status: 201)
         }
 
@@ -142,20 +186,14 @@ enum ChatHandlers {
                 writer.write("data: " + event.serialized() + "\n\n")
                 writer.flush()
             }
-            var received = ""
-            do {
-                // If the browser goes away the answer is still read to its end and stored.
-                try UpstreamChat.stream(connection, key: key, model: model, messages: history, received: &received) { delta in
-                    send(["type": "delta", "text": .string(delta)])
-                }
-                let message = (try? finish(received, status: "complete")).flatMap { $0 } ?? JSON.null
+            // If the browser goes away the answer is still read to its end and stored.
+            let outcome = produce(history, Emitter(delta: { send(["type": "delta", "text": .string($0)]) },
+                                                   reasoning: { send(["type": "reasoning", "text": .string($0)]) }))
+            let message = finish(outcome)
+            if let failure = outcome.failure {
+                send(["type": "error", "error": failure.json, "message": message])
+            } else {
                 send(["type": "done", "message": message])
-            } catch {
-                let error = (error as? UpstreamChat.Failure) ?? UpstreamChat.Failure(code: "internal_error", message: "The answer could not be completed.")
-                let message = (try? finish(received, status: "incomplete")).flatMap { $0 } ?? JSON.null
-                Log.event(.warn, "upstream_failed", ["request_id": .string(c.requestID), "code": .string(error.code),
-                                                     "connection_id": .number(Double(connection.id))])
-                send(["type": "error", "error": error.json, "message": message])
             }
         }
         return response

@@ -1,4 +1,5 @@
 import Outbound
+import Pipe
 import Storage
 import Support
 
@@ -65,6 +66,14 @@ enum ModelHandlers {
                 errors.append(["connection_id": .number(Double(connection.id)), "connection": .string(connection.name),
                                "code": .string(failure.code), "message": .string(failure.message)])
             }
+        }
+        switch PipeChat.models(c) {
+        case .success(let names)?:
+            for name in names { models.append(["id": .string(name), "object": "model", "owned_by": "openrouter-pipe", "pipe": .string(Valves.pipeID)]) }
+        case .failure(let failure)?:
+            errors.append(["pipe": .string(Valves.pipeID), "code": .string(failure.code), "message": .string(failure.message)])
+        case nil:
+            break
         }
         let config = try c.services.runtimeConfig()
         return .json(["object": "list", "data": .array(models), "errors": .array(errors),

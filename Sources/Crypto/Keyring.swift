@@ -5,6 +5,8 @@ public enum KeyPurpose: String, Sendable, CaseIterable {
     case configSecret = "config-secret"
     case transcript = "transcript"
     case export = "export"
+    case pipeValve = "pipe-valve"
+    case artifact = "artifact"
 }
 
 public enum EnvelopeError: Error, Sendable, Equatable, CustomStringConvertible {

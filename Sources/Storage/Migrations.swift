@@ -97,6 +97,14 @@ public enum Migrations {
         );
         CREATE INDEX files_user ON files(user_id);
         """),
+        (5, "pipe valves", """
+        CREATE TABLE pipe_valves (
+            pipe_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (pipe_id, name)
+        );
+        """),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

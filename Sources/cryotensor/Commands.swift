@@ -21,6 +21,7 @@ enum Commands {
       token create --user EMAIL [--name NAME]
                                  create an API token and print it alone on stdout
       reencrypt                  rewrite stored secrets under the current key, and chats to the current mode and key
+      cleanup                    retention: delete pipe artifacts and session-log archives past their age
       check-url URL              the download guard's verdict for URL under the current settings (no connection)
       version                    print the version
     """
@@ -41,6 +42,7 @@ enum Commands {
         case "token": return token(rest, environment: environment)
         case "reencrypt": return reencrypt(environment: environment)
         case "check-url": return checkURL(rest, environment: environment)
+        case "cleanup": return cleanup(environment: environment)
         case "version", "--version": print(version); return 0
         case "help", "--help", "-h": print(usage); return 0
         default: return fail("unknown command '\(command)'\n\(usage)", code: 2)
@@ -156,6 +158,17 @@ enum Commands {
         let verdict = URLCheck.run(raw, config: config)
         print(verdict.text)
         return verdict.allowed ? 0 : 1
+    }
+
+    static func cleanup(environment: [String: String]) -> Int32 {
+        guard let config = loadConfig(environment) else { return 2 }
+        guard let db = openDatabase(config) else { return 1 }
+        do {
+            try Retention.run(db: db, config: config) { print("cleanup: \($0)") }
+            return 0
+        } catch {
+            return fail("\(error)")
+        }
     }
 
     static func reencrypt(environment: [String: String]) -> Int32 {

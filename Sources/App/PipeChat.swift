@@ -1,0 +1,244 @@
+import Crypto
+import Foundation
+import Outbound
+import Pipe
+import Storage
+import Support
+
+/// The OpenRouter Responses pipe as a model provider: models named `openrouter/<id>`, turns sent
+/// to `{BASE_URL}/responses`, artifacts stored and replayed through marker lines.
+enum PipeChat {
+    static let modelPrefix = "openrouter/"
+    /// Redis namespace of the pipe (its id).
+    static let namespace = Valves.pipeID
+    static let modelsCacheKey = "\(namespace):models"
+
+    struct Requested { let kind: ResponsesInput.Attachment.Kind; let url: String }
+
+    /// `attachments: [{type: "image"|"file", url}]` of a chat message, at most 8.
+    static func attachments(_ raw: JSON?) throws -> [Requested] {
+        guard let raw else { return [] }
+        guard let list = raw.arrayValue, list.count <= 8 else { throw HTTPError.invalidField("attachments", "attachments must be a list of at most 8 {type, url}.") }
+        return try list.map { item in
+            guard let type = item["type"]?.stringValue.flatMap(ResponsesInput.Attachment.Kind.init(rawValue:)),
+                  let url = item["url"]?.stringValue, url.utf8.count <= GuardedURL.maxLength else {
+                throw HTTPError.invalidField("attachments", "Each attachment needs type (image or file) and url.")
+            }
+            return Requested(kind: type, url: url)
+        }
+    }
+
+    static func baseURL(_ c: Context, _ valves: PipeValves) throws -> String {
+        let base = valves.value("BASE_URL")
+        guard c.config.allowedBaseURLs.contains(base) else {
+            throw HTTPError(503, "base_url_not_allowed", "The pipe's BASE_URL \(base) is not in OPENAI_ALLOWED_API_BASE_URLS.")
+        }
+        return base
+    }
+
+    /// The pipe's models for `GET /models`, cached briefly in Redis (names only).
+    static func models(_ c: Context) -> Result<[String], ModelHandlers.Failure>? {
+        guard let valves = try? PipeValves.load(c), case .success(let key) = valves.apiKey(),
+              let base = try? baseURL(c, valves) else { return nil }
+        if let cached = c.services.redisCommand(["GET", modelsCacheKey])?.string, let list = try? JSON.parse(cached).arrayValue {
+            return .success(list.compactMap(\.stringValue))
+        }
+        do {
+            let answer = try HTTPClient.send(method: "GET", url: base + "/models", headers: [("Authorization", "Bearer " + key)], timeoutSeconds: 10)
+            guard answer.status == 200, let data = (try? JSON.parse(answer.body))?["data"]?.arrayValue else {
+                return .failure(.init(code: "upstream_status", message: "OpenRouter answered HTTP \(answer.status)."))
+            }
+            let names = data.compactMap { $0["id"]?.stringValue }.filter { $0.count <= 200 }.map { modelPrefix + $0 }
+            _ = c.services.redisCommand(["SET", modelsCacheKey, JSON.array(names.map { .string($0) }).serialized(), "EX", ModelHandlers.cacheSeconds])
+            return .success(names)
+        } catch {
+            return .failure(.init(code: "upstream_unreachable", message: "OpenRouter could not be reached (\(error.kind.rawValue))."))
+        }
+    }
+
+    static func artifactStore(_ c: Context, _ valves: PipeValves) throws -> ArtifactStore {
+        var artifactKey: String? = nil
+        switch valves.secret("ARTIFACT_ENCRYPTION_KEY") {
+        case .value(let v, _): artifactKey = v
+        case .undecryptable(let why):
+            throw HTTPError(503, "artifact_key_undecryptable", "ARTIFACT_ENCRYPTION_KEY cannot be decrypted (\(why)).")
+        case .empty: break
+        }
+        return try ArtifactStore(db: c.db, artifactKey: artifactKey, encryptAll: valves.bool("ENCRYPT_ALL"),
+                                 compress: valves.bool("ENABLE_LZ4_COMPRESSION"), minCompressBytes: valves.int("MIN_COMPRESS_BYTES"))
+    }
+
+    static func cacheKey(chatID: Int64, id: String) -> String { "\(namespace):artifact:\(chatID):\(id)" }
+
+    /// Downloads attachments through the guard as data URLs; each refusal becomes a visible note.
+    static func fetchAttachments(_ c: Context, _ requested: [Requested]) throws -> ([ResponsesInput.Attachment], [String]) {
+        guard !requested.isEmpty else { return ([], []) }
+        let config = try c.services.runtimeConfig()
+        let settings = FileHandlers.settings(config)
+        let base64Cap = Int(config.base64MaxMB * 1024 * 1024)
+        var fetched: [ResponsesInput.Attachment] = []
+        var notes: [String] = []
+        for item in requested {
+            let shown: String = (try? GuardedURL.parse(item.url).get().redacted) ?? "the given URL"
+            switch DownloadGuard.fetch(item.url, settings: settings) {
+            case .failure(let refusal):
+                FileHandlers.logRefusal(c, url: item.url, refusal)
+                notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (\(refusal.code.rawValue): \(refusal.reason)).")
+            case .success(let download):
+                let encoded = Encoding.base64(download.body)
+                guard encoded.utf8.count <= base64Cap else {
+                    notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (too_large: over BASE64_MAX_SIZE_MB once encoded).")
+                    continue
+                }
+                let type = download.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? "application/octet-stream"
+                let name = shown.split(separator: "/").last.map(String.init) ?? "file"
+                fetched.append(.init(kind: item.kind, dataURL: "data:\(type);base64,\(encoded)", filename: name))
+            }
+        }
+        return (fetched, notes)
+    }
+
+    static func producer(_ c: Context, chat: ChatRow, model: String, attachments requested: [Requested]) throws -> ChatHandlers.Producer {
+        let valves = try PipeValves.load(c)
+        let key: String
+        switch valves.apiKey() {
+        case .success(let k): key = k
+        case .failure(let e): throw e
+        }
+        let base = try baseURL(c, valves)
+        let store = try artifactStore(c, valves)
+        let user = try c.user
+        let useRedis = valves.bool("ENABLE_REDIS_CACHE")
+        let ttl = String(valves.int("REDIS_CACHE_TTL_SECONDS"))
+        let webuiKey = c.config.webuiSecretKey
+        let sessionToken = c.auth?.sessionToken
+
+        return { history, emit in
+            var outcome = ChatHandlers.TurnOutcome(text: "", failure: nil)
+            do {
+                let (attachments, notes) = try fetchAttachments(c, requested)
+                let notePrefix = notes.isEmpty ? "" : notes.joined(separator: "\n") + "\n\n"
+                if !notePrefix.isEmpty { emit.delta(notePrefix) }
+
+                // Replay: Redis first (rows as stored), SQLite for whatever it lacks.
+                let ids = history.filter { $0.role == "assistant" }.flatMap { Markers.split($0.content).ids }
+                var rows: [String: (type: String, stored: String, encrypted: Bool)] = [:]
+                var missing: [String] = []
+                for id in ids {
+                    if useRedis, let cached = c.services.redisCommand(["GET", cacheKey(chatID: chat.id, id: id)])?.string,
+                       let doc = try? JSON.parse(cached), let type = doc["type"]?.stringValue, let stored = doc["stored"]?.stringValue,
+                       let encrypted = doc["encrypted"]?.boolValue {
+                        rows[id] = (type, stored, encrypted)
+                    } else {
+                        missing.append(id)
+                    }
+                }
+                for (id, row) in try store.load(ids: missing, chatID: String(chat.id)) { rows[id] = row }
+                let input = ResponsesInput.build(history: history.map { .init(role: $0.role, content: $0.content) }, attachments: attachments,
+                                                 reasoningScope: valves.value("PERSIST_REASONING_TOKENS")) { id in
+                    rows[id].flatMap { store.open($0.stored, id: id, encrypted: $0.encrypted) }
+                }
+
+                var body: [String: JSON] = ["model": .string(model), "input": .array(input), "stream": true]
+                var metadata: [String: JSON] = [:]
+                if valves.bool("SEND_END_USER_ID") {
+                    body["user"] = .string(String((valves.value("END_USER_ID_SOURCE") == "email" ? user.email : String(user.id)).prefix(128)))
+                }
+                if valves.bool("SEND_CHAT_ID") { metadata["chat_id"] = .string(String(chat.id)) }
+                if valves.bool("SEND_MESSAGE_ID"), let last = try? ChatRepository(c.db).messages(chatID: chat.id).last {
+                    metadata["message_id"] = .string(String(last.id))
+                }
+                if let webuiKey {
+                    let keyBytes = Array(webuiKey.reveal().utf8)
+                    if valves.bool("SEND_SESSION_ID"), let sessionToken {
+                        metadata["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: keyBytes, data: Array(("session:" + sessionToken).utf8))))
+                    }
+                    if valves.bool("SEND_CACHE_SESSION_ID") {
+                        body["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: keyBytes, data: Array(String(chat.id).utf8))))
+                    }
+                }
+                if !metadata.isEmpty { body["metadata"] = .object(metadata) }
+
+                let stream = ResponsesStream(onText: emit.delta, onReasoning: emit.reasoning)
+                let requestBody = Array(JSON.object(body).serialized().utf8)
+                var status = 0
+                do throws(OutboundError) {
+                    status = try HTTPClient.send(method: "POST", url: base + "/responses",
+                                                 headers: [("Authorization", "Bearer " + key), ("Accept", "text/event-stream"),
+                                                           ("Content-Type", "application/json"), ("X-Title", "CryoTensor")],
+                                                 body: requestBody, timeoutSeconds: valves.int("HTTP_SOCK_READ_SECONDS")) { chunk in
+                        stream.feed(chunk)
+                        return true
+                    }.status
+                } catch {
+                    outcome.failure = .init(code: error.kind == .timeout ? "timeout" : "upstream_unreachable", message: "OpenRouter could not be reached (\(error.kind.rawValue)).")
+                }
+                if outcome.failure == nil {
+                    if status != 200 {
+                        outcome.failure = .init(code: "upstream_status", message: "OpenRouter answered HTTP \(status).")
+                    } else if let failure = stream.failure {
+                        outcome.failure = .init(code: "upstream_failed", message: String(failure.prefix(300)))
+                    } else if !stream.completed {
+                        outcome.failure = .init(code: "upstream_incomplete", message: "The answer ended before it was complete.")
+                    }
+                }
+
+                // Artifacts are stored only for a completed turn; their ids become marker lines.
+                var markerIDs: [String] = []
+                if outcome.failure == nil {
+                    var items = stream.storableItems
+                    if valves.value("PERSIST_REASONING_TOKENS") == "disabled" { items.removeAll { $0["type"]?.stringValue == "reasoning" } }
+                    let artifacts = items.map { ArtifactItem(id: ArtifactID.make(), type: $0["type"]?.stringValue ?? "unknown", payload: $0) }
+                    let userMessageID = (try? ChatRepository(c.db).messages(chatID: chat.id).last?.id).flatMap { $0 } ?? 0
+                    let written = try store.insert(artifacts, chatID: String(chat.id), messageID: String(userMessageID), model: model)
+                    if useRedis {
+                        for (id, stored, encrypted) in written {
+                            let doc: JSON = ["type": .string(artifacts.first { $0.id == id }?.type ?? ""), "stored": .string(stored), "encrypted": .bool(encrypted)]
+                            _ = c.services.redisCommand(["SET", cacheKey(chatID: chat.id, id: id), doc.serialized(), "EX", ttl])
+                        }
+                    }
+                    markerIDs = artifacts.map(\.id)
+                }
+                outcome.text = Markers.append(markerIDs, to: notePrefix + stream.text)
+                let events = stream.events
+                outcome.afterStore = { messageID in
+                    writeSessionLog(c, valves: valves, user: user, chat: chat, messageID: messageID, model: model,
+                                    requestItems: input.count, events: events, status: outcome.failure == nil ? "complete" : "incomplete")
+                }
+            } catch let error as HTTPError {
+                outcome.failure = .init(code: error.code, message: error.message)
+            } catch {
+                outcome.failure = .init(code: "internal_error", message: "The turn could not be completed.")
+                Log.event(.error, "pipe_failed", ["request_id": .string(c.requestID), "error": .string(String(describing: error))])
+            }
+            return outcome
+        }
+    }
+
+    static func sessionLogDirectory(databasePath: String, _ valves: PipeValves) -> String {
+        let dir = valves.value("SESSION_LOG_DIR")
+        if dir.hasPrefix("/") { return dir }
+        let base = (databasePath as NSString).deletingLastPathComponent
+        return (base.isEmpty ? "." : base) + "/" + dir
+    }
+
+    static func writeSessionLog(_ c: Context, valves: PipeValves, user: User, chat: ChatRow, messageID: Int64, model: String,
+                                requestItems: Int, events: [JSON], status: String) {
+        guard valves.bool("SESSION_LOG_STORE_ENABLED") else { return }
+        guard case .value(let password, _) = valves.secret("SESSION_LOG_ZIP_PASSWORD") else {
+            Log.event(.warn, "session_log_skipped", ["request_id": .string(c.requestID), "reason": "SESSION_LOG_ZIP_PASSWORD is not usable"])
+            return
+        }
+        let meta: JSON = ["user_id": JSON(Int(user.id)), "chat_id": JSON(Int(chat.id)), "message_id": JSON(Int(messageID)), "model": .string(model),
+                          "status": .string(status), "input_items": JSON(requestItems), "created_at": JSON(Int(Clock.now())),
+                          "request_id": .string(c.requestID)]
+        let lines = events.map { $0.serialized() }.joined(separator: "\n") + "\n"
+        do {
+            let path = try SessionLog.write(dir: sessionLogDirectory(databasePath: c.config.databasePath, valves), user: String(user.id), chat: String(chat.id), message: String(messageID),
+                                            password: password, files: [("meta.json", Array(meta.serialized().utf8)), ("logs.jsonl", Array(lines.utf8))])
+            Log.event(.info, "session_log_written", ["request_id": .string(c.requestID), "path": .string(path)])
+        } catch {
+            Log.event(.error, "session_log_failed", ["request_id": .string(c.requestID), "error": .string(String(describing: error))])
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import CZip
+import Foundation
+import Support
+
+/// Session logs: one AES-256 zip archive per assistant message at
+/// `<dir>/<user>/<chat>/<message>.zip` (meta.json and logs.jsonl), written to a temporary file in
+/// the same folder and renamed, so a reader never sees half an archive.
+public enum SessionLog {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Every run of characters outside `[0-9A-Za-z._-]` becomes `_`; at most 128 characters;
+    /// never `.` or `..`.
+    public static func sanitize(_ part: String) -> String {
+        var out = ""
+        var lastWasUnderscore = false
+        for ch in part {
+            if ch.isASCII && (ch.isLetter || ch.isNumber || "._-".contains(ch)) {
+                out.append(ch)
+                lastWasUnderscore = false
+            } else if !lastWasUnderscore {
+                out.append("_")
+                lastWasUnderscore = true
+            }
+        }
+        out = String(out.prefix(128))
+        if out.isEmpty || out == "." || out == ".." { out = "_" }
+        return out
+    }
+
+    public static func path(dir: String, user: String, chat: String, message: String) -> String {
+        "\(dir)/\(sanitize(user))/\(sanitize(chat))/\(sanitize(message)).zip"
+    }
+
+    public static func write(dir: String, user: String, chat: String, message: String, password: String,
+                             files: [(name: String, data: [UInt8])]) throws -> String {
+        let final = path(dir: dir, user: user, chat: chat, message: message)
+        let folder = (final as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let temporary = folder + "/.tmp-\(UUID().uuidString).zip"
+        var error: Int32 = 0
+        guard let archive = zip_open(temporary, ZIP_CREATE | ZIP_EXCL, &error) else { throw Failure(description: "cannot create \(temporary) (libzip error \(error))") }
+        var buffers: [UnsafeMutableRawPointer] = []
+        defer { buffers.forEach { free($0) } }
+        for file in files {
+            // libzip reads the buffer at zip_close, so it must outlive this loop.
+            guard let buffer = malloc(max(file.data.count, 1)) else { zip_discard(archive); throw Failure(description: "out of memory") }
+            buffers.append(buffer)
+            file.data.withUnsafeBytes { if let base = $0.baseAddress { buffer.copyMemory(from: base, byteCount: file.data.count) } }
+            guard let source = zip_source_buffer(archive, buffer, zip_uint64_t(file.data.count), 0) else {
+                zip_discard(archive); throw Failure(description: "zip source")
+            }
+            let index = zip_file_add(archive, file.name, source, zip_flags_t(ZIP_FL_ENC_UTF_8))
+            guard index >= 0 else { zip_source_free(source); zip_discard(archive); throw Failure(description: "zip add \(file.name)") }
+            guard zip_file_set_encryption(archive, zip_uint64_t(index), zip_uint16_t(ZIP_EM_AES_256), password) == 0 else {
+                zip_discard(archive); throw Failure(description: "zip encryption")
+            }
+        }
+        guard zip_close(archive) == 0 else {
+            let message = String(cString: zip_strerror(archive))
+            zip_discard(archive)
+            unlink(temporary)
+            throw Failure(description: "zip close: \(message)")
+        }
+        chmod(temporary, 0o600)
+        guard rename(temporary, final) == 0 else { unlink(temporary); throw Failure(description: "rename to \(final)") }
+        return final
+    }
+
+    /// Deletes archives older than `days` (by modification time), then empty folders.
+    public static func cleanup(dir: String, days: Int) -> Int {
+        let cutoff = Date().addingTimeInterval(-Double(days) * 86400)
+        let fm = FileManager.default
+        var removed = 0
+        guard let walker = fm.enumerator(atPath: dir) else { return 0 }
+        var folders: [String] = []
+        while let name = walker.nextObject() as? String {
+            let full = dir + "/" + name
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: full, isDirectory: &isDir) else { continue }
+            if isDir.boolValue { folders.append(full); continue }
+            guard name.hasSuffix(".zip"), let modified = (try? fm.attributesOfItem(atPath: full))?[.modificationDate] as? Date,
+                  modified < cutoff else { continue }
+            if (try? fm.removeItem(atPath: full)) != nil { removed += 1 }
+        }
+        for folder in folders.sorted(by: { $0.count > $1.count }) where (try? fm.contentsOfDirectory(atPath: folder))?.isEmpty == true {
+            try? fm.removeItem(atPath: folder)
+        }
+        return removed
+    }
+}
