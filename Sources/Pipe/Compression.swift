@@ -40,6 +40,7 @@ public enum LZ4 {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         var offset = 0
+        var finished = false
         while offset < input.count {
             var srcSize = input.count - offset
             var dstSize = chunk.count
@@ -52,9 +53,10 @@ public enum LZ4 {
             out.append(contentsOf: chunk[0..<dstSize])
             guard out.count <= limit else { return nil }
             offset += srcSize
-            if rc == 0 { break }
+            if rc == 0 { finished = true; break }
             if srcSize == 0 && dstSize == 0 { return nil }
         }
-        return out
+        // A truncated or garbage frame never ends: refuse it rather than return a prefix.
+        return finished ? out : nil
     }
 }
