@@ -5,6 +5,10 @@ public enum AESGCM {
     public static let nonceSize = 12
     public static let tagSize = 16
 
+    /// Fetched once: OpenSSL 3 otherwise looks the implementation up on every init, which cost
+    /// more than the decryption itself for short transcript rows.
+    nonisolated(unsafe) static let cipher: OpaquePointer? = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil) ?? EVP_aes_256_gcm()
+
     public static func seal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], aad: [UInt8]) throws(CryptoError) -> (ciphertext: [UInt8], tag: [UInt8]) {
         guard key.count == 32, nonce.count == nonceSize else { throw CryptoError("bad key or nonce size") }
         guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError("no cipher context") }
@@ -12,7 +16,7 @@ public enum AESGCM {
         var out = [UInt8](repeating: 0, count: plaintext.count + 16)
         var length: Int32 = 0
         var total = 0
-        guard EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1,
+        guard EVP_EncryptInit_ex(ctx, cipher, nil, nil, nil) == 1,
               EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(nonceSize), nil) == 1,
               EVP_EncryptInit_ex(ctx, nil, nil, key, nonce) == 1 else { throw CryptoError("encrypt init") }
         if !aad.isEmpty {
@@ -41,7 +45,7 @@ public enum AESGCM {
         var length: Int32 = 0
         var total = 0
         var tag = tag
-        guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1,
+        guard EVP_DecryptInit_ex(ctx, cipher, nil, nil, nil) == 1,
               EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(nonceSize), nil) == 1,
               EVP_DecryptInit_ex(ctx, nil, nil, key, nonce) == 1 else { throw CryptoError("decrypt init") }
         if !aad.isEmpty {
