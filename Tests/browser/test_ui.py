@@ -1,0 +1,159 @@
+import time
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from conftest import wait_for
+
+
+def login(browser, stack, email="admin@example.com", password="browser-password-123"):
+    browser.get(stack.url)
+    wait_for(lambda: browser.find_element(By.ID, "login-view").is_displayed(), what="login form")
+    browser.find_element(By.ID, "email").send_keys(email)
+    browser.find_element(By.ID, "password").send_keys(password + Keys.ENTER)
+    wait_for(lambda: browser.find_element(By.ID, "chat-view").is_displayed(), what="chat view")
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#model option")) > 0, what="models")
+
+
+def send(browser, text):
+    box = browser.find_element(By.ID, "prompt")
+    box.clear()
+    box.send_keys(text)
+    browser.find_element(By.ID, "send").click()
+
+
+def last_answer(browser):
+    return browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant")[-1]
+
+
+def csp_violations(browser):
+    return [e for e in browser.get_log("browser") if "Content Security Policy" in e.get("message", "")]
+
+
+def test_login_chat_streams_and_logout(browser, stack):
+    login(browser, stack)
+    send(browser, "Hello from the browser")
+    # The mock sends 4 words 0.3 s apart: the answer must be seen growing before it is complete.
+    seen = set()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        answer = last_answer(browser)
+        seen.add(answer.find_element(By.CSS_SELECTOR, ".body").text)
+        if answer.get_attribute("data-complete") == "true":
+            break
+        time.sleep(0.05)
+    final = last_answer(browser).find_element(By.CSS_SELECTOR, ".body").text
+    assert final == "Mock answer to: Hello from the browser"
+    partial = [t for t in seen if t and t != final]
+    assert len(partial) >= 2, "answer arrived in one piece: %r" % seen
+    assert "Hello from the browser" in browser.find_element(By.ID, "chat-list").text
+    browser.find_element(By.ID, "logout").click()
+    wait_for(lambda: browser.find_element(By.ID, "login-view").is_displayed(), what="login after logout")
+    browser.get(stack.url)
+    wait_for(lambda: browser.find_element(By.ID, "login-view").is_displayed(), what="still logged out after reload")
+    assert csp_violations(browser) == []
+
+
+def test_hostile_message_renders_as_text(browser, stack):
+    login(browser, stack)
+    hostile = "<img src=x onerror=alert(1)> and [click me](javascript:alert(2)) and [ok](https://example.com)"
+    send(browser, hostile)
+    wait_for(lambda: last_answer(browser).get_attribute("data-complete") == "true", what="answer")
+    messages = browser.find_element(By.ID, "messages")
+    assert "<img src=x onerror=alert(1)>" in messages.text
+    assert messages.find_elements(By.TAG_NAME, "img") == []
+    hrefs = [a.get_attribute("href") for a in messages.find_elements(By.TAG_NAME, "a")]
+    assert hrefs and all(h.startswith("https://") for h in hrefs), hrefs
+    assert all(a.get_attribute("rel") == "noopener noreferrer" for a in messages.find_elements(By.TAG_NAME, "a"))
+    assert "[click me](javascript:alert(2))" in messages.text
+    browser.get(stack.url)  # reload: the stored message renders the same way
+    wait_for(lambda: browser.find_element(By.ID, "chat-view").is_displayed(), what="chat view")
+    browser.find_elements(By.CSS_SELECTOR, "#chat-list button")[0].click()
+    wait_for(lambda: "<img src=x" in browser.find_element(By.ID, "messages").text, what="reloaded chat")
+    assert browser.find_element(By.ID, "messages").find_elements(By.TAG_NAME, "img") == []
+    assert csp_violations(browser) == []
+
+
+def search(browser, text):
+    q = browser.find_element(By.ID, "search-q")
+    q.clear()
+    q.send_keys(text + Keys.ENTER)
+    return wait_for(lambda: browser.find_element(By.ID, "search-results").is_displayed() and browser.find_element(By.ID, "search-results"),
+                    what="search results")
+
+
+def test_search_on_server_in_plaintext_mode(browser, stack):
+    login(browser, stack)
+    send(browser, "the violet umbrella")
+    wait_for(lambda: last_answer(browser).get_attribute("data-complete") == "true", what="answer")
+    results = search(browser, "umbrella")
+    assert "the violet umbrella" in results.text
+    assert not browser.find_element(By.ID, "search-note").is_displayed()
+
+
+def test_search_in_the_browser_in_encrypted_mode(browser, encrypted_stack):
+    login(browser, encrypted_stack)
+    send(browser, "the crimson teapot")
+    wait_for(lambda: last_answer(browser).get_attribute("data-complete") == "true", what="answer")
+    results = search(browser, "teapot")
+    note = browser.find_element(By.ID, "search-note")
+    assert note.is_displayed() and "in your browser" in note.text
+    assert "the crimson teapot" in results.text
+
+
+def open_admin(browser, tab):
+    browser.find_element(By.ID, "nav-admin").click()
+    wait_for(lambda: browser.find_element(By.ID, "admin-view").is_displayed(), what="admin view")
+    browser.find_element(By.CSS_SELECTOR, "[data-tab='%s']" % tab).click()
+    wait_for(lambda: browser.find_element(By.ID, "tab-" + tab).is_displayed(), what=tab)
+
+
+def test_connections_show_only_fingerprints_and_refusals(browser, stack, mock):
+    login(browser, stack)
+    open_admin(browser, "connections")
+    key = "sk-proj-BROWSERPLANTED0123456789zyxw"
+    browser.find_element(By.ID, "conn-name").send_keys("planted")
+    browser.find_element(By.ID, "conn-base").send_keys(mock.base)
+    browser.find_element(By.ID, "conn-key").send_keys(key)
+    browser.find_element(By.CSS_SELECTOR, "#connection-form button[type=submit]").click()
+    wait_for(lambda: "planted" in browser.find_element(By.ID, "connections-table").text, what="new connection")
+    table = browser.find_element(By.ID, "connections-table").text
+    assert "sk-proj-…zyxw" in table
+    assert "BROWSERPLANTED" not in browser.page_source
+    browser.find_element(By.ID, "conn-name").send_keys("evil")
+    browser.find_element(By.ID, "conn-base").send_keys("https://evil.example.com/v1")
+    browser.find_element(By.ID, "conn-key").send_keys("sk-evil-0123456789abcdef")
+    browser.find_element(By.CSS_SELECTOR, "#connection-form button[type=submit]").click()
+    error = wait_for(lambda: browser.find_element(By.ID, "connection-error").text, what="refusal")
+    assert "allowlist" in error and "base_url_not_allowed" in error
+    open_admin(browser, "status")
+    assert "encrypted at rest" in browser.find_element(By.ID, "status-list").text
+    assert csp_violations(browser) == []
+
+
+def test_import_dry_run_then_apply(browser, stack, mock):
+    login(browser, stack)
+    open_admin(browser, "config")
+    doc = '{"connections": [{"name": "imported", "kind": "openai", "base_url": "%s", "api_key": "sk-imported-0123456789abcd"}]}' % mock.base
+    area = browser.find_element(By.ID, "import-doc")
+    area.send_keys(doc)
+    browser.find_element(By.ID, "import-preview").click()
+    result = wait_for(lambda: browser.find_element(By.ID, "import-result").text, what="dry run")
+    assert result.startswith("Dry run: 1 to create")
+    open_admin(browser, "connections")
+    assert "imported" not in browser.find_element(By.ID, "connections-table").text
+    open_admin(browser, "config")
+    browser.find_element(By.ID, "import-preview").click()
+    wait_for(lambda: browser.find_element(By.ID, "import-apply").is_enabled(), what="apply enabled")
+    browser.find_element(By.ID, "import-apply").click()
+    wait_for(lambda: browser.find_element(By.ID, "import-result").text.startswith("Applied"), what="applied")
+    open_admin(browser, "connections")
+    assert "imported" in browser.find_element(By.ID, "connections-table").text
+
+
+def test_phone_width_is_usable(browser, stack):
+    browser.set_window_size(390, 844)
+    login(browser, stack)
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 400, "page wider than the phone: %d" % width
+    assert browser.find_element(By.ID, "prompt").is_displayed()
