@@ -331,7 +331,7 @@ $("connection-form").addEventListener("submit", async (event) => {
     await loadConnections();
   } catch (e) {
     $("connection-error").textContent = e.code === "base_url_not_allowed"
-      ? `Refused: this base URL is not on the operator's allowlist (OPENAI_ALLOWED_API_BASE_URLS). ${e.message}`
+      ? `Refused: this base URL is not on the operator's allowlist (OPENAI_ALLOWED_API_BASE_URLS). ${e.message} [${e.code}]`
       : describeError(e);
   } finally {
     $("conn-key").value = "";

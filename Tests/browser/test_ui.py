@@ -16,10 +16,12 @@ def login(browser, stack, email="admin@example.com", password="browser-password-
 
 
 def send(browser, text):
+    before = len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant"))
     box = browser.find_element(By.ID, "prompt")
     box.clear()
     box.send_keys(text)
     browser.find_element(By.ID, "send").click()
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant")) > before, what="answer bubble")
 
 
 def last_answer(browser):
@@ -34,6 +36,7 @@ def test_login_chat_streams_and_logout(browser, stack):
     login(browser, stack)
     send(browser, "Hello from the browser")
     # The mock sends 4 words 0.3 s apart: the answer must be seen growing before it is complete.
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant"), what="answer bubble")
     seen = set()
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -104,6 +107,7 @@ def test_search_in_the_browser_in_encrypted_mode(browser, encrypted_stack):
 def open_admin(browser, tab):
     browser.find_element(By.ID, "nav-admin").click()
     wait_for(lambda: browser.find_element(By.ID, "admin-view").is_displayed(), what="admin view")
+    assert not browser.find_element(By.ID, "chat-view").is_displayed()
     browser.find_element(By.CSS_SELECTOR, "[data-tab='%s']" % tab).click()
     wait_for(lambda: browser.find_element(By.ID, "tab-" + tab).is_displayed(), what=tab)
 
