@@ -161,3 +161,20 @@ def test_phone_width_is_usable(browser, stack):
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= 400, "page wider than the phone: %d" % width
     assert browser.find_element(By.ID, "prompt").is_displayed()
+
+
+def test_pipe_valves_page_masks_secrets(browser, stack, mock):
+    login(browser, stack)
+    open_admin(browser, "pipe")
+    wait_for(lambda: browser.find_elements(By.ID, "valve-API_KEY"), what="valves form")
+    base = browser.find_element(By.ID, "valve-BASE_URL")
+    base.clear()
+    base.send_keys(mock.base)
+    browser.find_element(By.ID, "valve-API_KEY").send_keys("sk-or-v1-BROWSERVALVE-0123456789")
+    browser.find_element(By.CSS_SELECTOR, "#valves-form button[type=submit]").click()
+    wait_for(lambda: browser.find_element(By.ID, "valves-result").text == "Saved.", what="saved")
+    placeholder = wait_for(lambda: browser.find_element(By.ID, "valve-API_KEY").get_attribute("placeholder"), what="fingerprint")
+    assert "sk-or-v1-…6789" in placeholder
+    assert "BROWSERVALVE" not in browser.page_source
+    browser.find_element(By.CSS_SELECTOR, "[data-tab='status']").click()
+    assert csp_violations(browser) == []
