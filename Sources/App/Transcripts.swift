@@ -7,10 +7,12 @@ import Support
 struct Transcripts {
     let keyring: Keyring
     let encrypt: Bool
+    let opener: EnvelopeOpener
 
     init(config: Config, keyring: Keyring) {
         self.keyring = keyring
         self.encrypt = config.localEncryption && keyring.hasKey
+        self.opener = EnvelopeOpener(keyring: keyring, purpose: .transcript)
     }
 
     static func titlePlace(_ chatID: Int64) -> String { "chat/\(chatID)/title" }
@@ -22,7 +24,7 @@ struct Transcripts {
 
     func open(_ stored: String, encrypted: Bool, place: String) -> String? {
         guard encrypted else { return stored }
-        return try? keyring.openString(stored, purpose: .transcript, place: place)
+        return try? opener.openString(stored, place: place)
     }
 
     func title(_ chat: ChatRow) -> String {

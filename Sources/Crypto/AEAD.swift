@@ -64,3 +64,46 @@ public enum AESGCM {
         return Array(out.prefix(total))
     }
 }
+
+/// AES-256-GCM decryption with one key kept set up across many values: only the nonce changes
+/// per value, so the key schedule is computed once. One instance belongs to one thread.
+public final class AESGCMOpener {
+    let ctx: OpaquePointer
+
+    public init?(key: [UInt8]) {
+        guard key.count == 32, let ctx = EVP_CIPHER_CTX_new() else { return nil }
+        self.ctx = ctx
+        guard EVP_DecryptInit_ex(ctx, AESGCM.cipher, nil, nil, nil) == 1,
+              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(AESGCM.nonceSize), nil) == 1,
+              EVP_DecryptInit_ex(ctx, nil, nil, key, nil) == 1 else { return nil }
+    }
+
+    deinit { EVP_CIPHER_CTX_free(ctx) }
+
+    public func open(nonce: ArraySlice<UInt8>, ciphertext: ArraySlice<UInt8>, tag: ArraySlice<UInt8>, aad: [UInt8]) throws(CryptoError) -> [UInt8] {
+        guard nonce.count == AESGCM.nonceSize, tag.count == AESGCM.tagSize else { throw CryptoError("bad sizes") }
+        var out = [UInt8](repeating: 0, count: ciphertext.count + 16)
+        var length: Int32 = 0
+        var total = 0
+        let ok: Bool = nonce.withUnsafeBufferPointer { n in
+            ciphertext.withUnsafeBufferPointer { c in
+                tag.withUnsafeBufferPointer { t in
+                    out.withUnsafeMutableBufferPointer { o in
+                        guard EVP_DecryptInit_ex(ctx, nil, nil, nil, n.baseAddress) == 1 else { return false }
+                        if !aad.isEmpty, EVP_DecryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) != 1 { return false }
+                        if c.count > 0 {
+                            guard EVP_DecryptUpdate(ctx, o.baseAddress, &length, c.baseAddress, Int32(c.count)) == 1 else { return false }
+                            total = Int(length)
+                        }
+                        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(AESGCM.tagSize), UnsafeMutableRawPointer(mutating: t.baseAddress)) == 1,
+                              EVP_DecryptFinal_ex(ctx, o.baseAddress! + total, &length) > 0 else { return false }
+                        total += Int(length)
+                        return true
+                    }
+                }
+            }
+        }
+        guard ok else { throw CryptoError("authentication failed") }
+        return Array(out.prefix(total))
+    }
+}

@@ -61,3 +61,25 @@ import Testing
         #expect(throws: EnvelopeError.noKey) { try Keyring(current: nil, previous: []).seal("x", purpose: .configSecret, place: "p") }
     }
 }
+
+@Suite struct EnvelopeOpenerTests {
+    @Test func opensManyValuesAndStillRefusesTamperingAndMoves() throws {
+        let old = String(repeating: "o", count: 40)
+        let new = String(repeating: "n", count: 40)
+        let ring = Keyring(current: new, previous: [old])
+        let opener = EnvelopeOpener(keyring: ring, purpose: .transcript)
+        for i in 0..<50 {
+            let sealed = try ring.seal("message \(i)", purpose: .transcript, place: "message/\(i)/content")
+            #expect(try opener.openString(sealed, place: "message/\(i)/content") == "message \(i)")
+            #expect(throws: EnvelopeError.authenticationFailed) { try opener.openString(sealed, place: "message/\(i + 1)/content") }
+        }
+        let sealed = try ring.seal("x", purpose: .transcript, place: "p")
+        var chars = Array(sealed)
+        chars[chars.count - 3] = chars[chars.count - 3] == "A" ? "B" : "A"
+        #expect(throws: EnvelopeError.authenticationFailed) { try opener.openString(String(chars), place: "p") }
+        // Made with the previous key: read through the ordinary path.
+        let older = try Keyring(current: old, previous: []).seal("from before", purpose: .transcript, place: "p")
+        #expect(try opener.openString(older, place: "p") == "from before")
+        #expect(throws: EnvelopeError.self) { try opener.openString(try ring.seal("x", purpose: .configSecret, place: "p"), place: "p") }
+    }
+}
