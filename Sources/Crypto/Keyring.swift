@@ -108,11 +108,16 @@ public struct Keyring: Sendable {
     /// The key id an envelope names, if it is one.
     public static func keyID(ofEnvelope text: String) -> String? { parse(text)?.0 }
 
+    /// `ct1.` + 8-character key id + `.` + base64url payload. Read as bytes: this runs once per
+    /// stored value when a long encrypted transcript is loaded.
     static func parse(_ text: String) -> (String, [UInt8])? {
-        guard text.hasPrefix(prefix) else { return nil }
-        let parts = text.dropFirst(prefix.count).split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].count == 8, let payload = Encoding.fromBase64(String(parts[1])) else { return nil }
-        return (String(parts[0]), payload)
+        let bytes = Array(text.utf8)
+        let head = Array(prefix.utf8)
+        guard bytes.count > head.count + 9, bytes.starts(with: head), bytes[head.count + 8] == UInt8(ascii: ".") else { return nil }
+        let idBytes = bytes[head.count..<head.count + 8]
+        guard idBytes.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
+              let payload = Encoding.fromBase64(utf8: bytes[(head.count + 9)...]) else { return nil }
+        return (String(decoding: idBytes, as: UTF8.self), payload)
     }
 }
 

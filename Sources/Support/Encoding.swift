@@ -20,13 +20,15 @@ public enum Encoding {
 
     /// Decodes standard or URL-safe base64, with or without padding; nil on any other character.
     /// Hand-written because it sits on the hot path of reading encrypted transcripts.
-    public static func fromBase64(_ text: String) -> [UInt8]? {
+    public static func fromBase64(_ text: String) -> [UInt8]? { fromBase64(utf8: text.utf8) }
+
+    public static func fromBase64<S: Collection<UInt8>>(utf8 text: S) -> [UInt8]? {
         var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count * 3 / 4)
+        out.reserveCapacity(text.count * 3 / 4)
         var accumulator: UInt32 = 0
         var bits = 0
         var padding = 0
-        for c in text.utf8 {
+        for c in text {
             let value: UInt8
             switch c {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = c - UInt8(ascii: "A")
