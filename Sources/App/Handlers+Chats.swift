@@ -210,7 +210,7 @@ enum ChatHandlers {
             throw HTTPError.invalidField("messages", "messages must be a non-empty list.")
         }
         let streaming = object["stream"]?.boolValue ?? false
-        object["user"] = nil  // the caller's identifiers are not forwarded
+        object.removeValue(forKey: "user")  // the caller's identifiers are not forwarded
         let (connection, key) = try ModelHandlers.route(model: model, c)
         let target = UpstreamChat.request(connection, key: key)
         let body = Array(JSON.object(object).serialized().utf8)

@@ -51,43 +51,23 @@ public enum Reencryption {
         func wanted(_ encrypted: Bool, _ stored: String) -> Bool {
             t.encrypt ? (encrypted && Keyring.keyID(ofEnvelope: stored) == keyring.currentKeyID) : !encrypted
         }
-        var last: Int64 = 0
-        var done = 0
-        while true {
-            let batch = try repo.allChats(afterID: last, limit: 500)
-            guard let tail = batch.last else { break }
-            try db.transaction {
-                for chat in batch {
-                    if wanted(chat.titleEncrypted, chat.title) { report.alreadyCurrent += 1; continue }
-                    guard let plain = t.open(chat.title, encrypted: chat.titleEncrypted, place: Transcripts.titlePlace(chat.id)) else {
-                        report.failed.append("chat \(chat.id) title"); continue
-                    }
-                    let (stored, encrypted) = try t.seal(plain, place: Transcripts.titlePlace(chat.id))
-                    try repo.rewriteTitle(id: chat.id, title: stored, encrypted: encrypted)
-                    report.rewritten += 1
-                }
+        try eachBatch(db, fetch: { try repo.allChats(afterID: $0, limit: 500) }, id: \.id,
+                      done: { progress("chats: \($0)/\(totals.chats)") }) { chat in
+            if wanted(chat.titleEncrypted, chat.title) { report.alreadyCurrent += 1; return }
+            guard let plain = t.open(chat.title, encrypted: chat.titleEncrypted, place: Transcripts.titlePlace(chat.id)) else {
+                report.failed.append("chat \(chat.id) title"); return
             }
-            done += batch.count
-            last = tail.id
-            progress("chats: \(done)/\(totals.chats)")
+            let (stored, encrypted) = try t.seal(plain, place: Transcripts.titlePlace(chat.id))
+            try repo.rewriteTitle(id: chat.id, title: stored, encrypted: encrypted)
+            report.rewritten += 1
         }
-        last = 0
-        done = 0
-        while true {
-            let batch = try repo.allMessages(afterID: last, limit: 500)
-            guard let tail = batch.last else { break }
-            try db.transaction {
-                for message in batch {
-                    if wanted(message.contentEncrypted, message.content) { report.alreadyCurrent += 1; continue }
-                    guard let plain = t.content(message) else { report.failed.append("message \(message.id)"); continue }
-                    let (stored, encrypted) = try t.seal(plain, place: Transcripts.messagePlace(message.id))
-                    try repo.rewriteMessage(id: message.id, content: stored, encrypted: encrypted)
-                    report.rewritten += 1
-                }
-            }
-            done += batch.count
-            last = tail.id
-            progress("messages: \(done)/\(totals.messages)")
+        try eachBatch(db, fetch: { try repo.allMessages(afterID: $0, limit: 500) }, id: \.id,
+                      done: { progress("messages: \($0)/\(totals.messages)") }) { message in
+            if wanted(message.contentEncrypted, message.content) { report.alreadyCurrent += 1; return }
+            guard let plain = t.content(message) else { report.failed.append("message \(message.id)"); return }
+            let (stored, encrypted) = try t.seal(plain, place: Transcripts.messagePlace(message.id))
+            try repo.rewriteMessage(id: message.id, content: stored, encrypted: encrypted)
+            report.rewritten += 1
         }
         try rebuildIndex(db: db, transcripts: t, progress: progress)
     }
@@ -97,36 +77,36 @@ public enum Reencryption {
         let repo = ChatRepository(db)
         try repo.destroyIndex()
         guard !t.encrypt else { progress("search index: removed (encrypted mode)"); return }
-        var last: Int64 = 0
-        while true {
-            let batch = try repo.allChats(afterID: last, limit: 500)
-            guard let tail = batch.last else { break }
-            try db.transaction {
-                for chat in batch {
-                    let title = t.title(chat)
-                    if !title.isEmpty && !chat.titleEncrypted { try repo.index(body: title, chatID: chat.id, userID: chat.userID, messageID: 0) }
-                }
-            }
-            last = tail.id
+        try eachBatch(db, fetch: { try repo.allChats(afterID: $0, limit: 500) }, id: \.id) { chat in
+            let title = t.title(chat)
+            if !title.isEmpty && !chat.titleEncrypted { try repo.index(body: title, chatID: chat.id, userID: chat.userID, messageID: 0) }
         }
-        last = 0
         var owners: [Int64: Int64] = [:]
-        while true {
-            let batch = try repo.allMessages(afterID: last, limit: 500)
-            guard let tail = batch.last else { break }
-            try db.transaction {
-                for message in batch where !message.contentEncrypted {
-                    if owners[message.chatID] == nil {
-                        owners[message.chatID] = try db.queryOne("SELECT user_id FROM chats WHERE id = ?", [.integer(message.chatID)])?.int("user_id")
-                    }
-                    if let owner = owners[message.chatID] {
-                        try repo.index(body: message.content, chatID: message.chatID, userID: owner, messageID: message.id)
-                    }
-                }
+        try eachBatch(db, fetch: { try repo.allMessages(afterID: $0, limit: 500) }, id: \.id) { message in
+            guard !message.contentEncrypted else { return }
+            if owners[message.chatID] == nil {
+                owners[message.chatID] = try db.queryOne("SELECT user_id FROM chats WHERE id = ?", [.integer(message.chatID)])?.int("user_id")
             }
-            last = tail.id
+            if let owner = owners[message.chatID] {
+                try repo.index(body: message.content, chatID: message.chatID, userID: owner, messageID: message.id)
+            }
         }
         progress("search index: rebuilt")
+    }
+
+    /// Walks rows in id order, 500 at a time, each batch in one transaction, reporting rows done.
+    static func eachBatch<Row>(_ db: Database, fetch: (Int64) throws -> [Row], id: (Row) -> Int64,
+                               done: (Int) -> Void = { _ in }, _ body: (Row) throws -> Void) throws {
+        var last: Int64 = 0
+        var count = 0
+        while true {
+            let batch = try fetch(last)
+            guard let tail = batch.last else { return }
+            try db.transaction { for row in batch { try body(row) } }
+            count += batch.count
+            last = id(tail)
+            done(count)
+        }
     }
 
     /// At start-up in encrypted mode, a leftover plaintext index is removed at once.
