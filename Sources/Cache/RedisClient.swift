@@ -106,8 +106,6 @@ public final class RedisClient {
 
     deinit { if let context { redisFree(context) } }
 
-    public var isConnected: Bool { context != nil }
-
     func connect() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context { return context }
         let now = Clock.monotonicMillis()

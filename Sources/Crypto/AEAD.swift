@@ -38,30 +38,8 @@ public enum AESGCM {
 
     /// Fails (throws) on any change to key, nonce, ciphertext, tag or associated data.
     public static func open(key: [UInt8], nonce: [UInt8], ciphertext: [UInt8], tag: [UInt8], aad: [UInt8]) throws(CryptoError) -> [UInt8] {
-        guard key.count == 32, nonce.count == nonceSize, tag.count == tagSize else { throw CryptoError("bad sizes") }
-        guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError("no cipher context") }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        var out = [UInt8](repeating: 0, count: ciphertext.count + 16)
-        var length: Int32 = 0
-        var total = 0
-        var tag = tag
-        guard EVP_DecryptInit_ex(ctx, cipher, nil, nil, nil) == 1,
-              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(nonceSize), nil) == 1,
-              EVP_DecryptInit_ex(ctx, nil, nil, key, nonce) == 1 else { throw CryptoError("decrypt init") }
-        if !aad.isEmpty {
-            guard EVP_DecryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else { throw CryptoError("aad") }
-        }
-        if !ciphertext.isEmpty {
-            guard EVP_DecryptUpdate(ctx, &out, &length, ciphertext, Int32(ciphertext.count)) == 1 else { throw CryptoError("decrypt") }
-            total = Int(length)
-        }
-        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(tagSize), &tag) == 1 else { throw CryptoError("tag") }
-        let finalOK = out.withUnsafeMutableBufferPointer { buf in
-            EVP_DecryptFinal_ex(ctx, buf.baseAddress! + total, &length) > 0
-        }
-        guard finalOK else { throw CryptoError("authentication failed") }
-        total += Int(length)
-        return Array(out.prefix(total))
+        guard let opener = AESGCMOpener(key: key) else { throw CryptoError("bad key or cipher context") }
+        return try opener.open(nonce: nonce[...], ciphertext: ciphertext[...], tag: tag[...], aad: aad)
     }
 }
 

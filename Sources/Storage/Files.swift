@@ -32,8 +32,4 @@ public struct FileRepository {
     public func content(id: Int64, userID: Int64) throws(StorageError) -> [UInt8]? {
         try db.queryOne("SELECT content FROM files WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)])?.blob("content")
     }
-
-    public func count() throws(StorageError) -> Int {
-        Int(try db.queryOne("SELECT COUNT(*) AS n FROM files")?.int("n") ?? 0)
-    }
 }
