@@ -31,8 +31,17 @@ enum RuntimeSettings {
             }
             switch (spec.kind, value) {
             case (.bool, .bool(let b)): changes[name] = b ? "true" : "false"
-            case (.positiveNumber, .number(let d)), (.integer, .number(let d)):
-                changes[name] = d.rounded() == d ? String(Int(d)) : String(d)
+            case (.positiveNumber(let maxValue), .number(let d)):
+                // Checked before any conversion: an untrusted 1e300 must be a 400, never a trap.
+                guard d.isFinite, d > 0, d <= maxValue else {
+                    problems.append(Problem(path: where_, code: "invalid_field", message: "'\(key)' must be a number above 0 and at most \(Int(maxValue)).")); continue
+                }
+                changes[name] = Int(exactly: d).map(String.init) ?? String(d)
+            case (.integer(let range), .number(let d)):
+                guard let i = Int(exactly: d), range.contains(i) else {
+                    problems.append(Problem(path: where_, code: "invalid_field", message: "'\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound).")); continue
+                }
+                changes[name] = String(i)
             case (.hostList, .array(let items)), (.cidrList, .array(let items)):
                 let strings = items.compactMap(\.stringValue)
                 guard strings.count == items.count, !strings.contains(where: { $0.contains(",") }) else {
