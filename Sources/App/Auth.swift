@@ -7,6 +7,9 @@ import Support
 enum Credentials {
     static let tokenPrefix = "ct_"
     static let sessionCookie = "ct_session"
+    /// The name whenever the cookie is Secure: browsers accept a `__Host-` cookie only from this
+    /// host itself, over https, for Path=/ and without Domain, so no sibling subdomain can plant one.
+    static let secureSessionCookie = "__Host-ct_session"
 
     static func newToken() -> String { tokenPrefix + Encoding.base64url(Random.bytes(32)) }
     static func newSessionToken() -> String { Encoding.base64url(Random.bytes(32)) }
@@ -37,7 +40,7 @@ extension Context {
             if Clock.now() - (record.lastUsedAt ?? 0) > 60 { try? tokens.touch(id: record.id) }
             return Authentication(user: user, method: .token, sessionToken: nil)
         }
-        if let cookie = request.cookie(Credentials.sessionCookie), !cookie.isEmpty {
+        if let cookie = request.cookie(sessionCookieName), !cookie.isEmpty {
             guard cookie.count < 200, let session = try SessionRepository(db).find(tokenHash: Credentials.hash(cookie)),
                   let user = try UserRepository(db).find(id: session.userID), !user.disabled else {
                 return nil  // an expired cookie is the same as none; login replaces it
@@ -67,55 +70,55 @@ extension Context {
         return !["localhost", "127.0.0.1", "[::1]"].contains(name)
     }
 
+    var sessionCookieName: String { cookieIsSecure ? Credentials.secureSessionCookie : Credentials.sessionCookie }
+
     func sessionCookie(_ value: String, maxAge: Int) -> (String, String) {
-        var cookie = "\(Credentials.sessionCookie)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
+        var cookie = "\(sessionCookieName)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
         if cookieIsSecure { cookie += "; Secure" }
         return ("Set-Cookie", cookie)
     }
 }
 
-/// Login rate limits: fixed 15-minute windows of failed attempts per account and per client,
-/// counted in Redis and, while Redis is down, in SQLite. Keys carry hashes, never emails.
+/// Login rate limits: fixed 15-minute windows of attempts per account and per client, counted in
+/// SQLite (Redis is a cache others may write: a limit kept there could be reset by them). An
+/// attempt is counted before its password is checked, in one atomic statement, so concurrent
+/// guesses cannot slip past the limit; a success gives its count back. Clients are counted per
+/// IPv4 address and per IPv6 /64 (one host usually holds a whole /64). Keys carry hashes only.
 struct LoginLimiter {
     static let windowSeconds: Int64 = 900
     let context: Context
 
+    /// The client as counted: the IPv4 address, or the /64 of an IPv6 address.
+    static func clientKey(_ address: String) -> String {
+        guard address.contains(":"), let ip = IPAddress(address.split(separator: "%").first.map(String.init) ?? address),
+              ip.bytes.count == 16 else { return address }
+        // ::ffff:a.b.c.d is an IPv4 client and counts as that address.
+        if ip.bytes.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF] { return ip.bytes.suffix(4).map(String.init).joined(separator: ".") }
+        return Encoding.hex(Array(ip.bytes.prefix(8))) + "::/64"
+    }
+
     func keys(email: String) -> [(key: String, limit: Int)] {
         let account = Encoding.hex(Array(Digest.sha256("acct:" + email.lowercased()).prefix(12)))
-        let client = Encoding.hex(Array(Digest.sha256("client:" + context.clientAddress).prefix(12)))
+        let client = Encoding.hex(Array(Digest.sha256("client:" + Self.clientKey(context.clientAddress)).prefix(12)))
         return [("ct:rl:login:acct:" + account, context.config.loginMaxFailures),
                 ("ct:rl:login:client:" + client, context.config.loginMaxFailuresPerClient)]
     }
 
-    /// Seconds to wait when a limit is reached, else nil.
-    func retryAfter(email: String) throws -> Int? {
-        for (key, limit) in keys(email: email) where try failures(key) >= limit {
-            return Int(Self.windowSeconds - Clock.now() % Self.windowSeconds) + 1
+    /// Counts this attempt against every limit; returns seconds to wait when one is over.
+    func admit(email: String) throws -> Int? {
+        let repo = RateLimitRepository(context.db)
+        var over = false
+        for (key, limit) in keys(email: email) where try repo.increment(key: key, windowSeconds: Self.windowSeconds) > limit {
+            over = true
         }
-        return nil
+        return over ? Int(Self.windowSeconds - Clock.now() % Self.windowSeconds) + 1 : nil
     }
 
-    func failures(_ key: String) throws -> Int {
-        if let reply = context.services.redisCommand(["GET", key]) {
-            return reply.string.flatMap { Int($0) } ?? 0
-        }
-        return try RateLimitRepository(context.db).count(key: key, windowSeconds: Self.windowSeconds)
-    }
-
-    func recordFailure(email: String) throws {
-        for (key, _) in keys(email: email) {
-            let ttl = String(Self.windowSeconds - Clock.now() % Self.windowSeconds)
-            if context.services.redisCommand(["INCR", key]) != nil {
-                _ = context.services.redisCommand(["EXPIRE", key, ttl])
-            } else {
-                try RateLimitRepository(context.db).increment(key: key, windowSeconds: Self.windowSeconds)
-            }
-        }
-    }
-
+    /// A correct password: the account's count starts again and the client's attempt is given back.
     func recordSuccess(email: String) {
-        guard let account = keys(email: email).first?.key else { return }
-        _ = context.services.redisCommand(["DEL", account])
-        try? RateLimitRepository(context.db).reset(key: account)
+        let repo = RateLimitRepository(context.db)
+        let all = keys(email: email)
+        if let account = all.first?.key { try? repo.reset(key: account) }
+        if all.count > 1 { try? repo.decrement(key: all[1].key) }
     }
 }

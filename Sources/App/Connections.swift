@@ -76,8 +76,8 @@ enum ConnectionRules {
                 problem("api_key", "invalid_field", "Send either api_key or clear_api_key, not both.")
             } else if Fingerprint.looksMasked(s, current: currentKey) {
                 problem("api_key", "masked_value_rejected", "This looks like a masked key; send the real key or clear_api_key.")
-            } else if s.isEmpty || s.count > 4096 || s.contains(where: { $0.isWhitespace }) {
-                problem("api_key", "invalid_field", "api_key must be 1 to 4096 characters without spaces.")
+            } else if s.isEmpty || s.count > 4096 || s.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace }) {
+                problem("api_key", "invalid_field", "api_key must be 1 to 4096 characters without spaces or control characters.")
             } else if Keyring.isEnvelope(s) && !allowCiphertext {
                 problem("api_key", "invalid_field", "Send the key itself, not a ciphertext.")
             } else {
@@ -108,7 +108,9 @@ enum ConnectionRules {
         var record = ConnectionRecord(name: draft.name, kind: draft.kind, baseURL: draft.baseURL, apiVersion: draft.apiVersion,
                                       enabled: draft.enabled, apiKeyCiphertext: nil)
         let id: Int64
+        var urlChanged = false
         if let existingID {
+            urlChanged = try repo.find(id: existingID).map { $0.baseURL != draft.baseURL } ?? false
             record.id = existingID
             try repo.update(record)
             id = existingID
@@ -116,6 +118,11 @@ enum ConnectionRules {
             id = try repo.insert(record)
         }
         switch draft.key {
+        case .keep where urlChanged:
+            // The mechanism behind SPEC section 4: whatever path led here (an update, an import
+            // whose key was dropped), a new base URL never keeps a stored or in-memory key.
+            try repo.setCiphertext(id: id, nil)
+            return (id, { vault.clear(place: place(id)) })
         case .keep:
             return (id, {})
         case .clear:

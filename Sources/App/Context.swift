@@ -86,9 +86,13 @@ public final class SharedState: Sendable {
     /// The environment's values of the settings table (nothing else of the environment).
     public let settingsEnvironment: [String: String]
     let redisDownLogged = AtomicFlag()
+    /// Authenticates what this service puts in Redis (cached artifacts, model lists). Kept in
+    /// the database, so writing to Redis is not enough to forge an entry.
+    public let cacheMACKey: [UInt8]
 
-    public init(version: String, config: Config, environment: [String: String]) {
+    public init(version: String, config: Config, environment: [String: String], cacheMACKey: [UInt8]) {
         self.version = version
+        self.cacheMACKey = cacheMACKey
         self.settingsEnvironment = environment.filter { key, _ in SettingsTable.spec(key) != nil }
         self.vault = SecretVault(keyring: Keyring(current: config.encryptionKey?.reveal(),
                                                   previous: config.previousEncryptionKeys.map { $0.reveal() }))

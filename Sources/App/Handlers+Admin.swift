@@ -69,22 +69,35 @@ enum AdminHandlers {
                 throw HTTPError(409, "last_admin", "This is the last active admin; make another admin first.")
             }
             try users.update(id: id, role: role, disabled: disabled, passwordHash: hash)
-            if disabled == true || hash != nil { try SessionRepository(c.db).deleteAll(userID: id) }
+            // A reset or a disabled account ends every way in that was made before it.
+            if disabled == true || hash != nil {
+                try SessionRepository(c.db).deleteAll(userID: id)
+                try TokenRepository(c.db).deleteAll(userID: id)
+            }
         }
         guard let updated = try users.find(id: id) else { throw HTTPError.notFound }
         return .json(["user": UserJSON.of(updated)])
     }
 
+    /// Deletes the user with every copy of what they had: sessions, tokens, chats, messages,
+    /// artifacts and files go by foreign key and the search index by trigger, in one transaction;
+    /// then the Redis cache entries and session-log archives of their chats.
     static func deleteUser(_ c: Context) throws -> Response {
         let id = try c.id()
         let users = UserRepository(c.db)
-        try c.db.transaction {
+        let chats = ChatRepository(c.db)
+        let chatIDs = try c.db.transaction {
             guard let target = try users.find(id: id) else { throw HTTPError.notFound }
             if target.role == .admin, !target.disabled, try users.adminCount() <= 1 {
                 throw HTTPError(409, "last_admin", "This is the last active admin; make another admin first.")
             }
+            let ids = try chats.ids(userID: id)
             _ = try users.delete(id: id)
+            try chats.purgeIndex()
+            return ids
         }
+        ChatCopies.remove(c, userID: id, chatIDs: chatIDs, wholeUser: true)
+        Log.event(.info, "user_deleted", ["request_id": .string(c.requestID), "user_id": .number(Double(id)), "chats": JSON(chatIDs.count)])
         return .noContent()
     }
 }

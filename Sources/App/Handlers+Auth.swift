@@ -18,7 +18,7 @@ enum AuthHandlers {
         let email = input.string("email") ?? ""
         let password = input.string("password") ?? ""
         let limiter = LoginLimiter(context: c)
-        if let wait = try limiter.retryAfter(email: email) {
+        if let wait = try limiter.admit(email: email) {
             Log.event(.warn, "login_rate_limited", ["request_id": .string(c.requestID), "remote_addr": .string(c.clientAddress)])
             throw HTTPError.rateLimited(retryAfter: wait)
         }
@@ -28,7 +28,6 @@ enum AuthHandlers {
         let stored = try user.flatMap { try users.passwordHash(userID: $0.id) } ?? PasswordHasher.decoy
         let valid = PasswordHasher.verify(password, against: stored)
         guard let user, valid, !user.disabled else {
-            try limiter.recordFailure(email: email)
             Log.event(.info, "login_failed", ["request_id": .string(c.requestID), "remote_addr": .string(c.clientAddress)])
             throw HTTPError(401, "invalid_credentials", "Wrong email or password.")
         }

@@ -59,6 +59,7 @@ enum ChatHandlers {
         let id = try c.id()
         let deleted = try c.db.transaction { try ChatRepository(c.db).delete(id: id, userID: userID) }
         guard deleted else { throw HTTPError.notFound }
+        ChatCopies.remove(c, userID: userID, chatIDs: [id], wholeUser: false)
         return .noContent()
     }
 
@@ -108,7 +109,8 @@ enum ChatHandlers {
             var received = ""
             let messages: [JSON] = history.map { ["role": .string($0.role), "content": .string($0.content)] }
             do throws(UpstreamChat.Failure) {
-                try UpstreamChat.stream(connection, key: key, model: model, messages: messages, received: &received, onDelta: emit.delta)
+                try UpstreamChat.stream(connection, key: key, model: model, messages: messages, maxAnswerBytes: c.config.maxAnswerBytes,
+                                        received: &received, onDelta: emit.delta)
                 return TurnOutcome(text: received, failure: nil)
             } catch {
                 Log.event(.warn, "upstream_failed", ["request_id": .string(c.requestID), "code": .string(error.code),
@@ -155,10 +157,18 @@ enum ChatHandlers {
             let status = outcome.failure == nil ? "complete" : "incomplete"
             guard !outcome.text.isEmpty || status == "complete" else { return .null }
             do {
-                let id = try c.db.transaction {
+                // The chat may have been deleted while the answer streamed (and, ids never being
+                // reused, no other chat can take its place): the answer is stored only while the
+                // chat exists and still belongs to this user, checked in the storing transaction.
+                let stored: Int64? = try c.db.transaction {
+                    guard try repo.exists(id: chat.id, userID: chat.userID) else { return nil }
                     let id = try t.addMessage(repo, chat: chat, role: "assistant", content: outcome.text, model: model, status: status)
                     try repo.touch(chatID: chat.id, model: nil)
                     return id
+                }
+                guard let id = stored else {
+                    Log.event(.info, "answer_dropped_chat_deleted", ["request_id": .string(c.requestID)])
+                    return .null
                 }
                 outcome.afterStore(id)
                 return try repo.message(id: id).map(t.messageJSON) ?? .null
@@ -199,6 +209,36 @@ enum ChatHandlers {
         return response
     }
 
+    /// The request fields forwarded to a provider. Anything else (`user`, `service_tier`,
+    /// `store`, `metadata`, ...) is dropped: the caller spends the admin's key, not their own.
+    static let forwardedCompletionFields: Set<String> = [
+        "model", "messages", "stream", "stream_options", "temperature", "top_p", "n", "max_tokens", "max_completion_tokens",
+        "stop", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "seed", "response_format",
+        "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort",
+    ]
+
+    static func forwardedFields(_ object: [String: JSON], _ config: Config) throws(HTTPError) -> [String: JSON] {
+        var out = object.filter { forwardedCompletionFields.contains($0.key) }
+        if let n = out["n"] {
+            guard let value = n.intValue, (1...config.completionsMaxN).contains(value) else {
+                throw HTTPError.invalidField("n", "n must be an integer from 1 to \(config.completionsMaxN).")
+            }
+        }
+        for field in ["max_tokens", "max_completion_tokens"] {
+            if let raw = out[field] {
+                guard let value = raw.intValue, value >= 1 else { throw HTTPError.invalidField(field, "\(field) must be a positive integer.") }
+                out[field] = JSON(min(value, config.completionsMaxTokens))
+            }
+        }
+        if let options = out["stream_options"] {
+            guard let include = options["include_usage"]?.boolValue, options.objectValue?.count == 1 else {
+                throw HTTPError.invalidField("stream_options", "stream_options may only hold include_usage.")
+            }
+            out["stream_options"] = ["include_usage": .bool(include)]
+        }
+        return out
+    }
+
     /// OpenAI-compatible `POST /chat/completions` for SDKs and curl: routed by model to the
     /// connection that serves it; the provider's answer is relayed (streamed when asked).
     static func completions(_ c: Context) throws -> Response {
@@ -210,7 +250,7 @@ enum ChatHandlers {
             throw HTTPError.invalidField("messages", "messages must be a non-empty list.")
         }
         let streaming = object["stream"]?.boolValue ?? false
-        object.removeValue(forKey: "user")  // the caller's identifiers are not forwarded
+        object = try forwardedFields(object, c.config)
         let (connection, key) = try ModelHandlers.route(model: model, c)
         let target = UpstreamChat.request(connection, key: key)
         let body = Array(JSON.object(object).serialized().utf8)
@@ -218,7 +258,8 @@ enum ChatHandlers {
         if !streaming {
             let answer: HTTPResponse
             do {
-                answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300)
+                answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
+                                             maxBytes: UpstreamChat.streamedCap(c.config.maxAnswerBytes))
             } catch {
                 throw HTTPError(502, error.kind == .timeout ? "timeout" : "upstream_unreachable", "The provider could not be reached.")
             }
@@ -231,7 +272,8 @@ enum ChatHandlers {
             var started = false
             var status = 0
             do {
-                let answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300) { chunk in
+                let answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
+                                                 maxBytes: UpstreamChat.streamedCap(c.config.maxAnswerBytes)) { chunk in
                     if !started {
                         started = true
                         writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])

@@ -17,7 +17,6 @@ enum ConfigHandlers {
                                                           overrides: try repo.all(), at: "")
         guard problems.isEmpty else { throw ConnectionHandlers.problemError(problems) }
         let version = try c.db.transaction { try repo.set(merged) }
-        c.services.publishRuntime(version: version, overrides: merged)
         Log.event(.info, "config_changed", ["request_id": .string(c.requestID), "version": JSON(Int(version)),
                                             "keys": .array(object.keys.sorted().map { .string($0) })])
         return try get(c)
@@ -168,7 +167,6 @@ enum ConfigHandlers {
             }
             commits.forEach { $0() }
             for (_, existingID) in planned { if let existingID { ModelHandlers.invalidate(c, id: existingID) } }
-            if newOverrides != nil { c.services.publishRuntime(version: try settingsRepo.version(), overrides: try settingsRepo.all()) }
             applied = true
             Log.event(.info, "config_imported", ["request_id": .string(c.requestID), "created": JSON(created), "updated": JSON(updated),
                                                  "dropped_secrets": JSON(dropped.count)])

@@ -33,28 +33,48 @@ enum FileHandlers {
                                            "reason": .string(refusal.reason), "url": .string(shown)])
     }
 
-    static func refusalError(_ refusal: GuardRefusal) -> HTTPError {
-        HTTPError(status(refusal.code), refusal.code.rawValue, refusal.reason)
+    static func refusalError(_ refusal: GuardRefusal, detailed: Bool) -> HTTPError {
+        HTTPError(status(refusal.code), refusal.code.rawValue, detailed ? refusal.reason : publicReason(refusal.code))
+    }
+
+    /// What a non-admin learns of a refusal: the verdict and its code, never what an internal
+    /// name resolved to (that would make the guard an oracle for the host's network).
+    static func publicReason(_ code: GuardRefusal.Code) -> String {
+        switch code {
+        case .invalidURL: "The URL is not acceptable."
+        case .schemeNotAllowed: "This URL scheme is not allowed."
+        case .insecureHTTPNotAllowed: "Plain http is not allowed for this host."
+        case .blockedAddress: "This address is not allowed."
+        case .tooLarge: "The file is larger than the limit."
+        case .timeout: "The download took too long."
+        case .dnsFailure: "The host name could not be resolved."
+        case .upstreamStatus: "The remote server answered with an error."
+        case .tooManyRedirects: "Too many redirects."
+        case .network: "The remote server could not be reached."
+        }
     }
 
     static func fetch(_ c: Context) throws -> Response {
         let input = try c.input(fetchInput)
         let raw = input.string("url") ?? ""
         let settings = settings(try c.services.runtimeConfig())
+        let isAdmin = try c.user.role == .admin
         if input.bool("dry_run") == true {
             switch DownloadGuard.check(raw, settings: settings, resolver: SystemResolver()) {
             case .success(let verdict):
+                guard isAdmin else { return .json(["allowed": true, "url": .string(verdict.url.redacted)]) }
                 return .json(["allowed": true, "url": .string(verdict.url.redacted), "address": .string(verdict.pinned.description),
                               "addresses": .array(verdict.addresses.map { .string($0.description) })])
             case .failure(let refusal):
                 logRefusal(c, url: raw, refusal)
-                return .json(["allowed": false, "code": .string(refusal.code.rawValue), "reason": .string(refusal.reason)])
+                return .json(["allowed": false, "code": .string(refusal.code.rawValue),
+                              "reason": .string(isAdmin ? refusal.reason : publicReason(refusal.code))])
             }
         }
         switch DownloadGuard.fetch(raw, settings: settings) {
         case .failure(let refusal):
             logRefusal(c, url: raw, refusal)
-            throw refusalError(refusal)
+            throw refusalError(refusal, detailed: isAdmin)
         case .success(let download):
             let sha = Encoding.hex(Digest.sha256(download.body))
             let contentType = String(download.contentType.prefix(200))

@@ -1,3 +1,4 @@
+import Crypto
 import Outbound
 import Pipe
 import Storage
@@ -25,11 +26,32 @@ enum ModelHandlers {
         let message: String
     }
 
-    /// One connection's model names: from Redis when cached, else from the provider.
+    /// A cached model list steers routing (which connection, and so which key, serves a model), so
+    /// it is stored with an HMAC over the connection, its URL and the names; a list someone else
+    /// wrote to Redis fails the check and is fetched again.
+    static func cacheMAC(_ c: Context, scope: String, names: JSON) -> String {
+        Encoding.hex(Digest.hmacSHA256(key: c.services.shared.cacheMACKey, data: Array("models v1|\(scope)|\(names.serialized())".utf8)))
+    }
+
+    static func readCache(_ c: Context, key: String, scope: String) -> [String]? {
+        guard let cached = c.services.redisCommand(["GET", key])?.string, cached.utf8.count <= 4 << 20,
+              let doc = try? JSON.parse(cached), let names = doc["names"], let list = names.arrayValue, let mac = doc["mac"]?.stringValue,
+              Encoding.constantTimeEqual(Array(mac.utf8), Array(cacheMAC(c, scope: scope, names: names).utf8)) else { return nil }
+        return list.compactMap(\.stringValue)
+    }
+
+    static func writeCache(_ c: Context, key: String, scope: String, names: [String]) {
+        let list = JSON.array(names.map { .string($0) })
+        let doc: JSON = ["names": list, "mac": .string(cacheMAC(c, scope: scope, names: list))]
+        _ = c.services.redisCommand(["SET", key, doc.serialized(), "EX", cacheSeconds])
+    }
+
+    static func scope(_ connection: ConnectionRecord) -> String { "connection|\(connection.id)|\(connection.baseURL)" }
+
+    /// One connection's model names: from Redis when cached (and authentic), else from the provider.
     static func names(of connection: ConnectionRecord, _ c: Context) -> Result<[String], Failure> {
-        if let cached = c.services.redisCommand(["GET", cacheKey(connection.id)])?.string,
-           let parsed = try? JSON.parse(cached).arrayValue {
-            return .success(parsed.compactMap(\.stringValue))
+        if let cached = readCache(c, key: cacheKey(connection.id), scope: scope(connection)) {
+            return .success(cached)
         }
         guard let key = ConnectionRules.key(of: connection, vault: c.services.shared.vault) else {
             return .failure(Failure(code: "api_key_missing", message: "This connection has no usable API key."))
@@ -44,7 +66,7 @@ enum ModelHandlers {
                 return .failure(Failure(code: "upstream_invalid", message: "The provider's model list is not in the expected form."))
             }
             let found = data.compactMap { $0["id"]?.stringValue }.filter { $0.count <= 200 }
-            _ = c.services.redisCommand(["SET", cacheKey(connection.id), JSON.array(found.map { .string($0) }).serialized(), "EX", cacheSeconds])
+            writeCache(c, key: cacheKey(connection.id), scope: scope(connection), names: found)
             return .success(found)
         } catch {
             return .failure(Failure(code: error.kind == .timeout ? "timeout" : "upstream_unreachable",

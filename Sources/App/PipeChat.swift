@@ -40,21 +40,26 @@ enum PipeChat {
     static func models(_ c: Context) -> Result<[String], ModelHandlers.Failure>? {
         guard let valves = try? PipeValves.load(c), case .success(let key) = valves.apiKey(),
               let base = try? baseURL(c, valves) else { return nil }
-        if let cached = c.services.redisCommand(["GET", modelsCacheKey])?.string, let list = try? JSON.parse(cached).arrayValue {
-            return .success(list.compactMap(\.stringValue))
+        let scope = "pipe|\(Valves.pipeID)|\(base)"
+        if let cached = ModelHandlers.readCache(c, key: modelsCacheKey, scope: scope) {
+            return .success(cached)
         }
         do {
             let answer = try HTTPClient.send(method: "GET", url: base + "/models", headers: [("Authorization", "Bearer " + key)], timeoutSeconds: 10)
             guard answer.status == 200, let data = (try? JSON.parse(answer.body))?["data"]?.arrayValue else {
-                return .failure(.init(code: "upstream_status", message: "OpenRouter answered HTTP \(answer.status)."))
+                return .failure(.init(code: "upstream_status", message: "The provider answered HTTP \(answer.status)."))
             }
             let names = data.compactMap { $0["id"]?.stringValue }.filter { $0.count <= 200 }.map { modelPrefix + $0 }
-            _ = c.services.redisCommand(["SET", modelsCacheKey, JSON.array(names.map { .string($0) }).serialized(), "EX", ModelHandlers.cacheSeconds])
+            ModelHandlers.writeCache(c, key: modelsCacheKey, scope: scope, names: names)
             return .success(names)
         } catch {
-            return .failure(.init(code: "upstream_unreachable", message: "OpenRouter could not be reached (\(error.kind.rawValue))."))
+            return .failure(.init(code: "upstream_unreachable", message: "The provider could not be reached (\(error.kind.rawValue))."))
         }
     }
+
+    /// Most artifact bytes one turn replays (after decompression): a chat full of large tool
+    /// outputs cannot make one request decompress without bound.
+    static let replayBudgetBytes = 16 << 20
 
     static func artifactStore(_ c: Context, _ valves: PipeValves) throws -> ArtifactStore {
         var artifactKey: String? = nil
@@ -64,11 +69,36 @@ enum PipeChat {
             throw HTTPError(503, "artifact_key_undecryptable", "ARTIFACT_ENCRYPTION_KEY cannot be decrypted (\(why)).")
         case .empty: break
         }
-        return try ArtifactStore(db: c.db, artifactKey: artifactKey, encryptAll: valves.bool("ENCRYPT_ALL"),
-                                 compress: valves.bool("ENABLE_LZ4_COMPRESSION"), minCompressBytes: valves.int("MIN_COMPRESS_BYTES"))
+        let fallback = c.config.encryptionKey.map { Encoding.hex(Subkey.derive($0.reveal(), "artifact-fallback")) }
+        let sealing = ArtifactSealing(artifactKey: artifactKey, fallbackKey: fallback, localEncryption: c.config.localEncryption,
+                                      encryptAll: valves.bool("ENCRYPT_ALL"), compress: valves.bool("ENABLE_LZ4_COMPRESSION"),
+                                      minCompressBytes: valves.int("MIN_COMPRESS_BYTES"))
+        return try ArtifactStore(db: c.db, sealing: sealing)
     }
 
     static func cacheKey(chatID: Int64, id: String) -> String { "\(namespace):artifact:\(chatID):\(id)" }
+    static func cacheKeyPattern(chatID: Int64) -> String { "\(namespace):artifact:\(chatID):*" }
+
+    /// A cached row is bound to its user, chat and id by an HMAC under a key kept in the database:
+    /// whoever can write to Redis cannot plant an artifact into anyone's replay.
+    static func cacheMAC(_ c: Context, userID: Int64, chatID: Int64, id: String, row: StoredArtifact) -> String {
+        let text = "artifact v1|\(userID)|\(chatID)|\(id)|\(row.type)|\(row.encrypted)|\(row.stored)"
+        return Encoding.hex(Digest.hmacSHA256(key: c.services.shared.cacheMACKey, data: Array(text.utf8)))
+    }
+
+    static func cachedArtifact(_ c: Context, userID: Int64, chatID: Int64, id: String) -> StoredArtifact? {
+        guard let cached = c.services.redisCommand(["GET", cacheKey(chatID: chatID, id: id)])?.string, cached.utf8.count <= replayBudgetBytes,
+              let doc = try? JSON.parse(cached), let type = doc["type"]?.stringValue, let stored = doc["stored"]?.stringValue,
+              let encrypted = doc["encrypted"]?.boolValue, let mac = doc["mac"]?.stringValue else { return nil }
+        let row = StoredArtifact(type: type, stored: stored, encrypted: encrypted)
+        guard Encoding.constantTimeEqual(Array(mac.utf8), Array(cacheMAC(c, userID: userID, chatID: chatID, id: id, row: row).utf8)) else {
+            Log.event(.warn, "cache_entry_rejected", ["request_id": .string(c.requestID), "key": .string(cacheKey(chatID: chatID, id: id))])
+            return nil
+        }
+        // With local encryption on, nothing plaintext of a turn is taken from (or put in) Redis.
+        if c.config.localEncryption && !encrypted { return nil }
+        return row
+    }
 
     /// Downloads attachments through the guard as data URLs; each refusal becomes a visible note.
     static func fetchAttachments(_ c: Context, _ requested: [Requested]) throws -> ([ResponsesInput.Attachment], [String]) {
@@ -83,7 +113,7 @@ enum PipeChat {
             switch DownloadGuard.fetch(item.url, settings: settings) {
             case .failure(let refusal):
                 FileHandlers.logRefusal(c, url: item.url, refusal)
-                notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (\(refusal.code.rawValue): \(refusal.reason)).")
+                notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (\(refusal.code.rawValue): \(FileHandlers.publicReason(refusal.code))).")
             case .success(let download):
                 let encoded = Encoding.base64(download.body)
                 guard encoded.utf8.count <= base64Cap else {
@@ -120,23 +150,23 @@ enum PipeChat {
                 let notePrefix = notes.isEmpty ? "" : notes.joined(separator: "\n") + "\n\n"
                 if !notePrefix.isEmpty { emit.delta(notePrefix) }
 
-                // Replay: Redis first (rows as stored), SQLite for whatever it lacks.
+                // Replay: Redis first (rows as stored, MAC-checked), SQLite for whatever it lacks;
+                // both only for this user's chat.
                 let ids = history.filter { $0.role == "assistant" }.flatMap { Markers.split($0.content).ids }
-                var rows: [String: (type: String, stored: String, encrypted: Bool)] = [:]
+                var rows: [String: StoredArtifact] = [:]
                 var missing: [String] = []
                 for id in ids {
-                    if useRedis, let cached = c.services.redisCommand(["GET", cacheKey(chatID: chat.id, id: id)])?.string,
-                       let doc = try? JSON.parse(cached), let type = doc["type"]?.stringValue, let stored = doc["stored"]?.stringValue,
-                       let encrypted = doc["encrypted"]?.boolValue {
-                        rows[id] = (type, stored, encrypted)
+                    if useRedis, let row = cachedArtifact(c, userID: user.id, chatID: chat.id, id: id) {
+                        rows[id] = row
                     } else {
                         missing.append(id)
                     }
                 }
-                for (id, row) in try store.load(ids: missing, chatID: String(chat.id)) { rows[id] = row }
+                for (id, row) in try store.load(ids: missing, chatID: chat.id, userID: user.id) { rows[id] = row }
+                var budget = replayBudgetBytes
                 let input = ResponsesInput.build(history: history.map { .init(role: $0.role, content: $0.content) }, attachments: attachments,
                                                  reasoningScope: valves.value("PERSIST_REASONING_TOKENS")) { id in
-                    rows[id].flatMap { store.open($0.stored, id: id, encrypted: $0.encrypted) }
+                    rows[id].flatMap { store.open($0.stored, id: id, encrypted: $0.encrypted, budget: &budget) }
                 }
 
                 var body: [String: JSON] = ["model": .string(model), "input": .array(input), "stream": true]
@@ -149,35 +179,44 @@ enum PipeChat {
                     metadata["message_id"] = .string(String(last.id))
                 }
                 if let webuiKey {
-                    let keyBytes = Array(webuiKey.reveal().utf8)
+                    // Each id is an HMAC under its own subkey; the cache id names the user too, so
+                    // two users' chats never share a provider-side prompt cache.
                     if valves.bool("SEND_SESSION_ID"), let sessionToken {
-                        metadata["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: keyBytes, data: Array(("session:" + sessionToken).utf8))))
+                        let key = Subkey.derive(webuiKey.reveal(), "session-id")
+                        metadata["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: key, data: Array(("session:" + sessionToken).utf8))))
                     }
                     if valves.bool("SEND_CACHE_SESSION_ID") {
-                        body["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: keyBytes, data: Array(String(chat.id).utf8))))
+                        let key = Subkey.derive(webuiKey.reveal(), "cache-session-id")
+                        body["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: key, data: Array("user:\(user.id)|chat:\(chat.id)".utf8))))
                     }
                 }
                 if !metadata.isEmpty { body["metadata"] = .object(metadata) }
 
-                let stream = ResponsesStream(onText: emit.delta, onReasoning: emit.reasoning)
+                let maxAnswer = c.config.maxAnswerBytes
+                let stream = ResponsesStream(maxTextBytes: maxAnswer, maxLogBytes: 2 * maxAnswer, onText: emit.delta, onReasoning: emit.reasoning)
                 let requestBody = Array(JSON.object(body).serialized().utf8)
                 var status = 0
                 do throws(OutboundError) {
                     status = try HTTPClient.send(method: "POST", url: base + "/responses",
                                                  headers: [("Authorization", "Bearer " + key), ("Accept", "text/event-stream"),
                                                            ("Content-Type", "application/json"), ("X-Title", "CryoTensor")],
-                                                 body: requestBody, timeoutSeconds: valves.int("HTTP_SOCK_READ_SECONDS")) { chunk in
+                                                 body: requestBody, timeoutSeconds: valves.int("HTTP_SOCK_READ_SECONDS"),
+                                                 maxBytes: UpstreamChat.streamedCap(maxAnswer)) { chunk in
                         stream.feed(chunk)
-                        return true
                     }.status
                 } catch {
-                    outcome.failure = .init(code: error.kind == .timeout ? "timeout" : "upstream_unreachable", message: "OpenRouter could not be reached (\(error.kind.rawValue)).")
+                    if !stream.tooLarge { outcome.failure = UpstreamChat.Failure.transport(error) }
                 }
-                if outcome.failure == nil {
+                if stream.tooLarge {
+                    outcome.failure = .answerTooLarge
+                } else if outcome.failure == nil {
                     if status != 200 {
-                        outcome.failure = .init(code: "upstream_status", message: "OpenRouter answered HTTP \(status).")
+                        outcome.failure = .init(code: "upstream_status", message: "The provider answered HTTP \(status).")
                     } else if let failure = stream.failure {
-                        outcome.failure = .init(code: "upstream_failed", message: String(failure.prefix(300)))
+                        // The provider's words can echo the key: they go to the log, redacted, not to the user.
+                        Log.event(.warn, "upstream_failed", ["request_id": .string(c.requestID),
+                                                             "detail": .string(Redaction.scrub(String(failure.prefix(500)), secrets: [key]))])
+                        outcome.failure = .init(code: "upstream_failed", message: "The provider could not complete the answer.")
                     } else if !stream.completed {
                         outcome.failure = .init(code: "upstream_incomplete", message: "The answer ended before it was complete.")
                     }
@@ -190,10 +229,12 @@ enum PipeChat {
                     if valves.value("PERSIST_REASONING_TOKENS") == "disabled" { items.removeAll { $0["type"]?.stringValue == "reasoning" } }
                     let artifacts = items.map { ArtifactItem(id: ArtifactID.make(), type: $0["type"]?.stringValue ?? "unknown", payload: $0) }
                     let userMessageID = (try? ChatRepository(c.db).messages(chatID: chat.id).last?.id).flatMap { $0 } ?? 0
-                    let written = try store.insert(artifacts, chatID: String(chat.id), messageID: String(userMessageID), model: model)
+                    let written = try store.insert(artifacts, chatID: chat.id, userID: user.id, messageID: String(userMessageID), model: model)
                     if useRedis {
-                        for (id, stored, encrypted) in written {
-                            let doc: JSON = ["type": .string(artifacts.first { $0.id == id }?.type ?? ""), "stored": .string(stored), "encrypted": .bool(encrypted)]
+                        for (id, stored, encrypted) in written where encrypted || !c.config.localEncryption {
+                            let row = StoredArtifact(type: artifacts.first { $0.id == id }?.type ?? "", stored: stored, encrypted: encrypted)
+                            let doc: JSON = ["type": .string(row.type), "stored": .string(stored), "encrypted": .bool(encrypted),
+                                             "mac": .string(cacheMAC(c, userID: user.id, chatID: chat.id, id: id, row: row))]
                             _ = c.services.redisCommand(["SET", cacheKey(chatID: chat.id, id: id), doc.serialized(), "EX", ttl])
                         }
                     }
@@ -201,9 +242,10 @@ enum PipeChat {
                 }
                 outcome.text = Markers.append(markerIDs, to: notePrefix + stream.text)
                 let events = stream.events
+                let truncated = stream.eventsTruncated
                 outcome.afterStore = { messageID in
-                    writeSessionLog(c, valves: valves, user: user, chat: chat, messageID: messageID, model: model,
-                                    requestItems: input.count, events: events, status: outcome.failure == nil ? "complete" : "incomplete")
+                    writeSessionLog(c, valves: valves, user: user, chat: chat, messageID: messageID, model: model, requestItems: input.count,
+                                    events: events, truncated: truncated, status: outcome.failure == nil ? "complete" : "incomplete")
                 }
             } catch let error as HTTPError {
                 outcome.failure = .init(code: error.code, message: error.message)
@@ -215,15 +257,16 @@ enum PipeChat {
         }
     }
 
-    static func sessionLogDirectory(databasePath: String, _ valves: PipeValves) -> String {
-        let dir = valves.value("SESSION_LOG_DIR")
+    /// SESSION_LOG_DIR: an operator setting (environment), never an admin-API valve.
+    static func sessionLogDirectory(_ config: Config) -> String {
+        let dir = config.sessionLogDirectory
         if dir.hasPrefix("/") { return dir }
-        let base = (databasePath as NSString).deletingLastPathComponent
+        let base = (config.databasePath as NSString).deletingLastPathComponent
         return (base.isEmpty ? "." : base) + "/" + dir
     }
 
     static func writeSessionLog(_ c: Context, valves: PipeValves, user: User, chat: ChatRow, messageID: Int64, model: String,
-                                requestItems: Int, events: [JSON], status: String) {
+                                requestItems: Int, events: [JSON], truncated: Bool, status: String) {
         guard valves.bool("SESSION_LOG_STORE_ENABLED") else { return }
         guard case .value(let password, _) = valves.secret("SESSION_LOG_ZIP_PASSWORD") else {
             Log.event(.warn, "session_log_skipped", ["request_id": .string(c.requestID), "reason": "SESSION_LOG_ZIP_PASSWORD is not usable"])
@@ -231,10 +274,10 @@ enum PipeChat {
         }
         let meta: JSON = ["user_id": JSON(Int(user.id)), "chat_id": JSON(Int(chat.id)), "message_id": JSON(Int(messageID)), "model": .string(model),
                           "status": .string(status), "input_items": JSON(requestItems), "created_at": JSON(Int(Clock.now())),
-                          "request_id": .string(c.requestID)]
+                          "request_id": .string(c.requestID), "events_truncated": .bool(truncated)]
         let lines = events.map { $0.serialized() }.joined(separator: "\n") + "\n"
         do {
-            let path = try SessionLog.write(dir: sessionLogDirectory(databasePath: c.config.databasePath, valves), user: String(user.id), chat: String(chat.id), message: String(messageID),
+            let path = try SessionLog.write(dir: sessionLogDirectory(c.config), user: String(user.id), chat: String(chat.id), message: String(messageID),
                                             password: password, files: [("meta.json", Array(meta.serialized().utf8)), ("logs.jsonl", Array(lines.utf8))])
             Log.event(.info, "session_log_written", ["request_id": .string(c.requestID), "path": .string(path)])
         } catch {

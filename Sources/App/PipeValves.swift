@@ -8,6 +8,8 @@ struct PipeValves {
     let stored: [String: String]
     let encryptedStr: EncryptedStr
     let environmentKey: Secret?
+    /// The one BASE_URL the environment key may be sent to (OPENROUTER_API_KEY_BASE_URL).
+    let environmentKeyBaseURL: String
 
     static func load(_ c: Context) throws -> PipeValves { try load(db: c.db, config: c.config) }
 
@@ -16,8 +18,10 @@ struct PipeValves {
         for row in try db.query("SELECT name, value FROM pipe_valves WHERE pipe_id = ?", [.text(Valves.pipeID)]) {
             if let n = row.text("name"), let v = row.text("value") { stored[n] = v }
         }
+        // Valves of earlier versions that are now operator settings are ignored.
+        stored = stored.filter { Valves.spec($0.key) != nil }
         return PipeValves(stored: stored, encryptedStr: EncryptedStr(webuiSecretKey: config.webuiSecretKey?.reveal()),
-                          environmentKey: config.openRouterAPIKey)
+                          environmentKey: config.openRouterAPIKey, environmentKeyBaseURL: config.openRouterKeyBaseURL)
     }
 
     func value(_ name: String) -> String { stored[name] ?? Valves.spec(name)?.defaultValue ?? "" }
@@ -34,7 +38,12 @@ struct PipeValves {
         case .undecryptable(let why):
             return .failure(HTTPError(503, "pipe_key_undecryptable", "The pipe's API_KEY cannot be decrypted (\(why)); an admin must enter it again."))
         case .empty:
-            if let env = environmentKey { return .success(env.reveal()) }
+            // A changed BASE_URL detaches the environment key unless the operator bound it there.
+            if let env = environmentKey, value("BASE_URL") == environmentKeyBaseURL { return .success(env.reveal()) }
+            if environmentKey != nil {
+                return .failure(HTTPError(503, "pipe_not_configured",
+                                          "OPENROUTER_API_KEY is bound to \(environmentKeyBaseURL), not to the pipe's BASE_URL; an admin must enter API_KEY."))
+            }
             return .failure(HTTPError(503, "pipe_not_configured", "The OpenRouter pipe has no API key."))
         }
     }
@@ -43,7 +52,8 @@ struct PipeValves {
         switch secret(name) {
         case .empty:
             if name == "API_KEY", let env = environmentKey {
-                return ["set": true, "storage": "environment", "fingerprint": JSON(Fingerprint.of(env.reveal()))]
+                return ["set": true, "storage": "environment", "fingerprint": JSON(Fingerprint.of(env.reveal())),
+                        "bound_to": .string(environmentKeyBaseURL), "usable": .bool(value("BASE_URL") == environmentKeyBaseURL)]
             }
             return ["set": false, "storage": .string(encryptedStr.encrypts ? "encrypted" : "plaintext"), "fingerprint": .null]
         case .value(let v, let encrypted):
@@ -144,7 +154,15 @@ enum PipeHandlers {
         }
         _ = c.services.redisCommand(["DEL", PipeChat.modelsCacheKey])
         Log.event(.info, "pipe_valves_changed", ["request_id": .string(c.requestID), "valves": .array((Array(writes.keys) + clears).sorted().map { .string($0) })])
-        return try getValves(c)
+        let answer = try getValves(c)
+        guard case .object(var body)? = try? JSON.parse(answer.body) else { return answer }
+        var warnings: [JSON] = []
+        if let artifactKey = patch["ARTIFACT_ENCRYPTION_KEY"]?.stringValue, artifactKey.count < 32 {
+            warnings.append(.string("ARTIFACT_ENCRYPTION_KEY is shorter than 32 characters: accepted for compatibility with the "
+                                    + "reference pipe, but a short key is open to offline guessing. Use at least 32 random characters."))
+        }
+        body["warnings"] = .array(warnings)
+        return .json(.object(body))
     }
 }
 
@@ -155,7 +173,7 @@ public enum Retention {
         let days = valves.int("ARTIFACT_CLEANUP_DAYS")
         let removed = try ArtifactStore.cleanup(db: db, days: days)
         progress("artifacts: removed \(removed) unused for \(days) days")
-        let dir = PipeChat.sessionLogDirectory(databasePath: config.databasePath, valves)
+        let dir = PipeChat.sessionLogDirectory(config)
         let retention = valves.int("SESSION_LOG_RETENTION_DAYS")
         let archives = SessionLog.cleanup(dir: dir, days: retention)
         progress("session logs: removed \(archives) archives older than \(retention) days under \(dir)")

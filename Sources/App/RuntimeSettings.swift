@@ -3,17 +3,14 @@ import Storage
 import Support
 
 /// The non-sensitive settings admins may change at run time (`/admin/config`, import). The
-/// environment gives initial values; overrides live in SQLite and are announced through Redis
-/// (`ct:config:version` and `ct:config:doc`, set together), so every thread of every process
-/// sees a change on its next request. No secret is ever among them.
+/// environment gives initial values; overrides and their version live in SQLite, so every thread
+/// of every process sees a change on its next request. No secret is ever among them.
 enum RuntimeSettings {
     static let editable = [
         "ENABLE_SSRF_PROTECTION", "ALLOW_INSECURE_HTTP", "ALLOW_INSECURE_HTTP_HOSTS", "SSRF_ALLOWED_CIDRS",
         "REMOTE_FILE_MAX_SIZE_MB", "REMOTE_DOWNLOAD_MAX_RETRIES", "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS",
         "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", "BASE64_MAX_SIZE_MB", "VIDEO_MAX_SIZE_MB", "DEFAULT_MODEL",
     ]
-    static let versionKey = "ct:config:version"
-    static let documentKey = "ct:config:doc"
 
     static func apiName(_ variable: String) -> String { variable.lowercased() }
     static func variable(_ apiName: String) -> String? { editable.first { $0.lowercased() == apiName } }
@@ -92,32 +89,19 @@ enum RuntimeSettings {
 }
 
 extension Services {
-    /// The effective settings: environment plus admin overrides, from this thread's copy when
-    /// Redis says the version has not moved, else from Redis's document, else from SQLite.
+    /// The effective settings: environment plus admin overrides. SQLite is the only source: the
+    /// version row is read on every call (one indexed lookup) and the overrides only when it
+    /// moved. Redis is never asked, so whoever can write to Redis cannot turn the guard down.
     func runtimeConfig() throws -> Config {
-        let announced = redisCommand(["GET", RuntimeSettings.versionKey])?.string.flatMap { Int64($0) }
-        if let announced, let cached = runtimeCache, cached.version == announced { return cached.config }
-        if let announced, let doc = redisCommand(["GET", RuntimeSettings.documentKey])?.string,
-           let parsed = try? JSON.parse(doc), parsed["version"]?.intValue.map(Int64.init) == announced,
-           let overrides = parsed["overrides"]?.objectValue {
-            return try remember(version: announced, overrides: overrides.compactMapValues(\.stringValue))
-        }
         let repo = RuntimeSettingsRepository(db)
         let version = try repo.version()
-        if redis == nil || announced == nil, let cached = runtimeCache, cached.version == version { return cached.config }
-        let overrides = try repo.all()
-        publishRuntime(version: version, overrides: overrides)
-        return try remember(version: version, overrides: overrides)
+        if let cached = runtimeCache, cached.version == version { return cached.config }
+        return try remember(version: version, overrides: try repo.all())
     }
 
     func remember(version: Int64, overrides: [String: String]) throws -> Config {
         let config = try Config.load(environment: shared.settingsEnvironment.merging(overrides) { _, new in new })
         runtimeCache = (version, overrides, config)
         return config
-    }
-
-    func publishRuntime(version: Int64, overrides: [String: String]) {
-        let doc: JSON = ["version": JSON(Int(version)), "overrides": .object(overrides.mapValues { .string($0) })]
-        _ = redisCommand(["MSET", RuntimeSettings.documentKey, doc.serialized(), RuntimeSettings.versionKey, String(version)])
     }
 }

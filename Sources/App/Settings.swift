@@ -24,13 +24,18 @@ public struct SettingSpec: Sendable {
 public enum SettingsTable {
     public static let all: [SettingSpec] = [
         SettingSpec(name: "CRYOTENSOR_DB", defaultValue: "var/cryotensor.db", kind: .path, doc: "SQLite database file (WAL mode)."),
-        SettingSpec(name: "REDIS_URL", defaultValue: "", kind: .redisURL, doc: "`redis://HOST:PORT[/DB]` or `unix:///PATH`; unset or down: the service keeps working from SQLite and reports Redis as degraded."),
+        SettingSpec(name: "REDIS_URL", defaultValue: "", kind: .redisURL, doc: "`redis://[USER:PASSWORD@]HOST:PORT[/DB]` or `unix:///PATH` (`?password=` and `?user=` for a Unix socket with AUTH); unset or down: the service keeps working from SQLite and reports Redis as degraded. The password is a secret: masked in `check-config`, never logged. `rediss://` (TLS) is refused: Debian 12's hiredis 0.14 has no TLS, see docs/deployment.md."),
         SettingSpec(name: "CONFIG_ENCRYPTION_KEY", defaultValue: "", kind: .secret, doc: "High-entropy string (at least 32 characters); when set, secrets persist encrypted."),
         SettingSpec(name: "CONFIG_ENCRYPTION_KEY_PREVIOUS", defaultValue: "", kind: .secretList, doc: "Older keys, comma separated, read-only, for rotation."),
         SettingSpec(name: "ENABLE_LOCAL_ENCRYPTION", defaultValue: "false", kind: .bool, doc: "With the key: chat transcripts encrypted at rest. Without the key the service refuses to start."),
         SettingSpec(name: "OPENAI_ALLOWED_API_BASE_URLS", defaultValue: "https://api.openai.com/v1", kind: .urlList, doc: "Comma or semicolon separated; the only upstream base URLs a connection may use."),
-        SettingSpec(name: "WEBUI_SECRET_KEY", defaultValue: "", kind: .secret, doc: "Protects the pipe's secret valves (EncryptedStr) and keys the cache session id."),
-        SettingSpec(name: "OPENROUTER_API_KEY", defaultValue: "", kind: .secret, doc: "The pipe's key when its `API_KEY` valve is empty."),
+        SettingSpec(name: "WEBUI_SECRET_KEY", defaultValue: "", kind: .secret, doc: "Protects the pipe's secret valves (EncryptedStr) and keys the cache session id (HKDF subkeys per use). At least 32 characters."),
+        SettingSpec(name: "OPENROUTER_API_KEY", defaultValue: "", kind: .secret, doc: "The pipe's key when its `API_KEY` valve is empty; sent only while the pipe's `BASE_URL` equals `OPENROUTER_API_KEY_BASE_URL`."),
+        SettingSpec(name: "OPENROUTER_API_KEY_BASE_URL", defaultValue: "https://openrouter.ai/api/v1", kind: .urlList, doc: "The one base URL `OPENROUTER_API_KEY` is bound to: after an admin changes the pipe's `BASE_URL`, the environment key is no longer sent."),
+        SettingSpec(name: "SESSION_LOG_DIR", defaultValue: "session_logs", kind: .path, doc: "Folder of the pipe's session-log archives (relative paths are under the database's folder). Operator-only: not an admin-API valve, and `cleanup` deletes only `<user>/<chat>/<message>.zip` archives under it."),
+        SettingSpec(name: "MAX_ANSWER_MB", defaultValue: "4", kind: .positiveNumber(max: 256), doc: "Largest answer stored from a provider; past it the stream ends with `answer_too_large` and what fit is stored as incomplete. Also caps a streamed line or event, and a session log at twice this."),
+        SettingSpec(name: "CHAT_COMPLETIONS_MAX_N", defaultValue: "1", kind: .integer(1...16), doc: "Largest `n` a caller may ask of `POST /chat/completions`."),
+        SettingSpec(name: "CHAT_COMPLETIONS_MAX_TOKENS", defaultValue: "16384", kind: .integer(1...1_000_000), doc: "Largest `max_tokens` / `max_completion_tokens` a caller may ask of `POST /chat/completions`."),
         SettingSpec(name: "ENABLE_SSRF_PROTECTION", defaultValue: "true", kind: .bool, doc: "Refuse downloads that resolve to loopback, private, link-local and other special-purpose addresses."),
         SettingSpec(name: "ALLOW_INSECURE_HTTP", defaultValue: "false", kind: .bool, doc: "Allow `http://` downloads, only to hosts in `ALLOW_INSECURE_HTTP_HOSTS`."),
         SettingSpec(name: "ALLOW_INSECURE_HTTP_HOSTS", defaultValue: "", kind: .hostList, doc: "Comma separated `host` or `host:port` entries allowed over plain http."),
@@ -78,6 +83,11 @@ public struct Config: Sendable {
     public var base64MaxMB: Double
     public var videoMaxMB: Double
     public var defaultModel: String
+    public var openRouterKeyBaseURL: String
+    public var sessionLogDirectory: String
+    public var maxAnswerBytes: Int
+    public var completionsMaxN: Int
+    public var completionsMaxTokens: Int
     public var maxBodyBytes: Int
     public var sessionHours: Int
     public var loginMaxFailures: Int
@@ -125,6 +135,10 @@ public struct Config: Sendable {
         }
         func secret(_ name: String) throws(ConfigError) -> Secret? {
             let v = value(name)
+            // A secret with a control character (a pasted newline) could inject a header.
+            guard !v.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw ConfigError(variable: name, reason: "contains a control character (newline, tab or NUL)")
+            }
             return v.isEmpty ? nil : Secret(v)
         }
 
@@ -133,6 +147,19 @@ public struct Config: Sendable {
             throw ConfigError(variable: "CONFIG_ENCRYPTION_KEY", reason: "too short: use at least 32 random characters (for example `openssl rand -base64 32`)")
         }
         let previous = list("CONFIG_ENCRYPTION_KEY_PREVIOUS").map(Secret.init)
+        let webuiKey = try secret("WEBUI_SECRET_KEY")
+        if let webuiKey, webuiKey.reveal().count < 32 {
+            throw ConfigError(variable: "WEBUI_SECRET_KEY", reason: "too short: use at least 32 random characters (for example `openssl rand -base64 32`)")
+        }
+        var keyBaseURL = ""
+        switch BaseURL.normalize(value("OPENROUTER_API_KEY_BASE_URL")) {
+        case .success(let normal): keyBaseURL = normal
+        case .failure(let why): throw ConfigError(variable: "OPENROUTER_API_KEY_BASE_URL", reason: "not a valid base URL (\(why.rawValue))")
+        }
+        let sessionLogDir = value("SESSION_LOG_DIR")
+        guard !sessionLogDir.contains("\0"), !sessionLogDir.split(separator: "/").contains("..") else {
+            throw ConfigError(variable: "SESSION_LOG_DIR", reason: "invalid path (no NUL, no '..')")
+        }
         let localEncryption = try bool("ENABLE_LOCAL_ENCRYPTION")
         if localEncryption && key == nil {
             throw ConfigError(variable: "ENABLE_LOCAL_ENCRYPTION", reason: "is true but CONFIG_ENCRYPTION_KEY is not set")
@@ -140,8 +167,12 @@ public struct Config: Sendable {
 
         var redis: RedisEndpoint? = nil
         if !value("REDIS_URL").isEmpty {
+            if value("REDIS_URL").lowercased().hasPrefix("rediss://") {
+                throw ConfigError(variable: "REDIS_URL", reason: "rediss:// (TLS) is not supported by Debian 12's hiredis 0.14; "
+                                  + "use a Unix socket, or a local TLS tunnel (docs/deployment.md)")
+            }
             guard let parsed = RedisEndpoint.parse(value("REDIS_URL")) else {
-                throw ConfigError(variable: "REDIS_URL", reason: "expected redis://HOST:PORT[/DB] or unix:///PATH")
+                throw ConfigError(variable: "REDIS_URL", reason: "expected redis://[USER:PASSWORD@]HOST:PORT[/DB] or unix:///PATH")
             }
             redis = parsed
         }
@@ -182,7 +213,7 @@ public struct Config: Sendable {
             previousEncryptionKeys: previous,
             localEncryption: localEncryption,
             allowedBaseURLs: allowed,
-            webuiSecretKey: try secret("WEBUI_SECRET_KEY"),
+            webuiSecretKey: webuiKey,
             openRouterAPIKey: try secret("OPENROUTER_API_KEY"),
             ssrfProtection: try bool("ENABLE_SSRF_PROTECTION"),
             allowInsecureHTTP: try bool("ALLOW_INSECURE_HTTP"),
@@ -195,6 +226,11 @@ public struct Config: Sendable {
             base64MaxMB: try number("BASE64_MAX_SIZE_MB"),
             videoMaxMB: try number("VIDEO_MAX_SIZE_MB"),
             defaultModel: try text("DEFAULT_MODEL"),
+            openRouterKeyBaseURL: keyBaseURL,
+            sessionLogDirectory: sessionLogDir,
+            maxAnswerBytes: Int(try number("MAX_ANSWER_MB") * 1024 * 1024),
+            completionsMaxN: try integer("CHAT_COMPLETIONS_MAX_N"),
+            completionsMaxTokens: try integer("CHAT_COMPLETIONS_MAX_TOKENS"),
             maxBodyBytes: Int(try number("CRYOTENSOR_MAX_BODY_MB") * 1024 * 1024),
             sessionHours: try integer("CRYOTENSOR_SESSION_HOURS"),
             loginMaxFailures: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES"),
@@ -207,6 +243,7 @@ public struct Config: Sendable {
         SettingsTable.all.map { spec in
             let raw = environment[spec.name] ?? ""
             if spec.isSecret { return (spec.name, raw.isEmpty ? "(unset)" : "(set)") }
+            if case .redisURL = spec.kind, !raw.isEmpty { return (spec.name, RedisEndpoint.masked(raw)) }
             let shown = raw.isEmpty ? (spec.defaultValue.isEmpty ? "(unset)" : "\(spec.defaultValue) (default)") : raw
             return (spec.name, Redaction.scrub(shown))
         }

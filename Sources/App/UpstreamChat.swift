@@ -4,11 +4,27 @@ import Support
 
 /// Calls a connection's `/chat/completions`, streaming, and hands each text delta on.
 enum UpstreamChat {
+    /// What a user learns of a failed answer: a stable code and a generic message. A provider's
+    /// own error text never reaches a user (it can echo parts of the key).
     struct Failure: Error {
         let code: String
         let message: String
         var json: JSON { ["code": .string(code), "message": .string(message)] }
+
+        static let answerTooLarge = Failure(code: "answer_too_large",
+                                            message: "The answer was longer than this service stores (MAX_ANSWER_MB); what fit is kept.")
+
+        static func transport(_ error: OutboundError) -> Failure {
+            switch error.kind {
+            case .timeout: Failure(code: "timeout", message: "The provider did not answer in time.")
+            case .tooLarge: answerTooLarge
+            default: Failure(code: "upstream_unreachable", message: "The provider could not be reached.")
+            }
+        }
     }
+
+    /// Bytes a streamed answer may take on the wire: events carry JSON around each delta.
+    static func streamedCap(_ maxAnswerBytes: Int) -> Int { 8 * maxAnswerBytes + (1 << 20) }
 
     static func request(_ connection: ConnectionRecord, key: String) -> (url: String, headers: [(String, String)]) {
         let base = ModelHandlers.upstreamRequest(connection, key: key, path: "/chat/completions")
@@ -16,35 +32,57 @@ enum UpstreamChat {
     }
 
     /// Streams a completion. Returns the whole text; on failure throws with what arrived so far
-    /// available through `received`.
-    static func stream(_ connection: ConnectionRecord, key: String, model: String, messages: [JSON],
+    /// available through `received`. A provider that answers the streamed request with one plain
+    /// JSON completion (some OpenAI-compatible servers do) is taken as the whole answer.
+    static func stream(_ connection: ConnectionRecord, key: String, model: String, messages: [JSON], maxAnswerBytes: Int,
                        received: inout String, onDelta: @escaping (String) -> Void) throws(Failure) {
         let target = request(connection, key: key)
         let body: JSON = ["model": .string(model), "messages": .array(messages), "stream": true]
-        var parser = SSEDataParser()
+        var parser = SSEDataParser(maxLineBytes: maxAnswerBytes + 65536, maxEventBytes: maxAnswerBytes + 65536)
         var finished = false
+        var tooLarge = false
+        var sawEvent = false
+        var plain: [UInt8] = []
         var text = ""
+        func take(_ delta: String) {
+            guard text.utf8.count + delta.utf8.count <= maxAnswerBytes else {
+                var room = maxAnswerBytes - text.utf8.count
+                let kept = String(delta.prefix { ch in room -= ch.utf8.count; return room >= 0 })
+                if !kept.isEmpty { text += kept; onDelta(kept) }
+                tooLarge = true
+                return
+            }
+            text += delta
+            onDelta(delta)
+        }
         let response: HTTPResponse
         do {
             response = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: Array(body.serialized().utf8),
-                                           timeoutSeconds: 300) { chunk in
-                for payload in parser.feed(chunk) {
+                                           timeoutSeconds: 300, maxBytes: streamedCap(maxAnswerBytes)) { chunk in
+                if !sawEvent && plain.count <= maxAnswerBytes + 65536 { plain.append(contentsOf: chunk) }
+                for payload in parser.feed(chunk) where !tooLarge {
+                    sawEvent = true
                     if payload == "[DONE]" { finished = true; continue }
                     guard let event = try? JSON.parse(payload) else { continue }
                     if let delta = event["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue, !delta.isEmpty {
-                        text += delta
-                        onDelta(delta)
+                        take(delta)
                     }
                     if event["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue != nil { finished = true }
                 }
-                return true
+                if parser.overflowed { tooLarge = true }
+                return !tooLarge
             }
         } catch {
             received = text
-            throw Failure(code: error.kind == .timeout ? "timeout" : "upstream_unreachable",
-                          message: "The provider connection failed (\(error.kind.rawValue)).")
+            throw tooLarge ? Failure.answerTooLarge : Failure.transport(error)
+        }
+        if tooLarge { received = text; throw Failure.answerTooLarge }
+        if response.status == 200, !sawEvent, let whole = (try? JSON.parse(plain))?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue {
+            take(whole)
+            finished = !tooLarge
         }
         received = text
+        if tooLarge { throw Failure.answerTooLarge }
         guard response.status == 200 else {
             throw Failure(code: "upstream_status", message: "The provider answered HTTP \(response.status).")
         }

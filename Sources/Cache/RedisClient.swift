@@ -11,37 +11,105 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
     public var description: String { "redis: \(message)" }
 }
 
-/// Where redis-server listens: parsed from `REDIS_URL` (`redis://HOST:PORT[/DB]` or `unix:///PATH`).
-public struct RedisEndpoint: Sendable, Equatable {
+/// Where redis-server listens: parsed from `REDIS_URL` (`redis://[USER:PASSWORD@]HOST:PORT[/DB]` or
+/// `unix:///PATH[?db=N&user=U&password=P]`). The password is a secret: this type prints as a mask.
+public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public enum Address: Sendable, Equatable {
         case tcp(host: String, port: Int)
         case unix(path: String)
     }
     public let address: Address
     public let database: Int
+    /// AUTH credentials (Redis 6 ACL user, or the `requirepass` password alone).
+    public let username: String?
+    let password: String?
 
-    public init(address: Address, database: Int = 0) {
+    public init(address: Address, database: Int = 0, username: String? = nil, password: String? = nil) {
         self.address = address
         self.database = database
+        self.username = username
+        self.password = password
+    }
+
+    public var hasPassword: Bool { password != nil }
+
+    public var description: String {
+        let auth = password == nil ? "" : "\(username ?? ""):***@"
+        switch address {
+        case .tcp(let host, let port): return "redis://\(auth)\(host):\(port)/\(database)"
+        case .unix(let path): return "unix://\(path)?db=\(database)\(password == nil ? "" : "&password=***")"
+        }
+    }
+
+    /// The URL as `check-config` shows it: any password replaced by `***`.
+    public static func masked(_ url: String) -> String {
+        parse(url)?.description ?? "(invalid)"
+    }
+
+    static func decode(_ text: Substring) -> String? {
+        var out: [UInt8] = []
+        var bytes = Array(text.utf8)[...]
+        while let b = bytes.popFirst() {
+            if b == UInt8(ascii: "%") {
+                guard bytes.count >= 2, let v = UInt8(String(decoding: bytes.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+                out.append(v)
+                bytes = bytes.dropFirst(2)
+            } else {
+                out.append(b)
+            }
+        }
+        guard let s = String(validating: out, as: UTF8.self), !s.unicodeScalars.contains(where: { $0.value < 0x20 }) else { return nil }
+        return s
     }
 
     public static func parse(_ url: String) -> RedisEndpoint? {
         if url.hasPrefix("unix://") {
             var path = String(url.dropFirst("unix://".count))
             var database = 0
+            var username: String? = nil
+            var password: String? = nil
             if let q = path.firstIndex(of: "?") {
                 let query = path[path.index(after: q)...]
                 path = String(path[..<q])
-                for pair in query.split(separator: "&") where pair.hasPrefix("db=") {
-                    guard let db = Int(pair.dropFirst(3)), db >= 0 else { return nil }
-                    database = db
+                for pair in query.split(separator: "&") {
+                    if pair.hasPrefix("db=") {
+                        guard let db = Int(pair.dropFirst(3)), db >= 0, db < 1024 else { return nil }
+                        database = db
+                    } else if pair.hasPrefix("user=") {
+                        guard let u = decode(pair.dropFirst(5)), !u.isEmpty else { return nil }
+                        username = u
+                    } else if pair.hasPrefix("password=") {
+                        guard let p = decode(pair.dropFirst(9)), !p.isEmpty else { return nil }
+                        password = p
+                    } else {
+                        return nil
+                    }
                 }
             }
-            guard path.hasPrefix("/"), path.count > 1 else { return nil }
-            return RedisEndpoint(address: .unix(path: path), database: database)
+            guard path.hasPrefix("/"), path.count > 1, username == nil || password != nil else { return nil }
+            return RedisEndpoint(address: .unix(path: path), database: database, username: username, password: password)
         }
         guard url.hasPrefix("redis://") else { return nil }
         var rest = Substring(url.dropFirst("redis://".count))
+        var username: String? = nil
+        var password: String? = nil
+        if let at = rest.lastIndex(of: "@") {
+            let userinfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = userinfo.firstIndex(of: ":") {
+                let user = userinfo[..<colon]
+                guard let p = decode(userinfo[userinfo.index(after: colon)...]), !p.isEmpty else { return nil }
+                password = p
+                if !user.isEmpty {
+                    guard let u = decode(user) else { return nil }
+                    username = u
+                }
+            } else {
+                // redis://PASSWORD@host is how some tools spell requirepass.
+                guard let p = decode(userinfo), !p.isEmpty else { return nil }
+                password = p
+            }
+        }
         var database = 0
         if let slash = rest.firstIndex(of: "/") {
             let dbText = rest[rest.index(after: slash)...]
@@ -51,7 +119,6 @@ public struct RedisEndpoint: Sendable, Equatable {
                 database = db
             }
         }
-        guard !rest.contains("@") else { return nil }  // credentials in the URL are not supported: they would be logged by tools
         var host = String(rest)
         var port = 6379
         if rest.hasPrefix("[") {
@@ -67,8 +134,8 @@ public struct RedisEndpoint: Sendable, Equatable {
             guard let p = Int(rest[rest.index(after: colon)...]), (1...65535).contains(p) else { return nil }
             port = p
         }
-        guard !host.isEmpty else { return nil }
-        return RedisEndpoint(address: .tcp(host: host, port: port), database: database)
+        guard !host.isEmpty, !host.contains("@") else { return nil }
+        return RedisEndpoint(address: .tcp(host: host, port: port), database: database, username: username, password: password)
     }
 }
 
@@ -124,8 +191,21 @@ public final class RedisClient {
         }
         redisSetTimeout(ctx, timeout)
         context = ctx
-        if endpoint.database != 0 {
-            _ = try command(["SELECT", String(endpoint.database)])
+        do throws(RedisError) {
+            if let password = endpoint.password {
+                // A refused AUTH says only that it failed: the reply never carries the password.
+                do throws(RedisError) {
+                    _ = try command(endpoint.username.map { ["AUTH", $0, password] } ?? ["AUTH", password])
+                } catch {
+                    throw RedisError("AUTH refused")
+                }
+            }
+            if endpoint.database != 0 {
+                _ = try command(["SELECT", String(endpoint.database)])
+            }
+        } catch {
+            drop()
+            throw error
         }
         return ctx
     }
@@ -173,7 +253,10 @@ public final class RedisClient {
         }
         defer { buffers.forEach { $0.deallocate() } }
         var pointers: [UnsafePointer<CChar>?] = buffers.map { UnsafePointer($0) }
-        return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+        return pointers.withUnsafeMutableBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { preconditionFailure("argv is never empty") }
+            return body(base)
+        }
     }
 
     static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {

@@ -67,3 +67,12 @@ public enum KDF {
         return out
     }
 }
+
+/// One HKDF subkey per use of a master secret, so no public value (a key id, a table name, an
+/// id sent to a provider) is a plain function of the secret itself.
+public enum Subkey {
+    public static func derive(_ master: String, _ label: String, length: Int = 32) -> [UInt8] {
+        (try? KDF.hkdfSHA256(key: Array(master.utf8), salt: Array("cryotensor".utf8),
+                             info: Array("cryotensor v1 subkey \(label)".utf8), length: length)) ?? Digest.sha256(label + master)
+    }
+}

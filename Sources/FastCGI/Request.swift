@@ -29,15 +29,24 @@ public struct Request: Sendable {
         return params["HTTP_" + key]
     }
 
+    /// The cookie's value when it was sent exactly once. Two cookies of one name (a sibling
+    /// subdomain can plant a second one) are ambiguous, and ambiguity is answered with nothing.
     public func cookie(_ name: String) -> String? {
-        guard let header = header("Cookie") else { return nil }
+        let values = cookies(name)
+        return values.count == 1 ? values[0] : nil
+    }
+
+    /// Every value sent under `name`, in order.
+    public func cookies(_ name: String) -> [String] {
+        guard let header = header("Cookie") else { return [] }
+        var values: [String] = []
         for part in header.split(separator: ";") {
             let pair = part.trimmingCharacters(in: " ")
             if let eq = pair.firstIndex(of: "="), pair[..<eq] == name {
-                return String(pair[pair.index(after: eq)...])
+                values.append(String(pair[pair.index(after: eq)...]))
             }
         }
-        return nil
+        return values
     }
 
     public func queryItem(_ name: String) -> String? {

@@ -3,7 +3,7 @@ import Foundation
 import Support
 
 public struct OutboundError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case timeout, network, tooLarge = "too_large", dns = "dns_failure", aborted }
+    public enum Kind: String, Sendable { case timeout, network, tooLarge = "too_large", dns = "dns_failure", aborted, invalidHeader = "invalid_header" }
     public let kind: Kind
     public let message: String
     public var description: String { "\(kind.rawValue): \(message)" }
@@ -24,6 +24,7 @@ public enum HTTPClient {
         var body: [UInt8] = []
         let limit: Int
         var exceeded = false
+        var received = 0
         let onChunk: (([UInt8]) -> Bool)?
         init(limit: Int, onChunk: (([UInt8]) -> Bool)?) {
             self.limit = limit
@@ -32,12 +33,16 @@ public enum HTTPClient {
     }
 
     /// Performs one request. `onChunk` (streaming) receives body bytes as they arrive and returns
-    /// false to abort; without it the body is collected, up to `maxBytes`.
+    /// false to abort; without it the body is collected. Either way at most `maxBytes` are read.
     public static func send(method: String, url: String, headers: [(String, String)], body: [UInt8]? = nil,
                             timeoutSeconds: Int = 30, maxBytes: Int = 8 << 20,
                             onChunk: (([UInt8]) -> Bool)? = nil) throws(OutboundError) -> HTTPResponse {
         guard initialized, let handle = curl_easy_init() else { throw OutboundError(kind: .network, message: "libcurl unavailable") }
         defer { curl_easy_cleanup(handle) }
+        // A CR, LF or NUL in a header (a key pasted with a newline) would let it add headers of its own.
+        for (name, value) in headers where (name + value).unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw OutboundError(kind: .invalidHeader, message: "header \(name.filter { $0.isLetter || $0 == "-" }) holds a control character")
+        }
         var list: UnsafeMutablePointer<curl_slist>? = nil
         for (name, value) in headers + [("Expect", "")] {
             list = curl_slist_append(list, "\(name): \(value)")
@@ -66,10 +71,12 @@ public enum HTTPClient {
             let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
             let n = size * count
             let bytes = Array(UnsafeRawBufferPointer(start: data, count: n))
+            // Streamed answers count against the same cap as collected ones.
+            sink.received += n
+            if sink.received > sink.limit { sink.exceeded = true; return 0 }
             if let onChunk = sink.onChunk {
                 return onChunk(bytes) ? n : 0
             }
-            if sink.body.count + n > sink.limit { sink.exceeded = true; return 0 }
             sink.body.append(contentsOf: bytes)
             return n
         }

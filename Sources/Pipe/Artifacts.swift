@@ -62,27 +62,92 @@ public struct ArtifactItem: Sendable {
     }
 }
 
-/// The per-pipe artifact table `response_items_{fragment}_{hash8}`. SQLite is the truth; the
-/// caller may cache rows (as stored, so encrypted ones stay encrypted) in Redis.
-public struct ArtifactStore {
-    let db: Database
-    public let table: String
-    let keyring: Keyring?
-    let encryptAll: Bool
-    let compress: Bool
-    let minCompressBytes: Int
-
-    public init(db: Database, pipeID: String = Valves.pipeID, artifactKey: String?, encryptAll: Bool, compress: Bool, minCompressBytes: Int) throws(StorageError) {
-        self.db = db
-        self.table = Self.tableName(pipeID: pipeID, artifactKey: artifactKey)
-        self.keyring = artifactKey.map { Keyring(current: $0, previous: []) }
+/// How a turn's artifacts are sealed. `artifactKey` is the pipe's ARTIFACT_ENCRYPTION_KEY; without
+/// it, `fallbackKey` (a subkey of CONFIG_ENCRYPTION_KEY) seals everything while local encryption
+/// is on, and opens what it sealed after local encryption is turned off again.
+public struct ArtifactSealing: Sendable {
+    public var artifactKey: String?
+    public var fallbackKey: String?
+    public var localEncryption: Bool
+    public var encryptAll: Bool
+    public var compress: Bool
+    public var minCompressBytes: Int
+    public init(artifactKey: String?, fallbackKey: String?, localEncryption: Bool, encryptAll: Bool, compress: Bool, minCompressBytes: Int) {
+        self.artifactKey = artifactKey
+        self.fallbackKey = fallbackKey
+        self.localEncryption = localEncryption
         self.encryptAll = encryptAll
         self.compress = compress
         self.minCompressBytes = minCompressBytes
+    }
+}
+
+public struct StoredArtifact: Sendable {
+    public let type: String
+    public let stored: String
+    public let encrypted: Bool
+    public init(type: String, stored: String, encrypted: Bool) {
+        self.type = type
+        self.stored = stored
+        self.encrypted = encrypted
+    }
+}
+
+/// The per-pipe artifact table `response_items_{fragment}_{hash8}`. SQLite is the truth; the
+/// caller may cache rows (as stored, so encrypted ones stay encrypted) in Redis. Every row
+/// belongs to one user's chat (a foreign key: deleting the chat deletes its artifacts), and a
+/// replay reads only rows of the asking user's chat.
+public struct ArtifactStore {
+    let db: Database
+    public let table: String
+    let sealKeyring: Keyring?
+    let openKeyring: Keyring
+    let sealing: ArtifactSealing
+
+    static let columns = """
+        id TEXT PRIMARY KEY, chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE, user_id INTEGER NOT NULL,
+        message_id TEXT NOT NULL, model_id TEXT, item_type TEXT NOT NULL, payload TEXT NOT NULL,
+        is_encrypted INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL
+        """
+
+    public init(db: Database, pipeID: String = Valves.pipeID, sealing: ArtifactSealing) throws {
+        self.db = db
+        self.sealing = sealing
+        self.table = Self.tableName(pipeID: pipeID, artifactKey: sealing.artifactKey)
+        let sealKey = sealing.artifactKey ?? (sealing.localEncryption ? sealing.fallbackKey : nil)
+        self.sealKeyring = sealKey.map { Keyring(current: $0, previous: []) }
+        self.openKeyring = Keyring(current: sealKey, previous: [sealing.fallbackKey].compactMap { $0 }.filter { $0 != sealKey })
+        try Self.prepare(db: db, table: table, legacy: Self.legacyTableName(pipeID: pipeID, artifactKey: sealing.artifactKey))
+    }
+
+    /// Creates the table, or moves a table of the earlier layout (chat id as text, no owner, named
+    /// by a plain hash of the key) into it. Rows whose chat no longer exists are not carried over.
+    static func prepare(db: Database, table: String, legacy: String) throws {
+        func columns(_ name: String) throws -> [String] {
+            try db.query("SELECT name FROM pragma_table_info(?)", [.text(name)]).compactMap { $0.text("name") }
+        }
+        let needsMove = { () throws -> String? in
+            let current = try columns(table)
+            if !current.isEmpty && !current.contains("user_id") { return table }
+            if current.isEmpty, legacy != table, !(try columns(legacy)).isEmpty { return legacy }
+            return nil
+        }
+        if try needsMove() != nil {
+            try db.transaction {
+                guard let source = try needsMove() else { return }
+                let old = source + "_v1"
+                try db.execute("ALTER TABLE \(source) RENAME TO \(old)")
+                try db.execute("CREATE TABLE \(table) (\(columns))")
+                try db.execute("""
+                    INSERT INTO \(table) (id, chat_id, user_id, message_id, model_id, item_type, payload, is_encrypted, created_at)
+                    SELECT a.id, c.id, c.user_id, a.message_id, a.model_id, a.item_type, a.payload, a.is_encrypted, a.created_at
+                    FROM \(old) a JOIN chats c ON c.id = CAST(a.chat_id AS INTEGER)
+                    """)
+                try db.execute("DROP TABLE \(old)")
+            }
+        }
         try db.execute("""
-            CREATE TABLE IF NOT EXISTS \(table) (
-                id TEXT PRIMARY KEY, chat_id TEXT NOT NULL, message_id TEXT NOT NULL, model_id TEXT, item_type TEXT NOT NULL,
-                payload TEXT NOT NULL, is_encrypted INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS \(table) (\(columns));
             CREATE INDEX IF NOT EXISTS \(table)_chat ON \(table)(chat_id);
             CREATE INDEX IF NOT EXISTS \(table)_message ON \(table)(message_id);
             """)
@@ -95,51 +160,75 @@ public struct ArtifactStore {
         return f.isEmpty ? "pipe" : String(f.prefix(62))
     }
 
+    /// hash8 comes from an HKDF subkey of the artifact key, not the key itself, so the table name
+    /// gives no check for an offline guess of the key.
     public static func tableName(pipeID: String, artifactKey: String?) -> String {
+        let material = artifactKey.map { Encoding.hex(Subkey.derive($0, "artifact-table")) } ?? ""
+        let hash = Encoding.hex(Digest.sha256(material + pipeID)).prefix(8)
+        return "response_items_\(fragment(pipeID))_\(hash)"
+    }
+
+    /// The name earlier versions used: SHA-256(artifact key + pipe id).
+    static func legacyTableName(pipeID: String, artifactKey: String?) -> String {
         let hash = Encoding.hex(Digest.sha256((artifactKey ?? "") + pipeID)).prefix(8)
         return "response_items_\(fragment(pipeID))_\(hash)"
     }
 
-    func shouldEncrypt(_ type: String) -> Bool { keyring != nil && (encryptAll || type == "reasoning") }
+    /// Local encryption seals every artifact; otherwise ENCRYPT_ALL decides (reasoning always).
+    func shouldEncrypt(_ type: String) -> Bool {
+        guard sealKeyring != nil else { return false }
+        return sealing.localEncryption || sealing.encryptAll || type == "reasoning"
+    }
 
     /// The stored form of one payload: plain JSON, or `{"ciphertext": …, "enc_v": 1}`.
     public func seal(_ payload: JSON, id: String, type: String) throws -> (String, Bool) {
         let json = Array(payload.serialized().utf8)
-        guard shouldEncrypt(type), let keyring else { return (payload.serialized(), false) }
-        let framed = PayloadFraming.frame(json, compress: compress, minBytes: minCompressBytes)
-        let envelope = try keyring.seal(framed, purpose: .artifact, place: "artifact/\(id)")
+        guard shouldEncrypt(type), let sealKeyring else { return (payload.serialized(), false) }
+        let framed = PayloadFraming.frame(json, compress: sealing.compress, minBytes: sealing.minCompressBytes)
+        let envelope = try sealKeyring.seal(framed, purpose: .artifact, place: "artifact/\(id)")
         return (JSON.object(["ciphertext": .string(envelope), "enc_v": 1]).serialized(), true)
     }
 
-    public func open(_ stored: String, id: String, encrypted: Bool) -> JSON? {
-        guard let parsed = try? JSON.parse(stored) else { return nil }
-        guard encrypted else { return parsed }
-        guard let keyring, let envelope = parsed["ciphertext"]?.stringValue,
-              let framed = try? keyring.open(envelope, purpose: .artifact, place: "artifact/\(id)"),
-              let json = PayloadFraming.unframe(framed) else { return nil }
+    /// The payload, or nil when unreadable; `budget` is what is left of the turn's replay cap and
+    /// shrinks by the decompressed size.
+    public func open(_ stored: String, id: String, encrypted: Bool, budget: inout Int) -> JSON? {
+        guard stored.utf8.count <= budget, let parsed = try? JSON.parse(stored) else { return nil }
+        guard encrypted else { budget -= stored.utf8.count; return parsed }
+        guard let envelope = parsed["ciphertext"]?.stringValue,
+              let framed = try? openKeyring.open(envelope, purpose: .artifact, place: "artifact/\(id)"),
+              let json = PayloadFraming.unframe(framed, maxBytes: budget) else { return nil }
+        budget -= json.count
         return try? JSON.parse(json)
     }
 
-    public func insert(_ items: [ArtifactItem], chatID: String, messageID: String, model: String) throws -> [(id: String, stored: String, encrypted: Bool)] {
+    /// Inserts a turn's artifacts only while the chat exists and belongs to `userID` (checked in
+    /// the same transaction): an artifact never lands in a chat that was deleted meanwhile.
+    public func insert(_ items: [ArtifactItem], chatID: Int64, userID: Int64, messageID: String,
+                       model: String) throws -> [(id: String, stored: String, encrypted: Bool)] {
         var written: [(String, String, Bool)] = []
         try db.transaction {
+            guard try ChatRepository(db).exists(id: chatID, userID: userID) else { return }
             for item in items {
                 let (stored, encrypted) = try seal(item.payload, id: item.id, type: item.type)
-                try db.run("INSERT INTO \(table) (id, chat_id, message_id, model_id, item_type, payload, is_encrypted, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           [.text(item.id), .text(chatID), .text(messageID), .text(model), .text(item.type), .text(stored), SQLValue(encrypted), .integer(Clock.now())])
+                try db.run("""
+                    INSERT INTO \(table) (id, chat_id, user_id, message_id, model_id, item_type, payload, is_encrypted, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, [.text(item.id), .integer(chatID), .integer(userID), .text(messageID), .text(model), .text(item.type),
+                          .text(stored), SQLValue(encrypted), .integer(Clock.now())])
                 written.append((item.id, stored, encrypted))
             }
         }
         return written
     }
 
-    /// Rows by id, in the order asked; a read refreshes `created_at` so retention counts from last use.
-    public func load(ids: [String], chatID: String) throws -> [String: (type: String, stored: String, encrypted: Bool)] {
-        var out: [String: (String, String, Bool)] = [:]
+    /// Rows by id of this user's chat; a read refreshes `created_at` so retention counts from last use.
+    public func load(ids: [String], chatID: Int64, userID: Int64) throws -> [String: StoredArtifact] {
+        var out: [String: StoredArtifact] = [:]
         for id in ids {
-            if let row = try db.queryOne("SELECT item_type, payload, is_encrypted FROM \(table) WHERE id = ? AND chat_id = ?", [.text(id), .text(chatID)]),
+            if let row = try db.queryOne("SELECT item_type, payload, is_encrypted FROM \(table) WHERE id = ? AND chat_id = ? AND user_id = ?",
+                                         [.text(id), .integer(chatID), .integer(userID)]),
                let type = row.text("item_type"), let payload = row.text("payload") {
-                out[id] = (type, payload, row.bool("is_encrypted"))
+                out[id] = StoredArtifact(type: type, stored: payload, encrypted: row.bool("is_encrypted"))
                 try db.run("UPDATE \(table) SET created_at = ? WHERE id = ?", [.integer(Clock.now()), .text(id)])
             }
         }

@@ -10,12 +10,13 @@ public enum PayloadFraming {
         return [0] + json
     }
 
-    public static func unframe(_ bytes: [UInt8]) -> [UInt8]? {
+    /// The payload, or nil when malformed or larger than `maxBytes` once decompressed.
+    public static func unframe(_ bytes: [UInt8], maxBytes: Int = 64 << 20) -> [UInt8]? {
         guard let flag = bytes.first else { return nil }
         let rest = Array(bytes.dropFirst())
         switch flag {
-        case 0: return rest
-        case 1: return LZ4.decompress(rest)
+        case 0: return rest.count <= maxBytes ? rest : nil
+        case 1: return LZ4.decompress(rest, limit: max(0, min(maxBytes, 64 << 20)))
         default: return nil
         }
     }
@@ -46,7 +47,7 @@ public enum LZ4 {
             var dstSize = chunk.count
             let rc = input.withUnsafeBytes { src in
                 chunk.withUnsafeMutableBytes { dst in
-                    LZ4F_decompress(context, dst.baseAddress, &dstSize, src.baseAddress! + offset, &srcSize, nil)
+                    LZ4F_decompress(context, dst.baseAddress, &dstSize, src.baseAddress.map { $0 + offset }, &srcSize, nil)
                 }
             }
             guard LZ4F_isError(rc) == 0 else { return nil }

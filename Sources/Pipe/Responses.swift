@@ -75,31 +75,45 @@ public enum ResponsesInput {
 }
 
 /// Reads the Responses event stream: text deltas are handed on as they come; reasoning items,
-/// function calls and their outputs are collected for storage.
+/// function calls and their outputs are collected for storage. The answer's text is capped at
+/// `maxTextBytes` and the events kept for a session log at `maxLogBytes`.
 public final class ResponsesStream {
     public static let storedTypes: Set<String> = ["reasoning", "function_call", "function_call_output"]
     public private(set) var text = ""
     public private(set) var items: [JSON] = []
     public private(set) var completed = false
+    /// The provider's own failure text: for the server log (after redaction), never for a user.
     public private(set) var failure: String?
     public private(set) var events: [JSON] = []
+    public private(set) var eventsTruncated = false
+    /// Set when the answer or one event went over its cap; the stream should be ended.
+    public private(set) var tooLarge = false
+    let maxTextBytes: Int
+    let maxLogBytes: Int
+    var textBytes = 0
+    var logBytes = 0
     let onText: (String) -> Void
     let onReasoning: (String) -> Void
-    var parser = SSEDataParser()
+    var parser: SSEDataParser
 
-    public init(onText: @escaping (String) -> Void, onReasoning: @escaping (String) -> Void) {
+    public init(maxTextBytes: Int = 4 << 20, maxLogBytes: Int = 8 << 20,
+                onText: @escaping (String) -> Void, onReasoning: @escaping (String) -> Void) {
+        self.maxTextBytes = maxTextBytes
+        self.maxLogBytes = maxLogBytes
         self.onText = onText
         self.onReasoning = onReasoning
+        self.parser = SSEDataParser(maxLineBytes: maxTextBytes + 65536, maxEventBytes: maxTextBytes + 65536)
     }
 
-    public func feed(_ bytes: [UInt8]) {
-        for payload in parser.feed(bytes) {
+    /// Feeds bytes; false once the stream should be ended (over a cap).
+    public func feed(_ bytes: [UInt8]) -> Bool {
+        for payload in parser.feed(bytes) where !tooLarge {
             if payload == "[DONE]" { continue }
             guard let event = try? JSON.parse(payload), let type = event["type"]?.stringValue else { continue }
-            if events.count < 10_000 { events.append(event) }
+            keepForLog(event, size: payload.utf8.count)
             switch type {
             case "response.output_text.delta":
-                if let delta = event["delta"]?.stringValue { text += delta; onText(delta) }
+                if let delta = event["delta"]?.stringValue { appendText(delta) }
             case "response.reasoning_summary_text.delta", "response.reasoning_text.delta":
                 if let delta = event["delta"]?.stringValue { onReasoning(delta) }
             case "response.output_item.done":
@@ -116,6 +130,36 @@ public final class ResponsesStream {
                 break
             }
         }
+        if parser.overflowed { tooLarge = true }
+        return !tooLarge
+    }
+
+    func appendText(_ delta: String) {
+        let size = delta.utf8.count
+        guard textBytes + size <= maxTextBytes else {
+            // Keep what fits, cut at a character boundary.
+            var room = maxTextBytes - textBytes
+            var kept = ""
+            for ch in delta {
+                let n = ch.utf8.count
+                guard n <= room else { break }
+                kept.append(ch)
+                room -= n
+            }
+            if !kept.isEmpty { text += kept; textBytes += kept.utf8.count; onText(kept) }
+            tooLarge = true
+            return
+        }
+        text += delta
+        textBytes += size
+        onText(delta)
+    }
+
+    func keepForLog(_ event: JSON, size: Int) {
+        guard !eventsTruncated else { return }
+        guard events.count < 10_000, logBytes + size <= maxLogBytes else { eventsTruncated = true; return }
+        events.append(event)
+        logBytes += size
     }
 
     /// Items to store: function calls only once their outputs exist.

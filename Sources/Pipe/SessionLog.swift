@@ -68,24 +68,61 @@ public enum SessionLog {
         return final
     }
 
-    /// Deletes archives older than `days` (by modification time), then empty folders.
+    /// True for a name this service writes: `<digits>` folders and `<digits>.zip` archives.
+    static func isNumber(_ name: String) -> Bool { !name.isEmpty && name.count <= 20 && name.allSatisfy { $0.isASCII && $0.isNumber } }
+    static func isArchive(_ name: String) -> Bool { name.hasSuffix(".zip") && isNumber(String(name.dropLast(4))) }
+    static func isTemporary(_ name: String) -> Bool { name.hasPrefix(".tmp-") && name.hasSuffix(".zip") && name.count == 45 }
+
+    static func entries(_ path: String) -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// Removes a chat's archives (and unfinished temporary files), then its folder if now empty.
+    public static func removeChat(dir: String, user: String, chat: String) {
+        let folder = "\(dir)/\(sanitize(user))/\(sanitize(chat))"
+        guard isDirectory(folder) else { return }
+        for name in entries(folder) where (isArchive(name) || isTemporary(name)) && isRegularFile(folder + "/" + name) {
+            unlink(folder + "/" + name)
+        }
+        rmdir(folder)
+    }
+
+    /// Removes every chat folder of a user, then the user's folder if now empty.
+    public static func removeUser(dir: String, user: String) {
+        let folder = "\(dir)/\(sanitize(user))"
+        guard isDirectory(folder) else { return }
+        for chat in entries(folder) where isNumber(chat) { removeChat(dir: dir, user: user, chat: chat) }
+        rmdir(folder)
+    }
+
+    /// Deletes archives older than `days` (by modification time). Only what this service writes is
+    /// touched: `<digits>/<digits>/<digits>.zip` exactly at depth 3, regular files (no symlinks),
+    /// and afterwards the `<digits>` folders that are left empty. Anything else under `dir`, an
+    /// unrelated zip or folder included, stays.
     public static func cleanup(dir: String, days: Int) -> Int {
         let cutoff = Date().addingTimeInterval(-Double(days) * 86400)
-        let fm = FileManager.default
         var removed = 0
-        guard let walker = fm.enumerator(atPath: dir) else { return 0 }
-        var folders: [String] = []
-        while let name = walker.nextObject() as? String {
-            let full = dir + "/" + name
-            var isDir: ObjCBool = false
-            guard fm.fileExists(atPath: full, isDirectory: &isDir) else { continue }
-            if isDir.boolValue { folders.append(full); continue }
-            guard name.hasSuffix(".zip"), let modified = (try? fm.attributesOfItem(atPath: full))?[.modificationDate] as? Date,
-                  modified < cutoff else { continue }
-            if (try? fm.removeItem(atPath: full)) != nil { removed += 1 }
-        }
-        for folder in folders.sorted(by: { $0.count > $1.count }) where (try? fm.contentsOfDirectory(atPath: folder))?.isEmpty == true {
-            try? fm.removeItem(atPath: folder)
+        guard isDirectory(dir) else { return 0 }
+        for user in entries(dir) where isNumber(user) && isDirectory("\(dir)/\(user)") {
+            for chat in entries("\(dir)/\(user)") where isNumber(chat) && isDirectory("\(dir)/\(user)/\(chat)") {
+                let folder = "\(dir)/\(user)/\(chat)"
+                for name in entries(folder) where isArchive(name) {
+                    let full = folder + "/" + name
+                    guard isRegularFile(full), let modified = (try? FileManager.default.attributesOfItem(atPath: full))?[.modificationDate] as? Date,
+                          modified < cutoff else { continue }
+                    if unlink(full) == 0 { removed += 1 }
+                }
+                rmdir(folder)  // only succeeds when empty
+            }
+            rmdir("\(dir)/\(user)")
         }
         return removed
     }

@@ -36,7 +36,6 @@ public enum Valves {
         ValveSpec(name: "ENABLE_REDIS_CACHE", defaultValue: "true", kind: .bool, doc: "Cache artifacts in Redis (SQLite stays the truth)."),
         ValveSpec(name: "REDIS_CACHE_TTL_SECONDS", defaultValue: "600", kind: .integer(60...3600), doc: "Lifetime of a cached artifact."),
         ValveSpec(name: "SESSION_LOG_STORE_ENABLED", defaultValue: "false", kind: .bool, doc: "Write each turn's exchange as an encrypted zip archive."),
-        ValveSpec(name: "SESSION_LOG_DIR", defaultValue: "session_logs", kind: .text(maxLength: 1024), doc: "Archive folder; relative paths are under the database's folder."),
         ValveSpec(name: "SESSION_LOG_ZIP_PASSWORD", defaultValue: "", kind: .secret(minLength: 8), doc: "AES-256 password of the archives (EncryptedStr). Required to store logs."),
         ValveSpec(name: "SESSION_LOG_RETENTION_DAYS", defaultValue: "90", kind: .integer(1...3650), doc: "`cryotensor cleanup` deletes older archives."),
         ValveSpec(name: "SEND_END_USER_ID", defaultValue: "false", kind: .bool, doc: "Send the user as OpenRouter's `user`."),
@@ -63,7 +62,9 @@ public enum Valves {
             guard let s = value.stringValue, options.contains(s) else { return bad("\(spec.name) must be one of: \(options.joined(separator: ", ")).") }
             return .success(s)
         case .text(let max):
-            guard let s = value.stringValue, s.count <= max, !s.contains("\0") else { return bad("\(spec.name) must be text of at most \(max) characters.") }
+            guard let s = value.stringValue, s.count <= max, !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                return bad("\(spec.name) must be one line of text of at most \(max) characters.")
+            }
             return .success(s)
         case .url:
             guard let s = value.stringValue else { return bad("\(spec.name) must be a URL.") }
@@ -74,6 +75,10 @@ public enum Valves {
         case .secret(let minLength):
             guard let s = value.stringValue, s.count >= minLength, s.count <= 4096 else {
                 return bad("\(spec.name) must be at least \(minLength) characters.")
+            }
+            // CR, LF, NUL or any control character in a secret could end up in a header.
+            guard !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                return bad("\(spec.name) must not contain control characters (newline, tab, NUL).")
             }
             return .success(s)
         }

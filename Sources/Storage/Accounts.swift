@@ -155,12 +155,17 @@ public struct TokenRepository {
         try db.run("DELETE FROM api_tokens WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]) > 0
     }
 
+    /// Revokes every token of a user (password reset, disabling).
+    public func deleteAll(userID: Int64) throws(StorageError) {
+        try db.run("DELETE FROM api_tokens WHERE user_id = ?", [.integer(userID)])
+    }
+
     public func touch(id: Int64) throws(StorageError) {
         try db.run("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", [.integer(Clock.now()), .integer(id)])
     }
 }
 
-/// Fixed-window counters kept in SQLite: the fallback for rate limits while Redis is down.
+/// Fixed-window counters of login attempts, kept in SQLite only.
 public struct RateLimitRepository {
     let db: Database
     public init(_ db: Database) { self.db = db }
@@ -171,13 +176,22 @@ public struct RateLimitRepository {
         return Int(row?.int("count") ?? 0)
     }
 
-    public func increment(key: String, windowSeconds: Int64) throws(StorageError) {
+    /// Counts one attempt and returns the window's count including it, in one statement: two
+    /// concurrent attempts can never both read the same count.
+    @discardableResult
+    public func increment(key: String, windowSeconds: Int64) throws(StorageError) -> Int {
         let windowStart = Clock.now() / windowSeconds * windowSeconds
-        try db.run("""
+        let row = try db.queryOne("""
             INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)
             ON CONFLICT(key) DO UPDATE SET count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END,
                                            window_start = excluded.window_start
+            RETURNING count
             """, [.text(key), .integer(windowStart)])
+        return Int(row?.int("count") ?? 1)
+    }
+
+    public func decrement(key: String) throws(StorageError) {
+        try db.run("UPDATE rate_limits SET count = MAX(count - 1, 0) WHERE key = ?", [.text(key)])
     }
 
     public func reset(key: String) throws(StorageError) {

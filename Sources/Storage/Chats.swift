@@ -78,9 +78,28 @@ public struct ChatRepository {
                      [.integer(userID), .integer(Int64(limit))]).compactMap(ChatRow.init)
     }
 
+    /// Deletes a chat with its messages, artifacts (foreign keys) and index rows (trigger), then
+    /// merges the index so the deleted words leave its segments too. Call inside a transaction.
     public func delete(id: Int64, userID: Int64) throws(StorageError) -> Bool {
-        try db.run("DELETE FROM chat_search WHERE chat_id = ? AND user_id = ?", [.integer(id), .integer(userID)])
-        return try db.run("DELETE FROM chats WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]) > 0
+        guard try db.run("DELETE FROM chats WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]) > 0 else { return false }
+        try purgeIndex()
+        return true
+    }
+
+    /// FTS5 keeps a deleted row's terms in its segments until they merge; `optimize` merges them
+    /// all now (secure_delete then zeroes the freed pages).
+    public func purgeIndex() throws(StorageError) {
+        try db.run("INSERT INTO chat_search (chat_search) VALUES ('optimize')")
+    }
+
+    /// The chat's id if it still exists and belongs to `userID`: checked in the transaction that
+    /// stores an answer, so a chat deleted mid-stream never receives it.
+    public func exists(id: Int64, userID: Int64) throws(StorageError) -> Bool {
+        try db.queryOne("SELECT 1 AS one FROM chats WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]) != nil
+    }
+
+    public func ids(userID: Int64) throws(StorageError) -> [Int64] {
+        try db.query("SELECT id FROM chats WHERE user_id = ?", [.integer(userID)]).compactMap { $0.int("id") }
     }
 
     public func addMessage(chatID: Int64, role: String, content: String, encrypted: Bool, model: String?, status: String) throws(StorageError) -> Int64 {
@@ -117,8 +136,11 @@ public struct ChatRepository {
     public func search(userID: Int64, match: String, limit: Int = 50) throws(StorageError) -> [SearchHit] {
         try db.query("""
             SELECT chat_id, message_id, snippet(chat_search, 0, '[', ']', '…', 12) AS snippet FROM chat_search
-            WHERE chat_search MATCH ? AND user_id = ? ORDER BY rank LIMIT ?
-            """, [.text(match), .integer(userID), .integer(Int64(limit))]).compactMap { row in
+            WHERE chat_search MATCH ? AND user_id = ?
+              AND chat_id IN (SELECT id FROM chats WHERE user_id = ?)
+              AND (message_id = 0 OR message_id IN (SELECT m.id FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.user_id = ?))
+            ORDER BY rank LIMIT ?
+            """, [.text(match), .integer(userID), .integer(userID), .integer(userID), .integer(Int64(limit))]).compactMap { row in
             guard let chat = row.int("chat_id"), let message = row.int("message_id") else { return nil }
             return SearchHit(chatID: chat, messageID: message, snippet: row.text("snippet") ?? "")
         }

@@ -95,3 +95,18 @@ public struct RuntimeSettingsRepository {
         return try version()
     }
 }
+
+/// Keys the service makes for itself and keeps in the database (never shown, never exported).
+public struct ServiceKeyRepository {
+    let db: Database
+    public init(_ db: Database) { self.db = db }
+
+    /// The key called `name`, made from `make()` on first use; concurrent first uses agree on one.
+    public func key(_ name: String, make: () -> [UInt8]) throws(StorageError) -> [UInt8] {
+        try db.run("INSERT INTO service_keys (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING", [.text(name), .blob(make())])
+        guard let value = try db.queryOne("SELECT value FROM service_keys WHERE name = ?", [.text(name)])?.blob("value"), value.count >= 32 else {
+            throw StorageError(.corrupt, "service key \(name) is missing or short")
+        }
+        return value
+    }
+}

@@ -105,7 +105,127 @@ public enum Migrations {
             PRIMARY KEY (pipe_id, name)
         );
         """),
+        (6, "ids never reused, search index follows deletions, status stopped", """
+        CREATE TABLE users_v6 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            password_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'user')),
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL
+        );
+        INSERT INTO users_v6 (id, email, password_hash, role, disabled, created_at)
+            SELECT id, email, password_hash, role, disabled, created_at FROM users;
+        DROP TABLE users;
+        ALTER TABLE users_v6 RENAME TO users;
+
+        CREATE TABLE sessions_v6 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            token_hash TEXT NOT NULL UNIQUE,
+            csrf_hash TEXT NOT NULL,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        INSERT INTO sessions_v6 SELECT id, token_hash, csrf_hash, user_id, created_at, expires_at FROM sessions;
+        DROP TABLE sessions;
+        ALTER TABLE sessions_v6 RENAME TO sessions;
+        CREATE INDEX sessions_user ON sessions(user_id);
+
+        CREATE TABLE api_tokens_v6 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER
+        );
+        INSERT INTO api_tokens_v6 SELECT id, user_id, name, token_hash, prefix, created_at, last_used_at FROM api_tokens;
+        DROP TABLE api_tokens;
+        ALTER TABLE api_tokens_v6 RENAME TO api_tokens;
+        CREATE INDEX api_tokens_user ON api_tokens(user_id);
+
+        CREATE TABLE connections_v6 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('openai', 'azure_openai', 'gemini')),
+            base_url TEXT NOT NULL,
+            api_version TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            api_key_ciphertext TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        INSERT INTO connections_v6 SELECT id, name, kind, base_url, api_version, enabled, api_key_ciphertext, created_at, updated_at
+            FROM connections;
+        DROP TABLE connections;
+        ALTER TABLE connections_v6 RENAME TO connections;
+
+        CREATE TABLE chats_v6 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            title TEXT NOT NULL,
+            title_encrypted INTEGER NOT NULL DEFAULT 0,
+            model TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        INSERT INTO chats_v6 SELECT id, user_id, title, title_encrypted, model, created_at, updated_at FROM chats;
+        DROP TABLE chats;
+        ALTER TABLE chats_v6 RENAME TO chats;
+        CREATE INDEX chats_user ON chats(user_id, updated_at);
+
+        CREATE TABLE messages_v6 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+            content TEXT NOT NULL,
+            content_encrypted INTEGER NOT NULL DEFAULT 0,
+            model TEXT,
+            status TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ('complete', 'incomplete', 'stopped', 'interrupted')),
+            created_at INTEGER NOT NULL
+        );
+        INSERT INTO messages_v6 SELECT id, chat_id, role, content, content_encrypted, model, status, created_at FROM messages;
+        DROP TABLE messages;
+        ALTER TABLE messages_v6 RENAME TO messages;
+        CREATE INDEX messages_chat ON messages(chat_id, id);
+
+        CREATE TABLE files_v6 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            source_url TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            content BLOB NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        INSERT INTO files_v6 SELECT id, user_id, source_url, content_type, size, sha256, content, created_at FROM files;
+        DROP TABLE files;
+        ALTER TABLE files_v6 RENAME TO files;
+        CREATE INDEX files_user ON files(user_id);
+
+        -- Index rows of chats and messages deleted before this version, and a trigger so a chat's
+        -- deletion (direct or by cascade from its user) always takes its index rows with it.
+        -- Messages are only ever deleted with their chat.
+        DELETE FROM chat_search WHERE chat_id NOT IN (SELECT id FROM chats)
+            OR (message_id != 0 AND message_id NOT IN (SELECT id FROM messages));
+        CREATE TRIGGER chats_unindex AFTER DELETE ON chats BEGIN
+            DELETE FROM chat_search WHERE chat_id = old.id;
+        END;
+
+        -- Keys the service makes for itself (the Redis cache MAC key), never shown anywhere.
+        CREATE TABLE service_keys (
+            name TEXT PRIMARY KEY,
+            value BLOB NOT NULL
+        );
+        """),
     ]
+
+    /// Versions that rebuild tables other tables refer to: they run with foreign keys off (a
+    /// DROP would otherwise cascade), and are checked with `foreign_key_check` before commit.
+    static let rebuildsTables: Set<Int> = [6]
 
     public static var latest: Int { all.last?.version ?? 0 }
 
@@ -124,9 +244,15 @@ public enum Migrations {
         var applied: [Int] = []
         for migration in all where migration.version > current {
             progress(migration.version, migration.name)
+            let rebuild = rebuildsTables.contains(migration.version)
+            if rebuild { try db.execute("PRAGMA foreign_keys=OFF") }
+            defer { if rebuild { try? db.execute("PRAGMA foreign_keys=ON") } }
             do {
                 try db.transaction {
                     try db.execute(migration.sql)
+                    if rebuild, !(try db.query("PRAGMA foreign_key_check")).isEmpty {
+                        throw StorageError(.migration, "foreign key check failed after rebuilding tables")
+                    }
                     try db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                                [.integer(Int64(migration.version)), .text(migration.name), .integer(Clock.now())])
                 }

@@ -1,7 +1,26 @@
+import Foundation
 /// Scrubs text bound for logs: bearer tokens, our API tokens, provider-looking keys,
 /// `data:` URLs and long base64 runs never reach a log line (SPEC section 8).
 public enum Redaction {
     public static let longBase64Threshold = 64
+
+    /// Scrubs `text` and also any run of 6 or more characters of the given secrets (a provider
+    /// that echoes a key, in whole or cut into pieces, as in `sk-or-v1-mZsGG...4Dl2Ma`).
+    public static func scrub(_ text: String, secrets: [String]) -> String {
+        var out = text
+        for secret in secrets where secret.count >= 6 {
+            let chars = Array(secret)
+            // Longest pieces first, so a whole key is replaced before its fragments.
+            for length in stride(from: chars.count, through: 6, by: -1) {
+                for start in 0...(chars.count - length) {
+                    let piece = String(chars[start..<start + length])
+                    if out.contains(piece) { out = out.replacingOccurrences(of: piece, with: "<redacted>") }
+                }
+                if length < chars.count - 64 { break }  // very long secrets: whole-ish pieces are enough
+            }
+        }
+        return scrub(out)
+    }
 
     public static func scrub(_ text: String) -> String {
         var out = ""

@@ -221,7 +221,13 @@ enum Commands {
         } catch {
             return fail(error.description)
         }
-        let shared = SharedState(version: version, config: config, environment: environment)
+        let cacheMACKey: [UInt8]
+        do {
+            cacheMACKey = try ServiceKeyRepository(db).key("redis-cache-mac") { Crypto.Random.bytes(32) }
+        } catch {
+            return fail("cannot read the cache key: \(error)")
+        }
+        let shared = SharedState(version: version, config: config, environment: environment, cacheMACKey: cacheMACKey)
         let signals = ShutdownSignals(server: server, graceSeconds: grace)
         signals.install()
         Log.event(.info, "serving", ["listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),

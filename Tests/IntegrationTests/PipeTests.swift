@@ -3,7 +3,7 @@ import Foundation
 import Support
 import Testing
 
-let webuiKeyA = "webui-secret-A-0123456789"
+let webuiKeyA = "webui-secret-A-0123456789-abcdefghijkl"
 let artifactKey = "artifact-key-0123456789"
 
 @Suite("OpenRouter Responses pipe through nginx against the mock", .serialized)
@@ -109,7 +109,7 @@ struct PipeIntegrationTests {
         #expect(valves.json?["valves"]?["API_KEY"]?["fingerprint"]?.stringValue == "sk-or-v1-…6789")
         #expect(!valves.body.contains("pipe-key-0123"))
 
-        try s.stack.restartResponder(["WEBUI_SECRET_KEY": "a-different-webui-secret"])
+        try s.stack.restartResponder(["WEBUI_SECRET_KEY": "a-different-webui-secret-0123456789-xyz"])
         let admin = try s.stack.login("admin2@example.com", try s.stack.addUser("admin2@example.com", admin: true))
         let after = try admin.get("/admin/pipes/openrouter/valves").json?["valves"]?["API_KEY"]
         #expect(after?["error"]?.stringValue == "undecryptable")

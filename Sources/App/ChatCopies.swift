@@ -1,0 +1,34 @@
+import Foundation
+import Pipe
+import Support
+
+/// What a deleted chat leaves outside SQLite: its artifacts cached in Redis and its session-log
+/// archives. Removed right after the chat's rows are gone (the database is the truth; a cache
+/// entry missed here is useless anyway, since ids are never reused and cached rows are bound
+/// to their user and chat by a MAC).
+enum ChatCopies {
+    static func remove(_ c: Context, userID: Int64, chatIDs: [Int64], wholeUser: Bool) {
+        for chatID in chatIDs {
+            removeCached(c, pattern: PipeChat.cacheKeyPattern(chatID: chatID))
+        }
+        let dir = PipeChat.sessionLogDirectory(c.config)
+        if wholeUser {
+            SessionLog.removeUser(dir: dir, user: String(userID))
+        } else {
+            for chatID in chatIDs { SessionLog.removeChat(dir: dir, user: String(userID), chat: String(chatID)) }
+        }
+    }
+
+    /// Deletes the keys matching `pattern`, walking SCAN with a bound on the number of rounds.
+    static func removeCached(_ c: Context, pattern: String) {
+        var cursor = "0"
+        for _ in 0..<10_000 {
+            guard case .array(let parts)? = c.services.redisCommand(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"]),
+                  parts.count == 2, let next = parts[0].string, case .array(let keys) = parts[1] else { return }
+            let names = keys.compactMap(\.string)
+            if !names.isEmpty { _ = c.services.redisCommand(["DEL"] + names) }
+            cursor = next
+            if cursor == "0" { return }
+        }
+    }
+}
