@@ -104,7 +104,7 @@ public struct ArtifactStore {
     let openKeyring: Keyring
     let sealing: ArtifactSealing
 
-    static let columns = """
+    static let schema = """
         id TEXT PRIMARY KEY, chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE, user_id INTEGER NOT NULL,
         message_id TEXT NOT NULL, model_id TEXT, item_type TEXT NOT NULL, payload TEXT NOT NULL,
         is_encrypted INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL
@@ -123,13 +123,13 @@ public struct ArtifactStore {
     /// Creates the table, or moves a table of the earlier layout (chat id as text, no owner, named
     /// by a plain hash of the key) into it. Rows whose chat no longer exists are not carried over.
     static func prepare(db: Database, table: String, legacy: String) throws {
-        func columns(_ name: String) throws -> [String] {
+        func columnNames(_ name: String) throws -> [String] {
             try db.query("SELECT name FROM pragma_table_info(?)", [.text(name)]).compactMap { $0.text("name") }
         }
         let needsMove = { () throws -> String? in
-            let current = try columns(table)
+            let current = try columnNames(table)
             if !current.isEmpty && !current.contains("user_id") { return table }
-            if current.isEmpty, legacy != table, !(try columns(legacy)).isEmpty { return legacy }
+            if current.isEmpty, legacy != table, !(try columnNames(legacy)).isEmpty { return legacy }
             return nil
         }
         if try needsMove() != nil {
@@ -137,7 +137,7 @@ public struct ArtifactStore {
                 guard let source = try needsMove() else { return }
                 let old = source + "_v1"
                 try db.execute("ALTER TABLE \(source) RENAME TO \(old)")
-                try db.execute("CREATE TABLE \(table) (\(columns))")
+                try db.execute("CREATE TABLE \(table) (\(schema))")
                 try db.execute("""
                     INSERT INTO \(table) (id, chat_id, user_id, message_id, model_id, item_type, payload, is_encrypted, created_at)
                     SELECT a.id, c.id, c.user_id, a.message_id, a.model_id, a.item_type, a.payload, a.is_encrypted, a.created_at
@@ -147,7 +147,7 @@ public struct ArtifactStore {
             }
         }
         try db.execute("""
-            CREATE TABLE IF NOT EXISTS \(table) (\(columns));
+            CREATE TABLE IF NOT EXISTS \(table) (\(schema));
             CREATE INDEX IF NOT EXISTS \(table)_chat ON \(table)(chat_id);
             CREATE INDEX IF NOT EXISTS \(table)_message ON \(table)(message_id);
             """)
