@@ -30,8 +30,8 @@ enum RuntimeSettings {
             case (.bool, .bool(let b)): changes[name] = b ? "true" : "false"
             case (.positiveNumber(let maxValue), .number(let d)):
                 // Checked before any conversion: an untrusted 1e300 must be a 400, never a trap.
-                guard d.isFinite, d > 0, d <= maxValue else {
-                    problems.append(Problem(path: where_, code: "invalid_field", message: "'\(key)' must be a number above 0 and at most \(Int(maxValue)).")); continue
+                guard d.isFinite, d >= SettingSpec.smallestNumber, d <= maxValue else {
+                    problems.append(Problem(path: where_, code: "invalid_field", message: "'\(key)' must be a number from 0.001 to \(Int(maxValue)).")); continue
                 }
                 changes[name] = Int(exactly: d).map(String.init) ?? String(d)
             case (.integer(let range), .number(let d)):

@@ -14,6 +14,8 @@ public struct SettingSpec: Sendable {
     public let defaultValue: String
     public let kind: Kind
     public let doc: String
+    /// The smallest value of a `positiveNumber` setting.
+    public static let smallestNumber = 0.001
     public var isSecret: Bool {
         if case .secret = kind { return true }
         if case .secretList = kind { return true }
@@ -110,8 +112,9 @@ public struct Config: Sendable {
         }
         func number(_ name: String) throws(ConfigError) -> Double {
             guard case .positiveNumber(let maxValue)? = SettingsTable.spec(name)?.kind else { return 0 }
-            guard let d = Double(value(name)), d.isFinite, d > 0, d <= maxValue else {
-                throw ConfigError(variable: name, reason: "not a number between 0 and \(Int(maxValue)): '\(value(name))'")
+            // At least 0.001: a size or time of 1e-300 parses, but would act as zero.
+            guard let d = Double(value(name)), d.isFinite, d >= SettingSpec.smallestNumber, d <= maxValue else {
+                throw ConfigError(variable: name, reason: "not a number from 0.001 to \(Int(maxValue)): '\(value(name))'")
             }
             return d
         }

@@ -31,11 +31,14 @@ public enum EnvelopeError: Error, Sendable, Equatable, CustomStringConvertible {
 public struct Keyring: Sendable {
     struct Key: Sendable {
         let id: String
+        /// The id earlier versions wrote into envelopes; still accepted when opening.
+        let legacyID: String
         /// HKDF output per purpose, derived once: deriving per value would dominate decryption.
         let derived: [KeyPurpose: [UInt8]]
 
         init(_ master: String) {
             id = Keyring.keyID(master)
+            legacyID = Keyring.legacyKeyID(master)
             var derived: [KeyPurpose: [UInt8]] = [:]
             for purpose in KeyPurpose.allCases {
                 derived[purpose] = try? KDF.hkdfSHA256(key: Array(master.utf8), salt: Array("cryotensor".utf8),
@@ -58,9 +61,20 @@ public struct Keyring: Sendable {
     public var currentKeyID: String? { current?.id }
     public var previousKeyIDs: [String] { previous.map(\.id) }
 
-    /// A short public name for a key: 8 hex of HMAC-SHA256(key, label). Reveals nothing of it.
+    /// A short public name for a key: 8 hex of an HMAC under the key's own HKDF subkey for this
+    /// use, so the id is no shortcut for checking a guessed key against anything else.
     public static func keyID(_ key: String) -> String {
+        Encoding.hex(Array(Digest.hmacSHA256(key: Subkey.derive(key, "key-id"), data: Array("cryotensor key id v2".utf8)).prefix(4)))
+    }
+
+    /// The id of versions before HKDF subkeys: 8 hex of HMAC-SHA256(key, label).
+    static func legacyKeyID(_ key: String) -> String {
         Encoding.hex(Array(Digest.hmacSHA256(key: Array(key.utf8), data: Array("cryotensor key id v1".utf8)).prefix(4)))
+    }
+
+    func key(named id: String) -> Key? {
+        if let current, current.id == id || current.legacyID == id { return current }
+        return previous.first { $0.id == id || $0.legacyID == id }
     }
 
     static func derive(_ key: Key, _ purpose: KeyPurpose) throws(CryptoError) -> [UInt8] {
@@ -85,7 +99,7 @@ public struct Keyring: Sendable {
 
     public func open(_ envelope: String, purpose: KeyPurpose, place: String) throws(EnvelopeError) -> [UInt8] {
         guard let (id, payload) = Self.parse(envelope) else { throw .malformed }
-        guard let key = current?.id == id ? current : previous.first(where: { $0.id == id }) else { throw .unknownKey(id) }
+        guard let key = key(named: id) else { throw .unknownKey(id) }
         guard payload.count >= AESGCM.nonceSize + AESGCM.tagSize else { throw .malformed }
         let nonce = Array(payload.prefix(AESGCM.nonceSize))
         let tag = Array(payload.suffix(AESGCM.tagSize))
@@ -135,7 +149,7 @@ public final class EnvelopeOpener {
     }
 
     public func openString(_ envelope: String, place: String) throws(EnvelopeError) -> String {
-        guard let fast, let (id, payload) = Keyring.parse(envelope), id == keyring.currentKeyID else {
+        guard let fast, let (id, payload) = Keyring.parse(envelope), id == keyring.currentKeyID || id == keyring.current?.legacyID else {
             return try keyring.openString(envelope, purpose: purpose, place: place)
         }
         guard payload.count >= AESGCM.nonceSize + AESGCM.tagSize else { throw .malformed }
