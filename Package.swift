@@ -30,6 +30,7 @@ let package = Package(
 
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support"]),
         .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support"]),

@@ -206,6 +206,12 @@ public struct Config: Sendable {
             cidrs.append(cidr)
         }
 
+        let maxBodyMB = try number("CRYOTENSOR_MAX_BODY_MB")
+        // Positive is not enough: 1e-300 MB would round to a 0-byte limit that refuses every body.
+        guard maxBodyMB * 1024 * 1024 >= 1 else {
+            throw ConfigError(variable: "CRYOTENSOR_MAX_BODY_MB", reason: "below one byte: '\(value("CRYOTENSOR_MAX_BODY_MB"))'")
+        }
+
         let databasePath = value("CRYOTENSOR_DB")
         guard !databasePath.contains("\0") else { throw ConfigError(variable: "CRYOTENSOR_DB", reason: "invalid path") }
 
@@ -234,7 +240,7 @@ public struct Config: Sendable {
             maxAnswerBytes: Int(try number("MAX_ANSWER_MB") * 1024 * 1024),
             completionsMaxN: try integer("CHAT_COMPLETIONS_MAX_N"),
             completionsMaxTokens: try integer("CHAT_COMPLETIONS_MAX_TOKENS"),
-            maxBodyBytes: Int(try number("CRYOTENSOR_MAX_BODY_MB") * 1024 * 1024),
+            maxBodyBytes: Int(maxBodyMB * 1024 * 1024),
             sessionHours: try integer("CRYOTENSOR_SESSION_HOURS"),
             loginMaxFailures: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES"),
             loginMaxFailuresPerClient: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT")

@@ -129,8 +129,12 @@ public struct Keyring: Sendable {
         let head = Array(prefix.utf8)
         guard bytes.count > head.count + 9, bytes.starts(with: head), bytes[head.count + 8] == UInt8(ascii: ".") else { return nil }
         let idBytes = bytes[head.count..<head.count + 8]
+        let encoded = bytes[(head.count + 9)...]
+        // Only the unpadded base64url that `seal` writes: '+', '/' or '=' would spell the same payload a
+        // second way, and a changed envelope must never open.
         guard idBytes.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
-              let payload = Encoding.fromBase64(utf8: bytes[(head.count + 9)...]) else { return nil }
+              !encoded.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "=") }),
+              let payload = Encoding.fromBase64(utf8: encoded) else { return nil }
         return (String(decoding: idBytes, as: UTF8.self), payload)
     }
 }

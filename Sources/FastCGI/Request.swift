@@ -69,6 +69,11 @@ extension Substring {
     }
 }
 
+/// UInt8(_:radix:) alone would also take a sign: "%+1" must stay as sent, not become byte 1.
+private func isHexDigit(_ c: UInt8) -> Bool {
+    (0x30...0x39).contains(c) || (0x41...0x46).contains(c) || (0x61...0x66).contains(c)
+}
+
 /// Decodes %XX and '+' in a query component; invalid escapes are kept as sent.
 public func percentDecode(_ text: String) -> String {
     var out: [UInt8] = []
@@ -78,7 +83,8 @@ public func percentDecode(_ text: String) -> String {
         let c = bytes[i]
         if c == UInt8(ascii: "+") {
             out.append(0x20)
-        } else if c == UInt8(ascii: "%"), i + 2 < bytes.count, let v = UInt8(String(decoding: bytes[i + 1...i + 2], as: UTF8.self), radix: 16) {
+        } else if c == UInt8(ascii: "%"), i + 2 < bytes.count, bytes[i + 1...i + 2].allSatisfy(isHexDigit),
+                  let v = UInt8(String(decoding: bytes[i + 1...i + 2], as: UTF8.self), radix: 16) {
             out.append(v)
             i += 2
         } else {

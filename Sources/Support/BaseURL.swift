@@ -41,7 +41,11 @@ public enum BaseURL {
         }
         host = host.lowercased()
         if host.hasSuffix(".") { host.removeLast() }
-        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.[]:".contains($0)) }) else {
+        // Brackets and colons belong to an IPv6 literal only: elsewhere the next pass would read them as a
+        // port. A second trailing dot is an empty label. Either way the result would not be a fixed point.
+        let literal = authority.hasPrefix("[") ? "[]:" : ""
+        guard !host.isEmpty, !host.hasSuffix("."),
+              host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.".contains($0) || literal.contains($0)) }) else {
             return .failure(.host)
         }
         if (scheme == "https" && port == 443) || (scheme == "http" && port == 80) { port = nil }

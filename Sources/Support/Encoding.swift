@@ -47,8 +47,9 @@ public enum Encoding {
                 out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
             }
         }
-        // Leftover bits must be zero padding of at most 4 bits (2 or 3 trailing characters).
-        guard bits < 6, padding <= 2, accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        // Leftover bits must be zero padding of at most 4 bits (2 or 3 trailing characters), and '=' padding,
+        // when present, exactly what those leave (4 bits: "==", 2 bits: "="): one spelling per byte string.
+        guard bits < 6, padding == 0 || padding == bits / 2, accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
         return out
     }
 

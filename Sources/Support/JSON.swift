@@ -202,6 +202,8 @@ private struct JSONParser {
         var digits = 0
         while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1; digits += 1 }
         guard digits > 0 else { index = start; throw fail("invalid value") }
+        // RFC 8259: no leading zeros ("01" is not a number).
+        guard digits == 1 || bytes[index - digits] != UInt8(ascii: "0") else { throw fail("invalid number") }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             index += 1
             var frac = 0
