@@ -70,7 +70,9 @@ enum ChatHandlers {
         }
         let q = c.request.queryItem("q") ?? ""
         let terms = q.split(whereSeparator: { $0.isWhitespace }).prefix(16)
-        guard !terms.isEmpty, q.count <= 500 else { throw HTTPError.invalidField("q", "Give 1 to 500 characters to search for.") }
+        guard !terms.isEmpty, q.count <= 500, !q.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw HTTPError.invalidField("q", "Give 1 to 500 characters to search for, without control characters.")
+        }
         // Each term quoted: user text never becomes FTS5 query syntax.
         let match = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
         let repo = ChatRepository(c.db)

@@ -145,7 +145,13 @@ public final class Database {
             case .integer(let i): bindRC = sqlite3_bind_int64(statement, index, i)
             case .real(let d): bindRC = sqlite3_bind_double(statement, index, d)
             case .text(let s):
-                bindRC = s.withCString { csqlite_bind_text_transient(statement, index, $0, Int32(strlen($0))) }
+                // The UTF-8 length, not strlen: a NUL inside the text must not cut it short.
+                var text = s
+                bindRC = text.isEmpty
+                    ? csqlite_bind_text_transient(statement, index, "", 0)
+                    : text.withUTF8 { bytes in
+                        bytes.withMemoryRebound(to: CChar.self) { csqlite_bind_text_transient(statement, index, $0.baseAddress, Int32(clamping: $0.count)) }
+                    }
             case .blob(let b):
                 bindRC = b.withUnsafeBytes { csqlite_bind_blob_transient(statement, index, $0.baseAddress, Int32(b.count)) }
             }

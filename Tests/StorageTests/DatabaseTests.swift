@@ -63,3 +63,18 @@ import Testing
         #expect(try limits.count(key: "k", windowSeconds: 900) == 0)
     }
 }
+
+@Suite struct TextBindingTests {
+    /// Found by the route fuzz: text was bound with strlen, so a NUL cut it short (a partial write).
+    @Test func textWithANulRoundTripsWhole() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ct-nul-\(UUID().uuidString).db").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let db = try Database(path: path)
+        try db.execute("CREATE TABLE t (v TEXT NOT NULL)")
+        for value in ["a\u{0}b", "", "\u{0}", "é\u{0}é"] {
+            try db.run("DELETE FROM t")
+            try db.run("INSERT INTO t (v) VALUES (?)", [.text(value)])
+            #expect(try db.queryOne("SELECT v FROM t")?.text("v") == value)
+        }
+    }
+}
