@@ -34,7 +34,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support"]),
         .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support"]),
-        .testTarget(name: "AppTests", dependencies: ["App", "Storage", "Crypto", "Support"]),
+        .testTarget(name: "AppTests", dependencies: ["App", "Storage", "Crypto", "Support", "Cache"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe"]),
     ]
 )

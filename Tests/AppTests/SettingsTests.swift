@@ -1,4 +1,5 @@
 @testable import App
+import Cache
 import Foundation
 import Support
 import Testing
@@ -95,5 +96,35 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             }
         }
         #expect(throws: HTTPError.self) { try spec.validate(Array("[1]".utf8)) }
+    }
+}
+
+@Suite struct HardeningUnitTests {
+    @Test func ipv6ClientsAreCountedPerSlash64() {
+        let a = LoginLimiter.clientKey("2001:db8:1:2::1")
+        #expect(a == LoginLimiter.clientKey("2001:db8:1:2:ffff:ffff:ffff:fffe"), "one /64, one budget")
+        #expect(a != LoginLimiter.clientKey("2001:db8:1:3::1"))
+        #expect(LoginLimiter.clientKey("::ffff:192.0.2.7") == "192.0.2.7", "a mapped IPv4 client is that IPv4 address")
+        #expect(LoginLimiter.clientKey("192.0.2.7") == "192.0.2.7")
+    }
+
+    @Test func redisCredentialsParseAndNeverPrint() {
+        let e = RedisEndpoint.parse("redis://ops:p%40ss%3Aword@redis.internal:6380/2")
+        #expect(e?.username == "ops" && e?.hasPassword == true && e?.database == 2)
+        #expect(e.map { "\($0)" }?.contains("p@ss") == false)
+        #expect(RedisEndpoint.masked("redis://ops:hunter2@h:1/0") == "redis://ops:***@h:1/0")
+        #expect(RedisEndpoint.parse("unix:///run/redis.sock?password=s3cret&db=1")?.hasPassword == true)
+        #expect(RedisEndpoint.parse("redis://ops:bad%0aline@h:1") == nil, "a control character in the password")
+        #expect(throws: ConfigError.self) { try Config.load(environment: ["REDIS_URL": "rediss://h:6380"]) }
+    }
+
+    @Test func completionFieldsAreAllowListedAndCapped() throws {
+        let config = try Config.load(environment: [:])
+        let out = try ChatHandlers.forwardedFields(["model": "m", "messages": [], "user": "u", "service_tier": "priority",
+                                                    "max_tokens": 99_999_999, "n": 1], config)
+        #expect(out["user"] == nil && out["service_tier"] == nil)
+        #expect(out["max_tokens"]?.intValue == config.completionsMaxTokens)
+        #expect(throws: HTTPError.self) { try ChatHandlers.forwardedFields(["n": 2], config) }
+        #expect(throws: HTTPError.self) { try ChatHandlers.forwardedFields(["n": .number(1e300)], config) }
     }
 }

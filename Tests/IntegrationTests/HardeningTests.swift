@@ -215,4 +215,18 @@ struct HardeningTests {
         #expect(events.last?["message"]?["content"]?.stringValue == "Mock answer to: plain please")
         #expect(events.last?["message"]?["status"] == "complete")
     }
+
+    @Test func redisWithAPasswordIsUsedAndThePasswordIsNeverShown() throws {
+        let stack = try Stack()
+        let password = "redis-pass-" + UUID().uuidString.prefix(8)
+        _ = try stack.redis(["CONFIG", "SET", "requirepass", password])
+        try stack.restartResponder(["REDIS_URL": "unix://\(stack.redisSocket)?password=\(password)"])
+        let admin = try admin(stack)
+        #expect(try admin.get("/admin/status").json?["redis"]?["status"] == "ok")
+        try stack.restartResponder(["REDIS_URL": "unix://\(stack.redisSocket)?password=wrong-\(password)"])
+        let status = try admin.get("/admin/status")
+        #expect(status.json?["redis"]?["status"] == "down", "a wrong password is degraded mode, not a crash")
+        #expect(!stack.log("cryotensor.log").contains(password), "the Redis password reached the log")
+        #expect(!status.text.contains(password))
+    }
 }
