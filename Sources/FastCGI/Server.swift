@@ -46,6 +46,10 @@ public final class Server: Sendable {
         public var socketMode: mode_t
         public var socketGroup: String?
         public var backlog: Int32 = 128
+        /// Peers a TCP listener accepts (nil: every peer); Unix sockets rely on file permissions.
+        public var allowedPeers: PeerAllowList? = .loopback
+        /// Hand `allowedPeers` to libfcgi as FCGI_WEB_SERVER_ADDRS; false keeps the operator's own.
+        public var setsPeerEnvironment = true
         public init(address: ListenAddress, threads: Int, maxBodyBytes: Int, socketMode: mode_t = 0o660, socketGroup: String? = nil) {
             self.address = address
             self.threads = threads
@@ -57,11 +61,21 @@ public final class Server: Sendable {
 
     let options: Options
     let listenFD: Int32
+    /// The allow list checked after accept on a TCP listener, for the peers libfcgi lets through.
+    let peerCheck: PeerAllowList?
     let inFlight = Mutex(0)
     let stopping = Atomic(false)
 
     public init(options: Options) throws(FastCGIError) {
         self.options = options
+        let tcp = options.address.isTCP
+        // libfcgi reads FCGI_WEB_SERVER_ADDRS once, in FCGX_Init.
+        if tcp, options.setsPeerEnvironment, let peers = options.allowedPeers {
+            guard setenv(PeerAllowList.environmentVariable, peers.environmentValue, 1) == 0 else {
+                throw FastCGIError("cannot set \(PeerAllowList.environmentVariable)")
+            }
+        }
+        peerCheck = tcp ? options.allowedPeers : nil
         guard FCGX_Init() == 0 else { throw FastCGIError("FCGX_Init failed") }
         switch options.address {
         case .inherited:
@@ -136,6 +150,15 @@ public final class Server: Sendable {
                 Log.event(.error, "accept_failed", ["code": JSON(Int(rc))])
                 usleep(100_000)
                 continue
+            }
+            if let peers = peerCheck {
+                let verdict = peers.allowsPeer(of: request.pointee.ipcFd)
+                if !verdict.allowed {
+                    // A peer libfcgi did not check (IPv6): close without reading or answering.
+                    Log.event(.warn, "peer_refused", ["peer": .string(verdict.peer)])
+                    FCGX_Free(request, 1)
+                    continue
+                }
             }
             inFlight.withLock { $0 += 1 }
             let parsed = readRequest(request)

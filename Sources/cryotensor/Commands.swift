@@ -14,7 +14,9 @@ enum Commands {
 
     commands:
       serve [--listen unix:PATH|HOST:PORT] [--threads N] [--socket-mode 0660] [--socket-group NAME] [--grace-seconds 30]
-                                 serve FastCGI; without --listen, serves the socket on fd 0 (spawn-fcgi)
+            [--allowed-peers ADDR[,ADDR...]]
+                                 serve FastCGI; without --listen, serves the socket on fd 0 (spawn-fcgi);
+                                 on TCP, only --allowed-peers may connect (default 127.0.0.1,::1)
       check-config               validate the environment and print every setting (secrets as set/unset)
       migrate                    apply pending database migrations
       user add EMAIL [--admin]   create a user; the password is read as one line on stdin, or generated and printed
@@ -206,6 +208,20 @@ enum Commands {
         guard let grace = Double(parsed.values["--grace-seconds"] ?? "30"), grace >= 0 else {
             return fail("--grace-seconds must be a number", code: 2)
         }
+        // A FastCGI peer sets REMOTE_ADDR and HTTPS, so TCP accepts only these: --allowed-peers,
+        // else an FCGI_WEB_SERVER_ADDRS the operator set, else loopback.
+        var peers: PeerAllowList? = .loopback
+        var setsPeerEnvironment = true
+        if let text = parsed.values["--allowed-peers"] {
+            do {
+                peers = try PeerAllowList(parsing: text)
+            } catch {
+                return fail("--allowed-peers: \(error.message)", code: 2)
+            }
+        } else if let own = environment[PeerAllowList.environmentVariable] {
+            peers = PeerAllowList(environmentValue: own)
+            setsPeerEnvironment = false
+        }
         guard let config = loadConfig(environment) else { return 2 }
         guard let db = openDatabase(config) else { return 1 }
         do {
@@ -216,8 +232,11 @@ enum Commands {
 
         let server: Server
         do {
-            server = try Server(options: .init(address: address, threads: threads, maxBodyBytes: config.maxBodyBytes,
-                                               socketMode: mode, socketGroup: parsed.values["--socket-group"]))
+            var options = Server.Options(address: address, threads: threads, maxBodyBytes: config.maxBodyBytes,
+                                         socketMode: mode, socketGroup: parsed.values["--socket-group"])
+            options.allowedPeers = peers
+            options.setsPeerEnvironment = setsPeerEnvironment
+            server = try Server(options: options)
         } catch {
             return fail(error.description)
         }
@@ -230,8 +249,10 @@ enum Commands {
         let shared = SharedState(version: version, config: config, environment: environment, cacheMACKey: cacheMACKey)
         let signals = ShutdownSignals(server: server, graceSeconds: grace)
         signals.install()
-        Log.event(.info, "serving", ["listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),
-                                     "version": .string(version), "pid": JSON(Int(getpid()))])
+        var serving: [String: JSON] = ["listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),
+                                       "version": .string(version), "pid": JSON(Int(getpid()))]
+        if address.isTCP { serving["allowed_peers"] = .string(peers?.environmentValue ?? "any") }
+        Log.event(.info, "serving", serving)
         server.run {
             do {
                 let services = try Services(config: config, shared: shared)
