@@ -4,14 +4,50 @@ import Storage
 import Support
 
 /// Dispatches one request: route, authenticate, authorize, run the handler, write the answer,
-/// and log one line. Holds no state between requests.
-public final class Application {
-    let services: Services
+/// and log one line. Holds no state between requests. One built on a thread's own Services serves
+/// that thread only; one built on a pool may serve many threads at once (it keeps nothing else).
+public final class Application: @unchecked Sendable {
+    let owned: Services?
+    let pool: ServicesPool?
     let router: Router
 
     public init(services: Services) {
-        self.services = services
+        self.owned = services
+        self.pool = nil
         self.router = Router(Application.routes)
+    }
+
+    public init(pool: ServicesPool) {
+        self.owned = nil
+        self.pool = pool
+        self.router = Router(Application.routes)
+    }
+
+    func lease() -> ServicesLease {
+        if let owned { return ServicesLease(owned: owned) }
+        guard let pool else { preconditionFailure("an application has services or a pool") }
+        return ServicesLease(pool: pool)
+    }
+
+    /// Requests that wait on the network: they run on the elastic lane.
+    public static func isLong(_ request: Request) -> Bool {
+        let path = request.path
+        guard path.hasPrefix(Router.prefix + "/") else { return false }
+        let parts = path.dropFirst(Router.prefix.count + 1).split(separator: "/")
+        switch (request.method, parts.count) {
+        case ("POST", 3): return parts[0] == "chats" && parts[2] == "messages"
+        case ("POST", 2): return (parts[0] == "chat" && parts[1] == "completions") || (parts[0] == "files" && parts[1] == "fetch")
+        case ("GET", 1): return parts[0] == "models"
+        default: return false
+        }
+    }
+
+    /// The answer when every long slot is taken: JSON, never nginx's HTML 502.
+    public static func busy(_ request: Request, _ writer: ResponseWriter) {
+        let body = #"{"error":{"code":"busy","message":"The service is at its capacity of concurrent streams. Try again shortly."}}"#
+        writer.send(status: 503, headers: [("Content-Type", "application/json"), ("Retry-After", "2"), ("Cache-Control", "no-store")],
+                    body: Array(body.utf8))
+        Log.event(.warn, "busy", ["method": .string(request.method), "path": .string(request.path)])
     }
 
     static let routes: [Route] = [
@@ -47,6 +83,7 @@ public final class Application {
         Route("PATCH", "/chats/{id}", .user, ChatHandlers.rename),
         Route("DELETE", "/chats/{id}", .user, ChatHandlers.delete),
         Route("POST", "/chats/{id}/messages", .user, ChatHandlers.postMessage),
+        Route("POST", "/chats/{id}/stop", .user, ChatHandlers.stop),
         Route("POST", "/chat/completions", .user, ChatHandlers.completions),
         Route("POST", "/files/fetch", .user, FileHandlers.fetch),
         Route("GET", "/files/{id}", .user, FileHandlers.get),
@@ -59,8 +96,10 @@ public final class Application {
         writer.extraHeaders = [("X-Request-Id", requestID), ("Cache-Control", "no-store")]
         var userID: Int64? = nil
         var errorCode: String? = nil
+        let lease = lease()
+        defer { lease.release() }
         do {
-            let response = try dispatch(request, requestID: requestID, userID: &userID)
+            let response = try dispatch(request, requestID: requestID, lease: lease, userID: &userID)
             if let stream = response.stream {
                 stream(writer)
             } else {
@@ -90,7 +129,7 @@ public final class Application {
         Log.event(.info, "request", fields)
     }
 
-    func dispatch(_ request: Request, requestID: String, userID: inout Int64?) throws -> Response {
+    func dispatch(_ request: Request, requestID: String, lease: ServicesLease, userID: inout Int64?) throws -> Response {
         if request.bodyTooLarge { throw HTTPError.tooLarge }
         let (route, params): (Route, [String: String])
         switch router.match(method: request.method, path: request.path) {
@@ -101,7 +140,7 @@ public final class Application {
             throw e
         case .found(let r, let p): (route, params) = (r, p)
         }
-        let context = Context(request: request, pathParams: params, services: services, requestID: requestID)
+        let context = Context(request: request, pathParams: params, lease: lease, requestID: requestID)
         context.auth = try context.authenticate()
         userID = context.auth?.user.id
         switch route.access {

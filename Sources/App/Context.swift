@@ -1,23 +1,33 @@
 import Cache
+import Foundation
 import Crypto
 import FastCGI
 import Storage
 import Support
+import Synchronization
 
-/// What a handler sees: the request, its path parameters, the caller, and this thread's services.
+/// What a handler sees: the request, its path parameters, the caller, and the services (SQLite
+/// and Redis connections) it may use: its thread's own, or one borrowed from the pool.
 public final class Context {
     public let request: Request
     public let pathParams: [String: String]
-    public let services: Services
+    let lease: ServicesLease
     public let requestID: String
     public internal(set) var auth: Authentication?
 
-    init(request: Request, pathParams: [String: String], services: Services, requestID: String) {
+    init(request: Request, pathParams: [String: String], lease: ServicesLease, requestID: String) {
         self.request = request
         self.pathParams = pathParams
-        self.services = services
+        self.lease = lease
         self.requestID = requestID
     }
+
+    /// The services to use now. A long request borrows them from the pool on first use.
+    public var services: Services { lease.current }
+
+    /// Gives borrowed services back before waiting on the network, so a stream holds no SQLite
+    /// or Redis connection while it waits. Anything made from `db` before must not be used after.
+    func releaseServices() { lease.release() }
 
     public var config: Config { services.config }
     public var db: Database { services.db }
@@ -78,6 +88,63 @@ public final class Services {
     }
 }
 
+/// Where a request's services come from: the accepting thread's own, or a shared pool from which
+/// a long request borrows one only while it touches SQLite or Redis.
+final class ServicesLease {
+    let owned: Services?
+    let pool: ServicesPool?
+    var borrowed: Services?
+
+    init(owned: Services) {
+        self.owned = owned
+        self.pool = nil
+    }
+
+    init(pool: ServicesPool) {
+        self.owned = nil
+        self.pool = pool
+    }
+
+    var current: Services {
+        if let owned { return owned }
+        if let borrowed { return borrowed }
+        guard let pool else { preconditionFailure("a lease has an owner or a pool") }
+        let services = pool.acquire()
+        borrowed = services
+        return services
+    }
+
+    func release() {
+        if let borrowed, let pool { pool.give(borrowed) }
+        borrowed = nil
+    }
+}
+
+/// A fixed set of Services shared by the long requests' threads. Made at start (so a database
+/// that cannot be opened stops `serve`), handed to one thread at a time.
+public final class ServicesPool: @unchecked Sendable {
+    let condition = NSCondition()
+    var free: [Services]
+
+    public init(size: Int, config: Config, shared: SharedState) throws {
+        free = try (0..<max(1, size)).map { _ in try Services(config: config, shared: shared) }
+    }
+
+    func acquire() -> Services {
+        condition.lock()
+        defer { condition.unlock() }
+        while free.isEmpty { condition.wait() }
+        return free.removeLast()
+    }
+
+    func give(_ services: Services) {
+        condition.lock()
+        free.append(services)
+        condition.signal()
+        condition.unlock()
+    }
+}
+
 /// State shared by all threads of one process. Holds nothing per request.
 public final class SharedState: Sendable {
     public let startedAt = Clock.now()
@@ -89,6 +156,11 @@ public final class SharedState: Sendable {
     /// Authenticates what this service puts in Redis (cached artifacts, model lists). Kept in
     /// the database, so writing to Redis is not enough to forge an entry.
     public let cacheMACKey: [UInt8]
+    /// Streams in flight in this process: per-user limits and stop.
+    public let streams = StreamRegistry()
+    /// Connections whose model list failed lately, so a dead provider costs one caller its
+    /// timeout, not every caller.
+    let modelFailures = Mutex<[Int64: (code: String, message: String, until: Double)]>([:])
 
     public init(version: String, config: Config, environment: [String: String], cacheMACKey: [UInt8]) {
         self.version = version

@@ -93,12 +93,16 @@ enum ChatHandlers {
     struct TurnOutcome {
         var text: String          // what to store as the assistant message (markers included)
         var failure: UpstreamChat.Failure?
+        /// Ended by `POST /chats/{id}/stop`: what arrived is stored with status `stopped`.
+        var stopped = false
         var afterStore: (Int64) -> Void = { _ in }
     }
 
     struct Emitter {
         let delta: (String) -> Void
         let reasoning: (String) -> Void
+        /// True once the answer should end (a stop request); asked at least once a second.
+        var shouldStop: () -> Bool = { false }
     }
 
     /// Produces one turn from the chat's history (decrypted, oldest first, ending with the user's message).
@@ -110,10 +114,15 @@ enum ChatHandlers {
         return { history, emit in
             var received = ""
             let messages: [JSON] = history.map { ["role": .string($0.role), "content": .string($0.content)] }
+            let maxAnswer = c.config.maxAnswerBytes
+            // No SQLite or Redis connection is held while the provider answers.
+            c.releaseServices()
             do throws(UpstreamChat.Failure) {
-                try UpstreamChat.stream(connection, key: key, model: model, messages: messages, maxAnswerBytes: c.config.maxAnswerBytes,
-                                        received: &received, onDelta: emit.delta)
+                try UpstreamChat.stream(connection, key: key, model: model, messages: messages, maxAnswerBytes: maxAnswer,
+                                        received: &received, shouldStop: emit.shouldStop, onDelta: emit.delta)
                 return TurnOutcome(text: received, failure: nil)
+            } catch where error.code == UpstreamChat.Failure.stopped.code {
+                return TurnOutcome(text: received, failure: nil, stopped: true)
             } catch {
                 Log.event(.warn, "upstream_failed", ["request_id": .string(c.requestID), "code": .string(error.code),
                                                      "connection_id": .number(Double(connection.id))])
@@ -139,6 +148,11 @@ enum ChatHandlers {
             guard attachments.isEmpty else { throw HTTPError.invalidField("attachments", "Attachments are supported for OpenRouter (\(PipeChat.modelPrefix)…) models.") }
             produce = try connectionProducer(c, model: model)
         }
+        // Counted before anything is stored: past the limit nothing of the turn is written.
+        let registry = c.services.shared.streams
+        let ticket = try registry.open(userID: chat.userID, chatID: chat.id, limit: try c.services.runtimeConfig().maxStreamsPerUser)
+        var handedOver = false
+        defer { if !handedOver { registry.close(ticket) } }
         let repo = ChatRepository(c.db)
         let t = c.transcripts
         let userMessageID = try c.db.transaction {
@@ -156,9 +170,11 @@ enum ChatHandlers {
         }
 
         func finish(_ outcome: TurnOutcome) -> JSON {
-            let status = outcome.failure == nil ? "complete" : "incomplete"
+            let status = outcome.stopped ? "stopped" : outcome.failure == nil ? "complete" : "incomplete"
             guard !outcome.text.isEmpty || status == "complete" else { return .null }
             do {
+                // Made again here: the services used before the answer went back to the pool.
+                let repo = ChatRepository(c.db)
                 // The chat may have been deleted while the answer streamed (and, ids never being
                 // reused, no other chat can take its place): the answer is stored only while the
                 // chat exists and still belongs to this user, checked in the storing transaction.
@@ -180,8 +196,9 @@ enum ChatHandlers {
             }
         }
 
+        let shouldStop = { ticket.stopRequested }
         if !streaming {
-            let outcome = produce(history, Emitter(delta: { _ in }, reasoning: { _ in }))
+            let outcome = produce(history, Emitter(delta: { _ in }, reasoning: { _ in }, shouldStop: shouldStop))
             let message = finish(outcome)
             if let failure = outcome.failure {
                 var e = HTTPError(502, failure.code, failure.message)
@@ -192,7 +209,9 @@ enum ChatHandlers {
         }
 
         var response = Response(status: 200, headers: [], body: [], stream: nil)
+        handedOver = true
         response.stream = { writer in
+            defer { registry.close(ticket) }
             writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
             func send(_ event: JSON) {
                 writer.write("data: " + event.serialized() + "\n\n")
@@ -200,7 +219,7 @@ enum ChatHandlers {
             }
             // If the browser goes away the answer is still read to its end and stored.
             let outcome = produce(history, Emitter(delta: { send(["type": "delta", "text": .string($0)]) },
-                                                   reasoning: { send(["type": "reasoning", "text": .string($0)]) }))
+                                                   reasoning: { send(["type": "reasoning", "text": .string($0)]) }, shouldStop: shouldStop))
             let message = finish(outcome)
             if let failure = outcome.failure {
                 send(["type": "error", "error": failure.json, "message": message])
@@ -209,6 +228,16 @@ enum ChatHandlers {
             }
         }
         return response
+    }
+
+    /// `POST /chats/{id}/stop`: ends the chat's answer in flight (owner only). The streaming
+    /// thread sees the request within a second, closes the upstream connection and stores what
+    /// arrived with status `stopped`.
+    static func stop(_ c: Context) throws -> Response {
+        let chat = try ownedChat(c)
+        let stopping = c.services.shared.streams.stop(chatID: chat.id, userID: chat.userID)
+        Log.event(.info, "stream_stop", ["request_id": .string(c.requestID), "chat_id": .number(Double(chat.id)), "in_flight": .bool(stopping)])
+        return .json(["stopping": .bool(stopping)], status: stopping ? 202 : 200)
     }
 
     /// The request fields forwarded to a provider. Anything else (`user`, `service_tier`,
@@ -256,12 +285,17 @@ enum ChatHandlers {
         let (connection, key) = try ModelHandlers.route(model: model, c)
         let target = UpstreamChat.request(connection, key: key)
         let body = Array(JSON.object(object).serialized().utf8)
+        let registry = c.services.shared.streams
+        let ticket = try registry.open(userID: try c.user.id, chatID: nil, limit: try c.services.runtimeConfig().maxStreamsPerUser)
+        let maxAnswer = c.config.maxAnswerBytes
+        c.releaseServices()
 
         if !streaming {
+            defer { registry.close(ticket) }
             let answer: HTTPResponse
             do {
                 answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
-                                             maxBytes: UpstreamChat.streamedCap(c.config.maxAnswerBytes))
+                                             maxBytes: UpstreamChat.streamedCap(maxAnswer))
             } catch {
                 throw HTTPError(502, error.kind == .timeout ? "timeout" : "upstream_unreachable", "The provider could not be reached.")
             }
@@ -271,22 +305,27 @@ enum ChatHandlers {
         }
         var response = Response(status: 200, headers: [], body: [], stream: nil)
         response.stream = { writer in
+            defer { registry.close(ticket) }
             var started = false
             var status = 0
             do {
+                // A client that goes away ends the upstream call: nothing is stored on this path.
                 let answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
-                                                 maxBytes: UpstreamChat.streamedCap(c.config.maxAnswerBytes)) { chunk in
+                                                 maxBytes: UpstreamChat.streamedCap(maxAnswer), onChunk: { chunk in
                     if !started {
                         started = true
                         writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
                     }
                     writer.write(chunk)
-                    writer.flush()
-                    return true
-                }
+                    return writer.flush()
+                })
                 status = answer.status
             } catch {
-                status = -1
+                status = writer.broken ? -2 : -1
+            }
+            if status == -2 {
+                Log.event(.info, "client_gone", ["path": "/chat/completions"])
+                return
             }
             if status != 200 {
                 let error: JSON = ["error": ["code": status < 0 ? "upstream_unreachable" : "upstream_status",

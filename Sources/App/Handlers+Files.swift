@@ -71,6 +71,7 @@ enum FileHandlers {
                               "reason": .string(isAdmin ? refusal.reason : publicReason(refusal.code))])
             }
         }
+        c.releaseServices()  // no SQLite or Redis connection is held while downloading
         switch DownloadGuard.fetch(raw, settings: settings) {
         case .failure(let refusal):
             logRefusal(c, url: raw, refusal)

@@ -48,15 +48,32 @@ enum ModelHandlers {
 
     static func scope(_ connection: ConnectionRecord) -> String { "connection|\(connection.id)|\(connection.baseURL)" }
 
+    /// How long a connection's failure is remembered: a dead provider costs one caller its
+    /// timeout in this window, not every caller.
+    static let failureSeconds = 15.0
+
     /// One connection's model names: from Redis when cached (and authentic), else from the provider.
     static func names(of connection: ConnectionRecord, _ c: Context) -> Result<[String], Failure> {
         if let cached = readCache(c, key: cacheKey(connection.id), scope: scope(connection)) {
             return .success(cached)
         }
+        let now = Clock.monotonicMillis() / 1000
+        if let failed = c.services.shared.modelFailures.withLock({ $0[connection.id] }), failed.until > now {
+            return .failure(Failure(code: failed.code, message: failed.message))
+        }
+        let result = fetchNames(of: connection, c)
+        if case .failure(let failure) = result {
+            c.services.shared.modelFailures.withLock { $0[connection.id] = (failure.code, failure.message, now + failureSeconds) }
+        }
+        return result
+    }
+
+    static func fetchNames(of connection: ConnectionRecord, _ c: Context) -> Result<[String], Failure> {
         guard let key = ConnectionRules.key(of: connection, vault: c.services.shared.vault) else {
             return .failure(Failure(code: "api_key_missing", message: "This connection has no usable API key."))
         }
         let request = upstreamRequest(connection, key: key, path: "/models")
+        c.releaseServices()
         do {
             let answer = try HTTPClient.send(method: "GET", url: request.url, headers: request.headers, timeoutSeconds: 10, maxBytes: 4 << 20)
             guard answer.status == 200 else {
@@ -113,8 +130,9 @@ enum ModelHandlers {
         throw HTTPError(400, "unknown_model", "No enabled connection serves the model '\(model)'.", field: "model")
     }
 
-    /// Drops a connection's cached names after it changed.
+    /// Drops a connection's cached names (and remembered failure) after it changed.
     static func invalidate(_ c: Context, id: Int64) {
+        c.services.shared.modelFailures.withLock { $0[id] = nil }
         _ = c.services.redisCommand(["DEL", cacheKey(id)])
     }
 }

@@ -4,6 +4,7 @@ import Outbound
 import Pipe
 import Storage
 import Support
+import Synchronization
 
 /// The OpenRouter Responses pipe as a model provider: models named `openrouter/<id>`, turns sent
 /// to `{BASE_URL}/responses`, artifacts stored and replayed through marker lines.
@@ -45,6 +46,7 @@ enum PipeChat {
             return .success(cached)
         }
         do {
+            c.releaseServices()
             let answer = try HTTPClient.send(method: "GET", url: base + "/models", headers: [("Authorization", "Bearer " + key)], timeoutSeconds: 10)
             guard answer.status == 200, let data = (try? JSON.parse(answer.body))?["data"]?.arrayValue else {
                 return .failure(.init(code: "upstream_status", message: "The provider answered HTTP \(answer.status)."))
@@ -100,29 +102,41 @@ enum PipeChat {
         return row
     }
 
-    /// Downloads attachments through the guard as data URLs; each refusal becomes a visible note.
+    /// Downloads attachments through the guard as data URLs, all at once within the guard's time
+    /// budget, and at most BASE64_MAX_SIZE_MB encoded for the whole message; each refusal becomes
+    /// a visible note.
     static func fetchAttachments(_ c: Context, _ requested: [Requested]) throws -> ([ResponsesInput.Attachment], [String]) {
         guard !requested.isEmpty else { return ([], []) }
         let config = try c.services.runtimeConfig()
         let settings = FileHandlers.settings(config)
-        let base64Cap = Int(config.base64MaxMB * 1024 * 1024)
+        let totalCap = Int(config.base64MaxMB * 1024 * 1024)
+        c.releaseServices()  // no SQLite or Redis connection is held while downloading
+        let results = Mutex<[Int: Result<Download, GuardRefusal>]>([:])
+        DispatchQueue.concurrentPerform(iterations: requested.count) { index in
+            let result = DownloadGuard.fetch(requested[index].url, settings: settings)
+            results.withLock { $0[index] = result }
+        }
         var fetched: [ResponsesInput.Attachment] = []
         var notes: [String] = []
-        for item in requested {
+        var total = 0
+        for (index, item) in requested.enumerated() {
             let shown: String = (try? GuardedURL.parse(item.url).get().redacted) ?? "the given URL"
-            switch DownloadGuard.fetch(item.url, settings: settings) {
-            case .failure(let refusal):
+            switch results.withLock({ $0[index] }) {
+            case .failure(let refusal)?:
                 FileHandlers.logRefusal(c, url: item.url, refusal)
                 notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (\(refusal.code.rawValue): \(FileHandlers.publicReason(refusal.code))).")
-            case .success(let download):
+            case .success(let download)?:
                 let encoded = Encoding.base64(download.body)
-                guard encoded.utf8.count <= base64Cap else {
-                    notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (too_large: over BASE64_MAX_SIZE_MB once encoded).")
+                guard total + encoded.utf8.count <= totalCap else {
+                    notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (too_large: the message's attachments are over BASE64_MAX_SIZE_MB once encoded).")
                     continue
                 }
+                total += encoded.utf8.count
                 let type = download.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? "application/octet-stream"
                 let name = shown.split(separator: "/").last.map(String.init) ?? "file"
                 fetched.append(.init(kind: item.kind, dataURL: "data:\(type);base64,\(encoded)", filename: name))
+            case nil:
+                notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used.")
             }
         }
         return (fetched, notes)
@@ -136,7 +150,7 @@ enum PipeChat {
         case .failure(let e): throw e
         }
         let base = try baseURL(c, valves)
-        let store = try artifactStore(c, valves)
+        _ = try artifactStore(c, valves)  // an undecryptable artifact key fails here, before anything is stored
         let user = try c.user
         let useRedis = valves.bool("ENABLE_REDIS_CACHE")
         let ttl = String(valves.int("REDIS_CACHE_TTL_SECONDS"))
@@ -162,6 +176,7 @@ enum PipeChat {
                         missing.append(id)
                     }
                 }
+                let store = try artifactStore(c, valves)
                 for (id, row) in try store.load(ids: missing, chatID: chat.id, userID: user.id) { rows[id] = row }
                 var budget = replayBudgetBytes
                 let input = ResponsesInput.build(history: history.map { .init(role: $0.role, content: $0.content) }, attachments: attachments,
@@ -196,18 +211,24 @@ enum PipeChat {
                 let stream = ResponsesStream(maxTextBytes: maxAnswer, maxLogBytes: 2 * maxAnswer, onText: emit.delta, onReasoning: emit.reasoning)
                 let requestBody = Array(JSON.object(body).serialized().utf8)
                 var status = 0
+                // No SQLite or Redis connection is held while OpenRouter answers; `store` and
+                // anything else made from the services before are not used after this point.
+                c.releaseServices()
                 do throws(OutboundError) {
                     status = try HTTPClient.send(method: "POST", url: base + "/responses",
                                                  headers: [("Authorization", "Bearer " + key), ("Accept", "text/event-stream"),
                                                            ("Content-Type", "application/json"), ("X-Title", "CryoTensor")],
                                                  body: requestBody, timeoutSeconds: valves.int("HTTP_SOCK_READ_SECONDS"),
-                                                 maxBytes: UpstreamChat.streamedCap(maxAnswer)) { chunk in
-                        stream.feed(chunk)
-                    }.status
+                                                 maxBytes: UpstreamChat.streamedCap(maxAnswer), shouldStop: emit.shouldStop,
+                                                 onChunk: { chunk in stream.feed(chunk) }).status
+                } catch where error.kind == .stopped {
+                    outcome.stopped = true
                 } catch {
                     if !stream.tooLarge { outcome.failure = UpstreamChat.Failure.transport(error) }
                 }
-                if stream.tooLarge {
+                if outcome.stopped {
+                    // What arrived is stored as `stopped`; no artifacts of an unfinished turn.
+                } else if stream.tooLarge {
                     outcome.failure = .answerTooLarge
                 } else if outcome.failure == nil {
                     if status != 200 {
@@ -224,12 +245,13 @@ enum PipeChat {
 
                 // Artifacts are stored only for a completed turn; their ids become marker lines.
                 var markerIDs: [String] = []
-                if outcome.failure == nil {
+                if outcome.failure == nil && !outcome.stopped {
                     var items = stream.storableItems
                     if valves.value("PERSIST_REASONING_TOKENS") == "disabled" { items.removeAll { $0["type"]?.stringValue == "reasoning" } }
                     let artifacts = items.map { ArtifactItem(id: ArtifactID.make(), type: $0["type"]?.stringValue ?? "unknown", payload: $0) }
                     let userMessageID = (try? ChatRepository(c.db).messages(chatID: chat.id).last?.id).flatMap { $0 } ?? 0
-                    let written = try store.insert(artifacts, chatID: chat.id, userID: user.id, messageID: String(userMessageID), model: model)
+                    let written = try artifactStore(c, valves).insert(artifacts, chatID: chat.id, userID: user.id,
+                                                                      messageID: String(userMessageID), model: model)
                     if useRedis {
                         for (id, stored, encrypted) in written where encrypted || !c.config.localEncryption {
                             let row = StoredArtifact(type: artifacts.first { $0.id == id }?.type ?? "", stored: stored, encrypted: encrypted)

@@ -9,7 +9,7 @@ enum RuntimeSettings {
     static let editable = [
         "ENABLE_SSRF_PROTECTION", "ALLOW_INSECURE_HTTP", "ALLOW_INSECURE_HTTP_HOSTS", "SSRF_ALLOWED_CIDRS",
         "REMOTE_FILE_MAX_SIZE_MB", "REMOTE_DOWNLOAD_MAX_RETRIES", "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS",
-        "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", "BASE64_MAX_SIZE_MB", "VIDEO_MAX_SIZE_MB", "DEFAULT_MODEL",
+        "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", "BASE64_MAX_SIZE_MB", "VIDEO_MAX_SIZE_MB", "DEFAULT_MODEL", "MAX_STREAMS_PER_USER",
     ]
 
     static func apiName(_ variable: String) -> String { variable.lowercased() }
@@ -76,6 +76,7 @@ enum RuntimeSettings {
             "base64_max_size_mb": .number(config.base64MaxMB),
             "video_max_size_mb": .number(config.videoMaxMB),
             "default_model": .string(config.defaultModel),
+            "max_streams_per_user": JSON(config.maxStreamsPerUser),
         ]
     }
 

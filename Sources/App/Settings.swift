@@ -48,6 +48,7 @@ public enum SettingsTable {
         SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", defaultValue: "45", kind: .positiveNumber(max: 3600), doc: "Total time budget of a download with its retries."),
         SettingSpec(name: "BASE64_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240), doc: "Cap on an inline base64 payload."),
         SettingSpec(name: "VIDEO_MAX_SIZE_MB", defaultValue: "100", kind: .positiveNumber(max: 10240), doc: "Cap on an inline video."),
+        SettingSpec(name: "MAX_STREAMS_PER_USER", defaultValue: "8", kind: .integer(1...10_000), doc: "Answers one user may have in flight at once (runtime setting `max_streams_per_user`); past it 429 `too_many_streams`."),
         SettingSpec(name: "DEFAULT_MODEL", defaultValue: "", kind: .text, doc: "Model preselected for new chats (a model id from `GET /models`)."),
         SettingSpec(name: "CRYOTENSOR_MAX_BODY_MB", defaultValue: "10", kind: .positiveNumber(max: 1024), doc: "Largest request body the responder reads (nginx's `client_max_body_size` should match)."),
         SettingSpec(name: "CRYOTENSOR_SESSION_HOURS", defaultValue: "12", kind: .integer(1...720), doc: "Lifetime of a browser session cookie."),
@@ -85,6 +86,7 @@ public struct Config: Sendable {
     public var base64MaxMB: Double
     public var videoMaxMB: Double
     public var defaultModel: String
+    public var maxStreamsPerUser: Int
     public var openRouterKeyBaseURL: String
     public var sessionLogDirectory: String
     public var maxAnswerBytes: Int
@@ -235,6 +237,7 @@ public struct Config: Sendable {
             base64MaxMB: try number("BASE64_MAX_SIZE_MB"),
             videoMaxMB: try number("VIDEO_MAX_SIZE_MB"),
             defaultModel: try text("DEFAULT_MODEL"),
+            maxStreamsPerUser: try integer("MAX_STREAMS_PER_USER"),
             openRouterKeyBaseURL: keyBaseURL,
             sessionLogDirectory: sessionLogDir,
             maxAnswerBytes: Int(try number("MAX_ANSWER_MB") * 1024 * 1024),

@@ -14,8 +14,11 @@ enum UpstreamChat {
         static let answerTooLarge = Failure(code: "answer_too_large",
                                             message: "The answer was longer than this service stores (MAX_ANSWER_MB); what fit is kept.")
 
+        static let stopped = Failure(code: "stopped", message: "The answer was stopped.")
+
         static func transport(_ error: OutboundError) -> Failure {
             switch error.kind {
+            case .stopped: stopped
             case .timeout: Failure(code: "timeout", message: "The provider did not answer in time.")
             case .tooLarge: answerTooLarge
             default: Failure(code: "upstream_unreachable", message: "The provider could not be reached.")
@@ -35,7 +38,8 @@ enum UpstreamChat {
     /// available through `received`. A provider that answers the streamed request with one plain
     /// JSON completion (some OpenAI-compatible servers do) is taken as the whole answer.
     static func stream(_ connection: ConnectionRecord, key: String, model: String, messages: [JSON], maxAnswerBytes: Int,
-                       received: inout String, onDelta: @escaping (String) -> Void) throws(Failure) {
+                       received: inout String, shouldStop: @escaping () -> Bool = { false },
+                       onDelta: @escaping (String) -> Void) throws(Failure) {
         let target = request(connection, key: key)
         let body: JSON = ["model": .string(model), "messages": .array(messages), "stream": true]
         var parser = SSEDataParser(maxLineBytes: maxAnswerBytes + 65536, maxEventBytes: maxAnswerBytes + 65536)
@@ -58,7 +62,7 @@ enum UpstreamChat {
         let response: HTTPResponse
         do {
             response = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: Array(body.serialized().utf8),
-                                           timeoutSeconds: 300, maxBytes: streamedCap(maxAnswerBytes)) { chunk in
+                                           timeoutSeconds: 300, maxBytes: streamedCap(maxAnswerBytes), shouldStop: shouldStop, onChunk: { chunk in
                 if !sawEvent && plain.count <= maxAnswerBytes + 65536 { plain.append(contentsOf: chunk) }
                 for payload in parser.feed(chunk) where !tooLarge {
                     sawEvent = true
@@ -71,7 +75,7 @@ enum UpstreamChat {
                 }
                 if parser.overflowed { tooLarge = true }
                 return !tooLarge
-            }
+            })
         } catch {
             received = text
             throw tooLarge ? Failure.answerTooLarge : Failure.transport(error)

@@ -38,6 +38,28 @@ public enum ListenAddress: Sendable, Equatable {
 /// Redis connections) by calling the factory once.
 public typealias RequestHandler = (Request, ResponseWriter) -> Void
 
+/// Two lanes behind the one socket. Accepting threads answer short requests themselves and hand
+/// long ones (streams, downloads: requests that wait on the network) to an elastic pool of
+/// threads, so a health check or a login never queues behind a stream.
+public struct Lanes: Sendable {
+    /// True for a request that may wait on the network for long.
+    public let isLong: @Sendable (Request) -> Bool
+    /// Answers a long request on an elastic thread; called from many threads at once.
+    public let long: @Sendable (Request, ResponseWriter) -> Void
+    /// Answers on the accepting thread when every long slot is taken (503 busy, as JSON).
+    public let busy: @Sendable (Request, ResponseWriter) -> Void
+    /// Most long requests in flight at once.
+    public let maxLong: Int
+
+    public init(isLong: @escaping @Sendable (Request) -> Bool, long: @escaping @Sendable (Request, ResponseWriter) -> Void,
+                busy: @escaping @Sendable (Request, ResponseWriter) -> Void, maxLong: Int) {
+        self.isLong = isLong
+        self.long = long
+        self.busy = busy
+        self.maxLong = maxLong
+    }
+}
+
 public final class Server: Sendable {
     public struct Options: Sendable {
         public var address: ListenAddress
@@ -45,7 +67,8 @@ public final class Server: Sendable {
         public var maxBodyBytes: Int
         public var socketMode: mode_t
         public var socketGroup: String?
-        public var backlog: Int32 = 128
+        /// The listen backlog (the kernel caps it at net.core.somaxconn).
+        public var backlog: Int32 = 1024
         /// Peers a TCP listener accepts (nil: every peer); Unix sockets rely on file permissions.
         public var allowedPeers: PeerAllowList? = .loopback
         /// Hand `allowedPeers` to libfcgi as FCGI_WEB_SERVER_ADDRS; false keeps the operator's own.
@@ -105,12 +128,13 @@ public final class Server: Sendable {
     public var activeRequests: Int { inFlight.withLock { $0 } }
 
     /// Serves until `stop()`; returns once every worker has left its accept loop.
-    public func run(makeHandler: @escaping @Sendable () -> RequestHandler) {
+    public func run(lanes: Lanes? = nil, makeHandler: @escaping @Sendable () -> RequestHandler) {
         let group = DispatchGroup()
+        let elastic = lanes.map { ElasticPool(lanes: $0, server: self) }
         for index in 0..<max(1, options.threads) {
             group.enter()
             let thread = Thread { [self] in
-                serveLoop(handler: makeHandler())
+                serveLoop(handler: makeHandler(), elastic: elastic)
                 group.leave()
             }
             thread.name = "fcgi-\(index)"
@@ -138,10 +162,17 @@ public final class Server: Sendable {
         return activeRequests == 0
     }
 
-    func serveLoop(handler: RequestHandler) {
+    /// A fresh request struct at a fixed address: FCGX_Accept_r finishes whatever struct it is
+    /// given, so one handed to another thread is never accepted into again.
+    func newRequest() -> UnsafeMutablePointer<FCGX_Request>? {
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
+        guard FCGX_InitRequest(request, listenFD, 0) == 0 else { request.deallocate(); return nil }
+        return request
+    }
+
+    func serveLoop(handler: RequestHandler, elastic: ElasticPool?) {
+        guard var request = newRequest() else { return }
         defer { request.deallocate() }
-        guard FCGX_InitRequest(request, listenFD, 0) == 0 else { return }
         while !stopping.load(ordering: .sequentiallyConsistent) {
             let rc = FCGX_Accept_r(request)
             if rc < 0 {
@@ -162,12 +193,30 @@ public final class Server: Sendable {
             }
             inFlight.withLock { $0 += 1 }
             let parsed = readRequest(request)
-            let writer = ResponseWriter(stream: request.pointee.out)
-            handler(parsed, writer)
+            if let elastic, elastic.lanes.isLong(parsed) {
+                if elastic.start(request, parsed) {
+                    // The elastic thread owns it now, and finishes and frees it.
+                    guard let next = newRequest() else { return }
+                    request = next
+                    continue
+                }
+                let writer = ResponseWriter(stream: request.pointee.out)
+                elastic.lanes.busy(parsed, writer)
+            } else {
+                let writer = ResponseWriter(stream: request.pointee.out)
+                handler(parsed, writer)
+            }
             FCGX_Finish_r(request)
             inFlight.withLock { $0 -= 1 }
         }
         FCGX_Free(request, 1)
+    }
+
+    /// Called by an elastic thread when it has answered a handed-over request.
+    func finishHandedOver(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        FCGX_Finish_r(request)
+        request.deallocate()
+        inFlight.withLock { $0 -= 1 }
     }
 
     func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>) -> Request {

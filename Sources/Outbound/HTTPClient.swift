@@ -3,7 +3,7 @@ import Foundation
 import Support
 
 public struct OutboundError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case timeout, network, tooLarge = "too_large", dns = "dns_failure", aborted, invalidHeader = "invalid_header" }
+    public enum Kind: String, Sendable { case timeout, network, tooLarge = "too_large", dns = "dns_failure", aborted, stopped, invalidHeader = "invalid_header" }
     public let kind: Kind
     public let message: String
     public var description: String { "\(kind.rawValue): \(message)" }
@@ -26,16 +26,23 @@ public enum HTTPClient {
         var exceeded = false
         var received = 0
         let onChunk: (([UInt8]) -> Bool)?
-        init(limit: Int, onChunk: (([UInt8]) -> Bool)?) {
+        let shouldStop: (() -> Bool)?
+        var stopped = false
+        init(limit: Int, onChunk: (([UInt8]) -> Bool)?, shouldStop: (() -> Bool)?) {
             self.limit = limit
             self.onChunk = onChunk
+            self.shouldStop = shouldStop
         }
     }
 
     /// Performs one request. `onChunk` (streaming) receives body bytes as they arrive and returns
     /// false to abort; without it the body is collected. Either way at most `maxBytes` are read.
+    /// `shouldStop` is asked at least once a second, also while the server sends nothing; true
+    /// ends the transfer (kind `aborted`) and closes the connection. A streamed answer that
+    /// sends nothing for `idleSeconds` is ended as a timeout.
     public static func send(method: String, url: String, headers: [(String, String)], body: [UInt8]? = nil,
-                            timeoutSeconds: Int = 30, maxBytes: Int = 8 << 20,
+                            timeoutSeconds: Int = 30, maxBytes: Int = 8 << 20, idleSeconds: Int = 120,
+                            shouldStop: (() -> Bool)? = nil,
                             onChunk: (([UInt8]) -> Bool)? = nil) throws(OutboundError) -> HTTPResponse {
         guard initialized, let handle = curl_easy_init() else { throw OutboundError(kind: .network, message: "libcurl unavailable") }
         defer { curl_easy_cleanup(handle) }
@@ -48,7 +55,7 @@ public enum HTTPClient {
             list = curl_slist_append(list, "\(name): \(value)")
         }
         defer { curl_slist_free_all(list) }
-        let sink = Sink(limit: maxBytes, onChunk: onChunk)
+        let sink = Sink(limit: maxBytes, onChunk: onChunk, shouldStop: shouldStop)
         let sinkPointer = Unmanaged.passRetained(sink)
         defer { sinkPointer.release() }
 
@@ -66,6 +73,18 @@ public enum HTTPClient {
             _ = ccurl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, bodyCopy.count)
         }
         _ = ccurl_setopt_pointer(handle, CURLOPT_WRITEDATA, sinkPointer.toOpaque())
+        _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+        _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, min(idleSeconds, timeoutSeconds)))
+        if shouldStop != nil {
+            _ = ccurl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
+            _ = ccurl_setopt_pointer(handle, CURLOPT_XFERINFODATA, sinkPointer.toOpaque())
+            _ = ccurl_setopt_xferinfo_function(handle) { context, _, _, _, _ in
+                guard let context else { return 0 }
+                let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
+                if sink.shouldStop?() == true { sink.stopped = true; return 1 }
+                return 0
+            }
+        }
         _ = ccurl_setopt_write_function(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
             guard let data, let context else { return 0 }
             let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
@@ -74,6 +93,7 @@ public enum HTTPClient {
             // Streamed answers count against the same cap as collected ones.
             sink.received += n
             if sink.received > sink.limit { sink.exceeded = true; return 0 }
+            if sink.shouldStop?() == true { sink.stopped = true; return 0 }
             if let onChunk = sink.onChunk {
                 return onChunk(bytes) ? n : 0
             }
@@ -85,6 +105,7 @@ public enum HTTPClient {
             return curl_easy_perform(handle)
         }
         if sink.exceeded { throw OutboundError(kind: .tooLarge, message: "answer larger than \(maxBytes) bytes") }
+        if sink.stopped { throw OutboundError(kind: .stopped, message: "stopped on request") }
         switch code {
         case CURLE_OK: break
         case CURLE_OPERATION_TIMEDOUT: throw OutboundError(kind: .timeout, message: "no answer in time")

@@ -14,9 +14,10 @@ enum Commands {
 
     commands:
       serve [--listen unix:PATH|HOST:PORT] [--threads N] [--socket-mode 0660] [--socket-group NAME] [--grace-seconds 30]
-            [--allowed-peers ADDR[,ADDR...]]
+            [--allowed-peers ADDR[,ADDR...]] [--backlog 1024] [--max-streams 2048] [--pool 16]
                                  serve FastCGI; without --listen, serves the socket on fd 0 (spawn-fcgi);
-                                 on TCP, only --allowed-peers may connect (default 127.0.0.1,::1)
+                                 on TCP, only --allowed-peers may connect (default 127.0.0.1,::1);
+                                 streams and downloads run on their own elastic threads, at most --max-streams
       check-config               validate the environment and print every setting (secrets as set/unset)
       migrate                    apply pending database migrations
       user add EMAIL [--admin]   create a user; the password is read as one line on stdin, or generated and printed
@@ -208,6 +209,15 @@ enum Commands {
         guard let grace = Double(parsed.values["--grace-seconds"] ?? "30"), grace >= 0 else {
             return fail("--grace-seconds must be a number", code: 2)
         }
+        guard let backlog = Int32(parsed.values["--backlog"] ?? "1024"), (16...65535).contains(backlog) else {
+            return fail("--backlog must be 16...65535", code: 2)
+        }
+        guard let maxStreams = Int(parsed.values["--max-streams"] ?? "2048"), (1...100_000).contains(maxStreams) else {
+            return fail("--max-streams must be 1...100000", code: 2)
+        }
+        guard let poolSize = Int(parsed.values["--pool"] ?? "16"), (1...1024).contains(poolSize) else {
+            return fail("--pool must be 1...1024", code: 2)
+        }
         // A FastCGI peer sets REMOTE_ADDR and HTTPS, so TCP accepts only these: --allowed-peers,
         // else an FCGI_WEB_SERVER_ADDRS the operator set, else loopback.
         var peers: PeerAllowList? = .loopback
@@ -236,6 +246,7 @@ enum Commands {
                                          socketMode: mode, socketGroup: parsed.values["--socket-group"])
             options.allowedPeers = peers
             options.setsPeerEnvironment = setsPeerEnvironment
+            options.backlog = backlog
             server = try Server(options: options)
         } catch {
             return fail(error.description)
@@ -247,13 +258,27 @@ enum Commands {
             return fail("cannot read the cache key: \(error)")
         }
         let shared = SharedState(version: version, config: config, environment: environment, cacheMACKey: cacheMACKey)
+        // Long requests borrow SQLite and Redis connections from this pool only while they use them.
+        let pool: ServicesPool
+        do {
+            pool = try ServicesPool(size: poolSize, config: config, shared: shared)
+        } catch {
+            return fail("cannot open the database for the stream pool: \(error)")
+        }
+        let longApp = Application(pool: pool)
+        let lanes = Lanes(isLong: Application.isLong, long: { request, writer in longApp.handle(request, writer) },
+                          busy: Application.busy, maxLong: maxStreams)
+        FileLimits.raise(for: maxStreams)
+        // A client gone mid-stream must be a failed write, never a signal that ends the process.
+        signal(SIGPIPE, SIG_IGN)
         let signals = ShutdownSignals(server: server, graceSeconds: grace)
         signals.install()
         var serving: [String: JSON] = ["listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),
+                                       "max_streams": JSON(maxStreams), "pool": JSON(poolSize), "backlog": JSON(Int(backlog)),
                                        "version": .string(version), "pid": JSON(Int(getpid()))]
         if address.isTCP { serving["allowed_peers"] = .string(peers?.environmentValue ?? "any") }
         Log.event(.info, "serving", serving)
-        server.run {
+        server.run(lanes: lanes) {
             do {
                 let services = try Services(config: config, shared: shared)
                 let app = Application(services: services)
@@ -302,6 +327,21 @@ final class ShutdownSignals: Sendable {
             }
             source.resume()
             sources.append(source)
+        }
+    }
+}
+
+/// Each stream in flight holds a FastCGI connection and an upstream socket: the soft limit of open
+/// files (often 1024) would refuse connections long before `--max-streams`. Raised to the hard limit.
+enum FileLimits {
+    static func raise(for streams: Int) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let wanted = rlim_t(max(4096, streams * 3 + 256))
+        guard limit.rlim_cur < wanted else { return }
+        limit.rlim_cur = min(wanted, limit.rlim_max)
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 || limit.rlim_cur < wanted {
+            Log.event(.warn, "open_files_limit", ["soft": JSON(Int(limit.rlim_cur)), "wanted": JSON(Int(wanted))])
         }
     }
 }
