@@ -47,7 +47,13 @@ final class ElasticPool: @unchecked Sendable {
         return true
     }
 
+    /// Elastic threads run at a lower priority (nice +5): when a thousand answers wake at once,
+    /// the accepting threads (logins, health checks) and nginx still get the CPU first. A
+    /// sandbox that forbids setpriority leaves them at the normal priority.
+    static let niceness: Int32 = 5
+
     func work() {
+        _ = cfastcgi_nice_this_thread(Self.niceness)
         while let job = next() {
             let writer = ResponseWriter(stream: job.request.pointee.out)
             lanes.long(job.parsed, writer)

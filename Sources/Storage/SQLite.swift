@@ -120,8 +120,16 @@ public final class Database {
 
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
+    /// Serializes this process's write transactions. SQLite allows one writer at a time; without
+    /// this, hundreds of threads starting answers at once each poll the lock through the busy
+    /// handler, which sleeps up to 100 ms between tries. A mutex hands the turn over at once.
+    /// (Other processes on the same file still meet the busy timeout.)
+    static let writeTurn = NSRecursiveLock()  // recursive: a nested BEGIN still fails as an error, not a deadlock
+
     /// Runs `body` in an IMMEDIATE transaction: all of it lands, or none of it.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
+        Self.writeTurn.lock()
+        defer { Self.writeTurn.unlock() }
         try execute("BEGIN IMMEDIATE")
         do {
             let value = try body()
