@@ -37,7 +37,7 @@ public final class Application: @unchecked Sendable {
         switch (request.method, parts.count) {
         case ("POST", 3): return parts[0] == "chats" && parts[2] == "messages"
         case ("POST", 2): return (parts[0] == "chat" && parts[1] == "completions") || (parts[0] == "files" && parts[1] == "fetch")
-        case ("GET", 1): return parts[0] == "models"
+        case ("GET", 1), ("HEAD", 1): return parts[0] == "models"
         default: return false
         }
     }
@@ -100,12 +100,16 @@ public final class Application: @unchecked Sendable {
         defer { lease.release() }
         do {
             let response = try dispatch(request, requestID: requestID, lease: lease, userID: &userID)
+            // Nothing is written to the client while a pooled connection is held: a slow reader
+            // must not pin one (a stream borrows again only for its own short writes).
+            lease.release()
             if let stream = response.stream {
                 stream(writer)
             } else {
                 writer.send(status: response.status, headers: response.headers, body: request.method == "HEAD" ? [] : response.body)
             }
         } catch {
+            lease.release()
             let httpError = HTTPError.from(error)
             if httpError.status >= 500 {
                 Log.event(.error, "handler_failed", ["request_id": .string(requestID), "error": .string(String(describing: error))])

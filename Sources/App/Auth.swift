@@ -105,13 +105,16 @@ struct LoginLimiter {
     }
 
     /// Counts this attempt against every limit; returns seconds to wait when one is over.
+    /// The client is counted first and, once it is over, nothing else is: random emails from
+    /// one client cannot add rows without bound. Counters of past windows are deleted.
     func admit(email: String) throws -> Int? {
         let repo = RateLimitRepository(context.db)
-        var over = false
-        for (key, limit) in keys(email: email) where try repo.increment(key: key, windowSeconds: Self.windowSeconds) > limit {
-            over = true
+        let wait = Int(Self.windowSeconds - Clock.now() % Self.windowSeconds) + 1
+        try repo.forgetOldWindows(windowSeconds: Self.windowSeconds)
+        for (key, limit) in keys(email: email).reversed() where try repo.increment(key: key, windowSeconds: Self.windowSeconds) > limit {
+            return wait
         }
-        return over ? Int(Self.windowSeconds - Clock.now() % Self.windowSeconds) + 1 : nil
+        return nil
     }
 
     /// A correct password: the account's count starts again and the client's attempt is given back.

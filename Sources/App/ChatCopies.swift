@@ -8,8 +8,15 @@ import Support
 /// to their user and chat by a MAC).
 enum ChatCopies {
     static func remove(_ c: Context, userID: Int64, chatIDs: [Int64], wholeUser: Bool) {
-        for chatID in chatIDs {
-            removeCached(c, pattern: PipeChat.cacheKeyPattern(chatID: chatID))
+        if chatIDs.count == 1, let only = chatIDs.first {
+            removeCached(c, pattern: PipeChat.cacheKeyPattern(chatID: only)) { _ in true }
+        } else if !chatIDs.isEmpty {
+            // A whole user: one walk over the namespace, keeping the keys of their chats.
+            let wanted = Set(chatIDs.map(String.init))
+            removeCached(c, pattern: "\(PipeChat.namespace):artifact:*") { key in
+                let parts = key.split(separator: ":")
+                return parts.count >= 4 && wanted.contains(String(parts[2]))
+            }
         }
         let dir = PipeChat.sessionLogDirectory(c.config)
         if wholeUser {
@@ -20,12 +27,12 @@ enum ChatCopies {
     }
 
     /// Deletes the keys matching `pattern`, walking SCAN with a bound on the number of rounds.
-    static func removeCached(_ c: Context, pattern: String) {
+    static func removeCached(_ c: Context, pattern: String, keep: (String) -> Bool) {
         var cursor = "0"
         for _ in 0..<10_000 {
             guard case .array(let parts)? = c.services.redisCommand(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"]),
                   parts.count == 2, let next = parts[0].string, case .array(let keys) = parts[1] else { return }
-            let names = keys.compactMap(\.string)
+            let names = keys.compactMap(\.string).filter(keep)
             if !names.isEmpty { _ = c.services.redisCommand(["DEL"] + names) }
             cursor = next
             if cursor == "0" { return }

@@ -93,7 +93,7 @@ enum AdminHandlers {
             }
             let ids = try chats.ids(userID: id)
             _ = try users.delete(id: id)
-            try chats.purgeIndex()
+            try chats.purgeIndexIfDue()
             return ids
         }
         ChatCopies.remove(c, userID: id, chatIDs: chatIDs, wholeUser: true)

@@ -170,6 +170,8 @@ enum ChatHandlers {
         }
 
         func finish(_ outcome: TurnOutcome) -> JSON {
+            // The answer is written to the client after this: the pooled connection goes back first.
+            defer { c.releaseServices() }
             let status = outcome.stopped ? "stopped" : outcome.failure == nil ? "complete" : "incomplete"
             guard !outcome.text.isEmpty || status == "complete" else { return .null }
             do {
@@ -308,10 +310,14 @@ enum ChatHandlers {
             defer { registry.close(ticket) }
             var started = false
             var status = 0
+            var upstreamStatus = 0
             do {
                 // A client that goes away ends the upstream call: nothing is stored on this path.
+                // Only a 200 answer is relayed: an error body can echo parts of the key.
                 let answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
-                                                 maxBytes: UpstreamChat.streamedCap(maxAnswer), onChunk: { chunk in
+                                                 maxBytes: UpstreamChat.streamedCap(maxAnswer), onStatus: { upstreamStatus = $0 },
+                                                 onChunk: { chunk in
+                    guard upstreamStatus == 200 else { return true }
                     if !started {
                         started = true
                         writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])

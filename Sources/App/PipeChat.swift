@@ -267,7 +267,8 @@ enum PipeChat {
                 let truncated = stream.eventsTruncated
                 outcome.afterStore = { messageID in
                     writeSessionLog(c, valves: valves, user: user, chat: chat, messageID: messageID, model: model, requestItems: input.count,
-                                    events: events, truncated: truncated, status: outcome.failure == nil ? "complete" : "incomplete")
+                                    events: events, truncated: truncated,
+                                    status: outcome.stopped ? "stopped" : outcome.failure == nil ? "complete" : "incomplete")
                 }
             } catch let error as HTTPError {
                 outcome.failure = .init(code: error.code, message: error.message)
@@ -301,6 +302,11 @@ enum PipeChat {
         do {
             let path = try SessionLog.write(dir: sessionLogDirectory(c.config), user: String(user.id), chat: String(chat.id), message: String(messageID),
                                             password: password, files: [("meta.json", Array(meta.serialized().utf8)), ("logs.jsonl", Array(lines.utf8))])
+            // A delete that ran between storing the answer and here must not leave this copy.
+            if (try? ChatRepository(c.db).exists(id: chat.id, userID: user.id)) != true {
+                unlink(path)
+                return
+            }
             Log.event(.info, "session_log_written", ["request_id": .string(c.requestID), "path": .string(path)])
         } catch {
             Log.event(.error, "session_log_failed", ["request_id": .string(c.requestID), "error": .string(String(describing: error))])

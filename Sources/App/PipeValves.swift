@@ -171,6 +171,8 @@ public enum Retention {
     public static func run(db: Database, config: Config, progress: (String) -> Void) throws {
         let valves = try PipeValves.load(db: db, config: config)
         let days = valves.int("ARTIFACT_CLEANUP_DAYS")
+        try db.transaction { try ChatRepository(db).purgeIndex() }
+        progress("search index: merged (deleted chats' words removed)")
         let removed = try ArtifactStore.cleanup(db: db, days: days)
         progress("artifacts: removed \(removed) unused for \(days) days")
         let dir = PipeChat.sessionLogDirectory(config)

@@ -250,6 +250,25 @@ public struct Config: Sendable {
         )
     }
 
+    /// Every bad variable, not only the first: each one found is set back to its default and the
+    /// whole set checked again, until it loads.
+    public static func problems(environment: [String: String]) -> [ConfigError] {
+        var env = environment
+        var found: [ConfigError] = []
+        for _ in 0...SettingsTable.all.count {
+            do {
+                _ = try Config.load(environment: env)
+                return found
+            } catch {
+                guard env[error.variable] != nil || found.isEmpty else { return found + [error] }
+                found.append(error)
+                if env[error.variable] == nil { return found }
+                env[error.variable] = nil
+            }
+        }
+        return found
+    }
+
     /// `check-config` output: every variable with its effective value; secrets only as set/unset.
     public static func describe(environment: [String: String]) -> [(name: String, shown: String)] {
         SettingsTable.all.map { spec in

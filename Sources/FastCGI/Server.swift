@@ -172,7 +172,8 @@ public final class Server: Sendable {
 
     func serveLoop(handler: RequestHandler, elastic: ElasticPool?) {
         guard var request = newRequest() else { return }
-        defer { request.deallocate() }
+        var ownsRequest = true
+        defer { if ownsRequest { request.deallocate() } }
         while !stopping.load(ordering: .sequentiallyConsistent) {
             let rc = FCGX_Accept_r(request)
             if rc < 0 {
@@ -196,7 +197,7 @@ public final class Server: Sendable {
             if let elastic, elastic.lanes.isLong(parsed) {
                 if elastic.start(request, parsed) {
                     // The elastic thread owns it now, and finishes and frees it.
-                    guard let next = newRequest() else { return }
+                    guard let next = newRequest() else { ownsRequest = false; return }
                     request = next
                     continue
                 }
@@ -214,6 +215,8 @@ public final class Server: Sendable {
 
     /// Called by an elastic thread when it has answered a handed-over request.
     func finishHandedOver(_ request: UnsafeMutablePointer<FCGX_Request>) {
+        // The struct is freed below, so its connection must close with it (no keep-alive).
+        request.pointee.keepConnection = 0
         FCGX_Finish_r(request)
         request.deallocate()
         inFlight.withLock { $0 -= 1 }

@@ -28,6 +28,10 @@ public enum HTTPClient {
         let onChunk: (([UInt8]) -> Bool)?
         let shouldStop: (() -> Bool)?
         var stopped = false
+        /// The answer's HTTP status, known from the first body byte on.
+        var status = 0
+        var handle: UnsafeMutableRawPointer?
+        var onStatus: ((Int) -> Void)?
         init(limit: Int, onChunk: (([UInt8]) -> Bool)?, shouldStop: (() -> Bool)?) {
             self.limit = limit
             self.onChunk = onChunk
@@ -42,7 +46,7 @@ public enum HTTPClient {
     /// sends nothing for `idleSeconds` is ended as a timeout.
     public static func send(method: String, url: String, headers: [(String, String)], body: [UInt8]? = nil,
                             timeoutSeconds: Int = 30, maxBytes: Int = 8 << 20, idleSeconds: Int = 120,
-                            shouldStop: (() -> Bool)? = nil,
+                            shouldStop: (() -> Bool)? = nil, onStatus: ((Int) -> Void)? = nil,
                             onChunk: (([UInt8]) -> Bool)? = nil) throws(OutboundError) -> HTTPResponse {
         guard initialized, let handle = curl_easy_init() else { throw OutboundError(kind: .network, message: "libcurl unavailable") }
         defer { curl_easy_cleanup(handle) }
@@ -56,6 +60,8 @@ public enum HTTPClient {
         }
         defer { curl_slist_free_all(list) }
         let sink = Sink(limit: maxBytes, onChunk: onChunk, shouldStop: shouldStop)
+        sink.handle = handle
+        sink.onStatus = onStatus
         let sinkPointer = Unmanaged.passRetained(sink)
         defer { sinkPointer.release() }
 
@@ -73,8 +79,12 @@ public enum HTTPClient {
             _ = ccurl_setopt_long(handle, CURLOPT_POSTFIELDSIZE, bodyCopy.count)
         }
         _ = ccurl_setopt_pointer(handle, CURLOPT_WRITEDATA, sinkPointer.toOpaque())
-        _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
-        _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, min(idleSeconds, timeoutSeconds)))
+        if onChunk != nil {
+            // Only a streamed answer is expected to send something all along; a collected one
+            // (a non-streaming completion) may be silent until it is done.
+            _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+            _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, min(idleSeconds, timeoutSeconds)))
+        }
         if shouldStop != nil {
             _ = ccurl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
             _ = ccurl_setopt_pointer(handle, CURLOPT_XFERINFODATA, sinkPointer.toOpaque())
@@ -94,6 +104,12 @@ public enum HTTPClient {
             sink.received += n
             if sink.received > sink.limit { sink.exceeded = true; return 0 }
             if sink.shouldStop?() == true { sink.stopped = true; return 0 }
+            if sink.status == 0, let handle = sink.handle {
+                var code = 0
+                _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &code)
+                sink.status = code
+                sink.onStatus?(code)
+            }
             if let onChunk = sink.onChunk {
                 return onChunk(bytes) ? n : 0
             }

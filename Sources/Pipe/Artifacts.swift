@@ -117,20 +117,18 @@ public struct ArtifactStore {
         let sealKey = sealing.artifactKey ?? (sealing.localEncryption ? sealing.fallbackKey : nil)
         self.sealKeyring = sealKey.map { Keyring(current: $0, previous: []) }
         self.openKeyring = Keyring(current: sealKey, previous: [sealing.fallbackKey].compactMap { $0 }.filter { $0 != sealKey })
-        try Self.prepare(db: db, table: table, legacy: Self.legacyTableName(pipeID: pipeID, artifactKey: sealing.artifactKey))
+        try Self.prepare(db: db, table: table)
     }
 
-    /// Creates the table, or moves a table of the earlier layout (chat id as text, no owner, named
-    /// by a plain hash of the key) into it. Rows whose chat no longer exists are not carried over.
-    static func prepare(db: Database, table: String, legacy: String) throws {
+    /// Creates the table, or moves a table of the earlier layout (chat id as text, no owner) into
+    /// the new one. Rows whose chat no longer exists are not carried over.
+    static func prepare(db: Database, table: String) throws {
         func columnNames(_ name: String) throws -> [String] {
             try db.query("SELECT name FROM pragma_table_info(?)", [.text(name)]).compactMap { $0.text("name") }
         }
         let needsMove = { () throws -> String? in
             let current = try columnNames(table)
-            if !current.isEmpty && !current.contains("user_id") { return table }
-            if current.isEmpty, legacy != table, !(try columnNames(legacy)).isEmpty { return legacy }
-            return nil
+            return !current.isEmpty && !current.contains("user_id") ? table : nil
         }
         if try needsMove() != nil {
             try db.transaction {
@@ -160,16 +158,10 @@ public struct ArtifactStore {
         return f.isEmpty ? "pipe" : String(f.prefix(62))
     }
 
-    /// hash8 comes from an HKDF subkey of the artifact key, not the key itself, so the table name
-    /// gives no check for an offline guess of the key.
+    /// hash8 = the first 8 hex of SHA-256(artifact key + pipe id), as SPEC section 7 and the
+    /// reference pipe name it. The name is seen only by whoever holds the database file, and the
+    /// file's sealed rows are already a check for a guessed key: the name adds none.
     public static func tableName(pipeID: String, artifactKey: String?) -> String {
-        let material = artifactKey.map { Encoding.hex(Subkey.derive($0, "artifact-table")) } ?? ""
-        let hash = Encoding.hex(Digest.sha256(material + pipeID)).prefix(8)
-        return "response_items_\(fragment(pipeID))_\(hash)"
-    }
-
-    /// The name earlier versions used: SHA-256(artifact key + pipe id).
-    static func legacyTableName(pipeID: String, artifactKey: String?) -> String {
         let hash = Encoding.hex(Digest.sha256((artifactKey ?? "") + pipeID)).prefix(8)
         return "response_items_\(fragment(pipeID))_\(hash)"
     }

@@ -110,10 +110,18 @@ public enum SessionLog {
     public static func cleanup(dir: String, days: Int) -> Int {
         let cutoff = Date().addingTimeInterval(-Double(days) * 86400)
         var removed = 0
-        guard isDirectory(dir) else { return 0 }
+        // The root itself may be a symlink (logs on another volume); below it, nothing is followed.
+        var rootStat = stat()
+        guard stat(dir, &rootStat) == 0, (rootStat.st_mode & S_IFMT) == S_IFDIR else { return 0 }
+        let staleTemporary = Date().addingTimeInterval(-86400)
         for user in entries(dir) where isNumber(user) && isDirectory("\(dir)/\(user)") {
             for chat in entries("\(dir)/\(user)") where isNumber(chat) && isDirectory("\(dir)/\(user)/\(chat)") {
                 let folder = "\(dir)/\(user)/\(chat)"
+                for name in entries(folder) where isTemporary(name) && isRegularFile(folder + "/" + name) {
+                    // A write cut short by a crash; a day old, nobody is still writing it.
+                    if let modified = (try? FileManager.default.attributesOfItem(atPath: folder + "/" + name))?[.modificationDate] as? Date,
+                       modified < staleTemporary { unlink(folder + "/" + name) }
+                }
                 for name in entries(folder) where isArchive(name) {
                     let full = folder + "/" + name
                     guard isRegularFile(full), let modified = (try? FileManager.default.attributesOfItem(atPath: full))?[.modificationDate] as? Date,

@@ -190,6 +190,10 @@ public struct RateLimitRepository {
         return Int(row?.int("count") ?? 1)
     }
 
+    public func forgetOldWindows(windowSeconds: Int64) throws(StorageError) {
+        try db.run("DELETE FROM rate_limits WHERE window_start < ?", [.integer(Clock.now() / windowSeconds * windowSeconds)])
+    }
+
     public func decrement(key: String) throws(StorageError) {
         try db.run("UPDATE rate_limits SET count = MAX(count - 1, 0) WHERE key = ?", [.text(key)])
     }

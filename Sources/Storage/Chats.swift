@@ -1,3 +1,4 @@
+import Synchronization
 import Support
 
 public struct ChatRow: Sendable {
@@ -82,14 +83,29 @@ public struct ChatRepository {
     /// merges the index so the deleted words leave its segments too. Call inside a transaction.
     public func delete(id: Int64, userID: Int64) throws(StorageError) -> Bool {
         guard try db.run("DELETE FROM chats WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]) > 0 else { return false }
-        try purgeIndex()
+        try purgeIndexIfDue()
         return true
     }
 
     /// FTS5 keeps a deleted row's terms in its segments until they merge; `optimize` merges them
-    /// all now (secure_delete then zeroes the freed pages).
+    /// all now (secure_delete then zeroes the freed pages). It rewrites the whole index, so it
+    /// runs at most once per `purgeIntervalSeconds` per process (a user looping create and delete
+    /// cannot keep the write lock busy); a deletion in between is merged by the next due one, or
+    /// by `cryotensor cleanup`, which always runs it.
     public func purgeIndex() throws(StorageError) {
         try db.run("INSERT INTO chat_search (chat_search) VALUES ('optimize')")
+        Self.lastPurge.withLock { $0 = (Clock.monotonicMillis(), false) }
+    }
+
+    public static let purgeIntervalSeconds = 10.0
+    static let lastPurge = Mutex<(at: Double, pending: Bool)>((-1e12, false))
+
+    public func purgeIndexIfDue() throws(StorageError) {
+        let due = Self.lastPurge.withLock { state -> Bool in
+            guard Clock.monotonicMillis() - state.at >= Self.purgeIntervalSeconds * 1000 else { state.pending = true; return false }
+            return true
+        }
+        if due { try purgeIndex() }
     }
 
     /// The chat's id if it still exists and belongs to `userID`: checked in the transaction that

@@ -9,14 +9,14 @@ public enum Redaction {
     public static func scrub(_ text: String, secrets: [String]) -> String {
         var out = text
         for secret in secrets where secret.count >= 6 {
+            out = out.replacingOccurrences(of: secret, with: "<redacted>")
             let chars = Array(secret)
-            // Longest pieces first, so a whole key is replaced before its fragments.
-            for length in stride(from: chars.count, through: 6, by: -1) {
+            // Then every piece of 6 to 40 characters, longest first (bounded work for long keys).
+            for length in stride(from: min(40, chars.count), through: 6, by: -1) {
                 for start in 0...(chars.count - length) {
                     let piece = String(chars[start..<start + length])
                     if out.contains(piece) { out = out.replacingOccurrences(of: piece, with: "<redacted>") }
                 }
-                if length < chars.count - 64 { break }  // very long secrets: whole-ish pieces are enough
             }
         }
         return scrub(out)

@@ -10,7 +10,10 @@ enum Commands {
     static let version = "0.1.0"
 
     static let usage = """
-    usage: cryotensor <command> [options]
+    usage: cryotensor <command> [options] [--env-file PATH]
+
+    --env-file PATH reads settings from a file in systemd's EnvironmentFile syntax (KEY=VALUE lines,
+    comments on their own lines); its values win over the environment. Every command takes it.
 
     commands:
       serve [--listen unix:PATH|HOST:PORT] [--threads N] [--socket-mode 0660] [--socket-group NAME] [--grace-seconds 30]
@@ -34,9 +37,22 @@ enum Commands {
         return code
     }
 
-    static func run(_ args: [String], environment: [String: String]) -> Int32 {
+    static func run(_ args: [String], environment inherited: [String: String]) -> Int32 {
         guard let command = args.first else { print(usage); return 2 }
-        let rest = Array(args.dropFirst())
+        var rest = Array(args.dropFirst())
+        var environment = inherited
+        // Every subcommand takes --env-file PATH (systemd's EnvironmentFile syntax): operator
+        // commands read the service's own settings, and no key ever goes on a command line.
+        if let at = rest.firstIndex(of: "--env-file") {
+            guard at + 1 < rest.count else { return fail("--env-file needs a path", code: 2) }
+            let path = rest[at + 1]
+            rest.removeSubrange(at...(at + 1))
+            do {
+                environment.merge(try readEnvironmentFile(path)) { _, file in file }
+            } catch {
+                return fail(error.message, code: 2)
+            }
+        }
         switch command {
         case "serve": return serve(rest, environment: environment)
         case "check-config": return checkConfig(environment: environment)
@@ -98,9 +114,33 @@ enum Commands {
         }
     }
 
+    /// The file's settings; values in it win over the inherited environment.
+    struct EnvFileError: Error { let message: String }
+
+    static func readEnvironmentFile(_ path: String) throws(EnvFileError) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw EnvFileError(message: "--env-file \(path): cannot read it (\(String(cString: strerror(errno))))")
+        }
+        guard let text = String(data: data, encoding: .utf8) else { throw EnvFileError(message: "--env-file \(path): not UTF-8 text") }
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & 0o004 != 0 {
+            FileHandle.standardError.write(Data("cryotensor: warning: \(path) is readable by every user; it holds secrets (chmod 0640)\n".utf8))
+        }
+        do {
+            return try EnvironmentFile.parse(text)
+        } catch {
+            throw EnvFileError(message: "--env-file \(path): \(error.description)")
+        }
+    }
+
+    /// Prints every setting (secrets masked), then every bad variable, not only the first.
     static func checkConfig(environment: [String: String]) -> Int32 {
         for (name, shown) in Config.describe(environment: environment) { print("\(name)=\(shown)") }
-        guard loadConfig(environment) != nil else { return 2 }
+        let problems = Config.problems(environment: environment)
+        guard problems.isEmpty else {
+            for problem in problems { FileHandle.standardError.write(Data("cryotensor: configuration error: \(problem.description)\n".utf8)) }
+            return 2
+        }
         print("configuration ok")
         return 0
     }
@@ -117,7 +157,17 @@ enum Commands {
             return fail("usage: cryotensor user add EMAIL [--admin]", code: 2)
         }
         guard let config = loadConfig(environment), let db = openDatabase(config) else { return 1 }
-        var password = readLine(strippingNewline: true) ?? ""
+        var password: String
+        if isatty(0) == 1 {
+            // A person at a terminal: asked twice, without echo; empty means "generate one".
+            guard let first = Terminal.readSecret("Password for \(email) (empty: generate one): ") else { return fail("no password read", code: 2) }
+            if !first.isEmpty {
+                guard let second = Terminal.readSecret("Again: "), second == first else { return fail("the passwords differ", code: 2) }
+            }
+            password = first
+        } else {
+            password = readLine(strippingNewline: true) ?? ""
+        }
         let generated = password.isEmpty
         if generated { password = Passwords.generate() }
         guard password.count >= 12 else { return fail("password must be at least 12 characters", code: 2) }
@@ -289,7 +339,9 @@ enum Commands {
                                                   body: Array(#"{"error":{"code":"unavailable","message":"The service cannot open its database."}}"#.utf8)) }
             }
         }
-        // All workers left their accept loops; in-flight requests were finished by them.
+        // The accepting threads left their loops; streams on the elastic lane may still be running:
+        // they get the same grace (the signal handler exits 1 if they outlast it).
+        _ = server.drain(seconds: grace)
         Log.event(.info, "stopped")
         return 0
     }
@@ -343,5 +395,24 @@ enum FileLimits {
         if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 || limit.rlim_cur < wanted {
             Log.event(.warn, "open_files_limit", ["soft": JSON(Int(limit.rlim_cur)), "wanted": JSON(Int(wanted))])
         }
+    }
+}
+
+/// Reading a secret at a terminal without echoing it.
+enum Terminal {
+    static func readSecret(_ prompt: String) -> String? {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        var saved = termios()
+        let hasTerminal = tcgetattr(0, &saved) == 0
+        if hasTerminal {
+            var quiet = saved
+            quiet.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(0, TCSAFLUSH, &quiet)
+        }
+        defer {
+            if hasTerminal { tcsetattr(0, TCSAFLUSH, &saved) }
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        return readLine(strippingNewline: true)
     }
 }
