@@ -75,7 +75,12 @@ struct IsolationTests {
             finished.withLock { $0 = events }
             done.signal()
         }
-        usleep(800_000)
+        // Delete once the turn is under way (its user message is stored before the provider is called).
+        for _ in 0..<100 {
+            if (try? mallory.get("/chats/\(malloryChat)").json?["messages"]?.arrayValue?.count) == 1 { break }
+            usleep(50_000)
+        }
+        usleep(300_000)
         #expect(try mallory.delete("/chats/\(malloryChat)").status == 204, "deleted while the answer streams")
         let victimChat = try #require(try victim.post("/chats", [:]).json?["id"]?.intValue)
         #expect(victimChat != malloryChat, "the deleted chat's id is not handed out again")
