@@ -75,9 +75,9 @@ struct StreamTests {
         let all = outcomes.withLock { $0 }
         #expect(all.filter { $0 == "done" }.count == 32, "stored chats: \(all)")
         #expect(all.filter { $0 == "chunk" }.count == 32, "completions: \(all)")
-        #expect(wall < 6, "64 answers of 2 s each took \(wall) s: they queued instead of running side by side")
+        #expect(wall < 8, "64 answers of 2 s each took \(wall) s: they queued instead of running side by side (2 threads: 64 s)")
         let worst = probes.withLock { $0 }.max() ?? 99
-        #expect(worst < 1.0, "health or login waited \(worst) s behind the streams")
+        #expect(worst < 2.0, "health or login waited \(worst) s behind the streams")
         for chat in chats.prefix(4) {
             #expect(try s.admin.get("/chats/\(chat)").json?["messages"]?.arrayValue?.last?["status"] == "complete")
         }
