@@ -76,7 +76,8 @@ enum ConnectionRules {
                 problem("api_key", "invalid_field", "Send either api_key or clear_api_key, not both.")
             } else if Fingerprint.looksMasked(s, current: currentKey) {
                 problem("api_key", "masked_value_rejected", "This looks like a masked key; send the real key or clear_api_key.")
-            } else if s.isEmpty || s.count > 4096 || s.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace }) {
+            } else if s.isEmpty || s.count > 4096
+                        || s.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace }) {
                 problem("api_key", "invalid_field", "api_key must be 1 to 4096 characters without spaces or control characters.")
             } else if Keyring.isEnvelope(s) && !allowCiphertext {
                 problem("api_key", "invalid_field", "Send the key itself, not a ciphertext.")

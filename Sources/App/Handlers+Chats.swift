@@ -238,7 +238,8 @@ enum ChatHandlers {
     static func stop(_ c: Context) throws -> Response {
         let chat = try ownedChat(c)
         let stopping = c.services.shared.streams.stop(chatID: chat.id, userID: chat.userID)
-        Log.event(.info, "stream_stop", ["request_id": .string(c.requestID), "chat_id": .number(Double(chat.id)), "in_flight": .bool(stopping)])
+        Log.event(.info, "stream_stop", ["request_id": .string(c.requestID), "chat_id": .number(Double(chat.id)),
+            "in_flight": .bool(stopping)])
         return .json(["stopping": .bool(stopping)], status: stopping ? 202 : 200)
     }
 
@@ -259,7 +260,8 @@ enum ChatHandlers {
         }
         for field in ["max_tokens", "max_completion_tokens"] {
             if let raw = out[field] {
-                guard let value = raw.intValue, value >= 1 else { throw HTTPError.invalidField(field, "\(field) must be a positive integer.") }
+                guard let value = raw.intValue, value >= 1 else { throw HTTPError.invalidField(field,
+                    "\(field) must be a positive integer.") }
                 out[field] = JSON(min(value, config.completionsMaxTokens))
             }
         }

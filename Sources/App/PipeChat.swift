@@ -89,7 +89,8 @@ enum PipeChat {
     }
 
     static func cachedArtifact(_ c: Context, userID: Int64, chatID: Int64, id: String) -> StoredArtifact? {
-        guard let cached = c.services.redisCommand(["GET", cacheKey(chatID: chatID, id: id)])?.string, cached.utf8.count <= replayBudgetBytes,
+        guard let cached = c.services.redisCommand(["GET", cacheKey(chatID: chatID,
+            id: id)])?.string, cached.utf8.count <= replayBudgetBytes,
               let doc = try? JSON.parse(cached), let type = doc["type"]?.stringValue, let stored = doc["stored"]?.stringValue,
               let encrypted = doc["encrypted"]?.boolValue, let mac = doc["mac"]?.stringValue else { return nil }
         let row = StoredArtifact(type: type, stored: stored, encrypted: encrypted)
@@ -198,17 +199,20 @@ enum PipeChat {
                     // two users' chats never share a provider-side prompt cache.
                     if valves.bool("SEND_SESSION_ID"), let sessionToken {
                         let key = Subkey.derive(webuiKey.reveal(), "session-id")
-                        metadata["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: key, data: Array(("session:" + sessionToken).utf8))))
+                        metadata["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: key,
+                            data: Array(("session:" + sessionToken).utf8))))
                     }
                     if valves.bool("SEND_CACHE_SESSION_ID") {
                         let key = Subkey.derive(webuiKey.reveal(), "cache-session-id")
-                        body["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: key, data: Array("user:\(user.id)|chat:\(chat.id)".utf8))))
+                        body["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: key,
+                            data: Array("user:\(user.id)|chat:\(chat.id)".utf8))))
                     }
                 }
                 if !metadata.isEmpty { body["metadata"] = .object(metadata) }
 
                 let maxAnswer = c.config.maxAnswerBytes
-                let stream = ResponsesStream(maxTextBytes: maxAnswer, maxLogBytes: 2 * maxAnswer, onText: emit.delta, onReasoning: emit.reasoning)
+                let stream = ResponsesStream(maxTextBytes: maxAnswer, maxLogBytes: 2 * maxAnswer, onText: emit.delta,
+                    onReasoning: emit.reasoning)
                 let requestBody = Array(JSON.object(body).serialized().utf8)
                 var status = 0
                 // No SQLite or Redis connection is held while OpenRouter answers; `store` and
@@ -236,7 +240,8 @@ enum PipeChat {
                     } else if let failure = stream.failure {
                         // The provider's words can echo the key: they go to the log, redacted, not to the user.
                         Log.event(.warn, "upstream_failed", ["request_id": .string(c.requestID),
-                                                             "detail": .string(Redaction.scrub(String(failure.prefix(500)), secrets: [key]))])
+                                                             "detail": .string(Redaction.scrub(String(failure.prefix(500)),
+                                                                 secrets: [key]))])
                         outcome.failure = .init(code: "upstream_failed", message: "The provider could not complete the answer.")
                     } else if !stream.completed {
                         outcome.failure = .init(code: "upstream_incomplete", message: "The answer ended before it was complete.")
@@ -254,7 +259,8 @@ enum PipeChat {
                                                                       messageID: String(userMessageID), model: model)
                     if useRedis {
                         for (id, stored, encrypted) in written where encrypted || !c.config.localEncryption {
-                            let row = StoredArtifact(type: artifacts.first { $0.id == id }?.type ?? "", stored: stored, encrypted: encrypted)
+                            let row = StoredArtifact(type: artifacts.first { $0.id == id }?.type ?? "", stored: stored,
+                                encrypted: encrypted)
                             let doc: JSON = ["type": .string(row.type), "stored": .string(stored), "encrypted": .bool(encrypted),
                                              "mac": .string(cacheMAC(c, userID: user.id, chatID: chat.id, id: id, row: row))]
                             _ = c.services.redisCommand(["SET", cacheKey(chatID: chat.id, id: id), doc.serialized(), "EX", ttl])
@@ -266,7 +272,8 @@ enum PipeChat {
                 let events = stream.events
                 let truncated = stream.eventsTruncated
                 outcome.afterStore = { messageID in
-                    writeSessionLog(c, valves: valves, user: user, chat: chat, messageID: messageID, model: model, requestItems: input.count,
+                    writeSessionLog(c, valves: valves, user: user, chat: chat, messageID: messageID, model: model,
+                        requestItems: input.count,
                                     events: events, truncated: truncated,
                                     status: outcome.stopped ? "stopped" : outcome.failure == nil ? "complete" : "incomplete")
                 }
@@ -300,7 +307,8 @@ enum PipeChat {
                           "request_id": .string(c.requestID), "events_truncated": .bool(truncated)]
         let lines = events.map { $0.serialized() }.joined(separator: "\n") + "\n"
         do {
-            let path = try SessionLog.write(dir: sessionLogDirectory(c.config), user: String(user.id), chat: String(chat.id), message: String(messageID),
+            let path = try SessionLog.write(dir: sessionLogDirectory(c.config), user: String(user.id), chat: String(chat.id),
+                message: String(messageID),
                                             password: password, files: [("meta.json", Array(meta.serialized().utf8)), ("logs.jsonl", Array(lines.utf8))])
             // A delete that ran between storing the answer and here must not leave this copy.
             if (try? ChatRepository(c.db).exists(id: chat.id, userID: user.id)) != true {

@@ -42,7 +42,8 @@ struct PipeValves {
             if let env = environmentKey, value("BASE_URL") == environmentKeyBaseURL { return .success(env.reveal()) }
             if environmentKey != nil {
                 return .failure(HTTPError(503, "pipe_not_configured",
-                                          "OPENROUTER_API_KEY is bound to \(environmentKeyBaseURL), not to the pipe's BASE_URL; an admin must enter API_KEY."))
+                                          "OPENROUTER_API_KEY is bound to \(environmentKeyBaseURL), not to the pipe's "
+                                              + "BASE_URL; an admin must enter API_KEY."))
             }
             return .failure(HTTPError(503, "pipe_not_configured", "The OpenRouter pipe has no API key."))
         }

@@ -31,12 +31,14 @@ enum RuntimeSettings {
             case (.positiveNumber(let maxValue), .number(let d)):
                 // Checked before any conversion: an untrusted 1e300 must be a 400, never a trap.
                 guard d.isFinite, d >= SettingSpec.smallestNumber, d <= maxValue else {
-                    problems.append(Problem(path: where_, code: "invalid_field", message: "'\(key)' must be a number from 0.001 to \(Int(maxValue)).")); continue
+                    problems.append(Problem(path: where_, code: "invalid_field",
+                        message: "'\(key)' must be a number from 0.001 to \(Int(maxValue)).")); continue
                 }
                 changes[name] = Int(exactly: d).map(String.init) ?? String(d)
             case (.integer(let range), .number(let d)):
                 guard let i = Int(exactly: d), range.contains(i) else {
-                    problems.append(Problem(path: where_, code: "invalid_field", message: "'\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound).")); continue
+                    problems.append(Problem(path: where_, code: "invalid_field",
+                        message: "'\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound).")); continue
                 }
                 changes[name] = String(i)
             case (.hostList, .array(let items)), (.cidrList, .array(let items)):

@@ -26,18 +26,29 @@ public struct SettingSpec: Sendable {
 public enum SettingsTable {
     public static let all: [SettingSpec] = [
         SettingSpec(name: "CRYOTENSOR_DB", defaultValue: "var/cryotensor.db", kind: .path, doc: "SQLite database file (WAL mode)."),
-        SettingSpec(name: "REDIS_URL", defaultValue: "", kind: .redisURL, doc: "`redis://[USER:PASSWORD@]HOST:PORT[/DB]` or `unix:///PATH` (`?password=` and `?user=` for a Unix socket with AUTH); unset or down: the service keeps working from SQLite and reports Redis as degraded. The password is a secret: masked in `check-config`, never logged. `rediss://` (TLS) is refused: Debian 12's hiredis 0.14 has no TLS, see docs/deployment.md."),
+        SettingSpec(name: "REDIS_URL", defaultValue: "", kind: .redisURL, doc: "`redis://[USER:PASSWORD@]HOST:PORT[/DB]` or "
+            + "`unix:///PATH` (`?password=` and `?user=` for a Unix socket with AUTH); unset or down: the service keeps "
+            + "working from SQLite and reports Redis as degraded. The password is a secret: masked in `check-config`, never "
+            + "logged. `rediss://` (TLS) is refused: Debian 12's hiredis 0.14 has no TLS, see docs/deployment.md."),
         SettingSpec(name: "CONFIG_ENCRYPTION_KEY", defaultValue: "", kind: .secret, doc: "High-entropy string (at least 32 characters); when set, secrets persist encrypted."),
         SettingSpec(name: "CONFIG_ENCRYPTION_KEY_PREVIOUS", defaultValue: "", kind: .secretList, doc: "Older keys, comma separated, read-only, for rotation."),
         SettingSpec(name: "ENABLE_LOCAL_ENCRYPTION", defaultValue: "false", kind: .bool, doc: "With the key: chat transcripts encrypted at rest. Without the key the service refuses to start."),
         SettingSpec(name: "OPENAI_ALLOWED_API_BASE_URLS", defaultValue: "https://api.openai.com/v1", kind: .urlList, doc: "Comma or semicolon separated; the only upstream base URLs a connection may use."),
-        SettingSpec(name: "WEBUI_SECRET_KEY", defaultValue: "", kind: .secret, doc: "Protects the pipe's secret valves (EncryptedStr) and keys the cache session id (HKDF subkeys per use). At least 32 characters."),
-        SettingSpec(name: "OPENROUTER_API_KEY", defaultValue: "", kind: .secret, doc: "The pipe's key when its `API_KEY` valve is empty; sent only while the pipe's `BASE_URL` equals `OPENROUTER_API_KEY_BASE_URL`."),
+        SettingSpec(name: "WEBUI_SECRET_KEY", defaultValue: "", kind: .secret, doc: "Protects the pipe's secret valves "
+            + "(EncryptedStr) and keys the cache session id (HKDF subkeys per use). At least 32 characters."),
+        SettingSpec(name: "OPENROUTER_API_KEY", defaultValue: "", kind: .secret, doc: "The pipe's key when its `API_KEY` "
+            + "valve is empty; sent only while the pipe's `BASE_URL` equals `OPENROUTER_API_KEY_BASE_URL`."),
         SettingSpec(name: "OPENROUTER_API_KEY_BASE_URL", defaultValue: "https://openrouter.ai/api/v1", kind: .urlList, doc: "The one base URL `OPENROUTER_API_KEY` is bound to: after an admin changes the pipe's `BASE_URL`, the environment key is no longer sent."),
-        SettingSpec(name: "SESSION_LOG_DIR", defaultValue: "session_logs", kind: .path, doc: "Folder of the pipe's session-log archives (relative paths are under the database's folder). Operator-only: not an admin-API valve, and `cleanup` deletes only `<user>/<chat>/<message>.zip` archives under it."),
-        SettingSpec(name: "MAX_ANSWER_MB", defaultValue: "4", kind: .positiveNumber(max: 256), doc: "Largest answer stored from a provider; past it the stream ends with `answer_too_large` and what fit is stored as incomplete. Also caps a streamed line or event, and a session log at twice this."),
-        SettingSpec(name: "CHAT_COMPLETIONS_MAX_N", defaultValue: "1", kind: .integer(1...16), doc: "Largest `n` a caller may ask of `POST /chat/completions`."),
-        SettingSpec(name: "CHAT_COMPLETIONS_MAX_TOKENS", defaultValue: "16384", kind: .integer(1...1_000_000), doc: "Largest `max_tokens` / `max_completion_tokens` a caller may ask of `POST /chat/completions`."),
+        SettingSpec(name: "SESSION_LOG_DIR", defaultValue: "session_logs", kind: .path, doc: "Folder of the pipe's "
+            + "session-log archives (relative paths are under the database's folder). Operator-only: not an admin-API "
+            + "valve, and `cleanup` deletes only `<user>/<chat>/<message>.zip` archives under it."),
+        SettingSpec(name: "MAX_ANSWER_MB", defaultValue: "4", kind: .positiveNumber(max: 256), doc: "Largest answer stored "
+            + "from a provider; past it the stream ends with `answer_too_large` and what fit is stored as incomplete. Also "
+            + "caps a streamed line or event, and a session log at twice this."),
+        SettingSpec(name: "CHAT_COMPLETIONS_MAX_N", defaultValue: "1", kind: .integer(1...16),
+            doc: "Largest `n` a caller may ask of `POST /chat/completions`."),
+        SettingSpec(name: "CHAT_COMPLETIONS_MAX_TOKENS", defaultValue: "16384", kind: .integer(1...1_000_000),
+            doc: "Largest `max_tokens` / `max_completion_tokens` a caller may ask of `POST /chat/completions`."),
         SettingSpec(name: "ENABLE_SSRF_PROTECTION", defaultValue: "true", kind: .bool, doc: "Refuse downloads that resolve to loopback, private, link-local and other special-purpose addresses."),
         SettingSpec(name: "ALLOW_INSECURE_HTTP", defaultValue: "false", kind: .bool, doc: "Allow `http://` downloads, only to hosts in `ALLOW_INSECURE_HTTP_HOSTS`."),
         SettingSpec(name: "ALLOW_INSECURE_HTTP_HOSTS", defaultValue: "", kind: .hostList, doc: "Comma separated `host` or `host:port` entries allowed over plain http."),
@@ -48,7 +59,8 @@ public enum SettingsTable {
         SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", defaultValue: "45", kind: .positiveNumber(max: 3600), doc: "Total time budget of a download with its retries."),
         SettingSpec(name: "BASE64_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240), doc: "Cap on an inline base64 payload."),
         SettingSpec(name: "VIDEO_MAX_SIZE_MB", defaultValue: "100", kind: .positiveNumber(max: 10240), doc: "Cap on an inline video."),
-        SettingSpec(name: "MAX_STREAMS_PER_USER", defaultValue: "8", kind: .integer(1...10_000), doc: "Answers one user may have in flight at once (runtime setting `max_streams_per_user`); past it 429 `too_many_streams`."),
+        SettingSpec(name: "MAX_STREAMS_PER_USER", defaultValue: "8", kind: .integer(1...10_000),
+            doc: "Answers one user may have in flight at once (runtime setting `max_streams_per_user`); past it 429 `too_many_streams`."),
         SettingSpec(name: "DEFAULT_MODEL", defaultValue: "", kind: .text, doc: "Model preselected for new chats (a model id from `GET /models`)."),
         SettingSpec(name: "CRYOTENSOR_MAX_BODY_MB", defaultValue: "10", kind: .positiveNumber(max: 1024), doc: "Largest request body the responder reads (nginx's `client_max_body_size` should match)."),
         SettingSpec(name: "CRYOTENSOR_SESSION_HOURS", defaultValue: "12", kind: .integer(1...720), doc: "Lifetime of a browser session cookie."),
@@ -154,7 +166,8 @@ public struct Config: Sendable {
         let previous = list("CONFIG_ENCRYPTION_KEY_PREVIOUS").map(Secret.init)
         let webuiKey = try secret("WEBUI_SECRET_KEY")
         if let webuiKey, webuiKey.reveal().count < 32 {
-            throw ConfigError(variable: "WEBUI_SECRET_KEY", reason: "too short: use at least 32 random characters (for example `openssl rand -base64 32`)")
+            throw ConfigError(variable: "WEBUI_SECRET_KEY",
+                reason: "too short: use at least 32 random characters (for example `openssl rand -base64 32`)")
         }
         var keyBaseURL = ""
         switch BaseURL.normalize(value("OPENROUTER_API_KEY_BASE_URL")) {

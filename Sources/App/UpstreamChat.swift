@@ -62,7 +62,8 @@ enum UpstreamChat {
         let response: HTTPResponse
         do {
             response = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: Array(body.serialized().utf8),
-                                           timeoutSeconds: 300, maxBytes: streamedCap(maxAnswerBytes), shouldStop: shouldStop, onChunk: { chunk in
+                                           timeoutSeconds: 300, maxBytes: streamedCap(maxAnswerBytes), shouldStop: shouldStop,
+                                           onChunk: { chunk in
                 if !sawEvent && plain.count <= maxAnswerBytes + 65536 { plain.append(contentsOf: chunk) }
                 for payload in parser.feed(chunk) where !tooLarge {
                     sawEvent = true
@@ -81,7 +82,8 @@ enum UpstreamChat {
             throw tooLarge ? Failure.answerTooLarge : Failure.transport(error)
         }
         if tooLarge { received = text; throw Failure.answerTooLarge }
-        if response.status == 200, !sawEvent, let whole = (try? JSON.parse(plain))?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue {
+        let plainAnswer = (try? JSON.parse(plain))?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue
+        if response.status == 200, !sawEvent, let whole = plainAnswer {
             take(whole)
             finished = !tooLarge
         }

@@ -3,7 +3,9 @@ import Foundation
 import Support
 
 public struct OutboundError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable { case timeout, network, tooLarge = "too_large", dns = "dns_failure", aborted, stopped, invalidHeader = "invalid_header" }
+    public enum Kind: String, Sendable {
+        case timeout, network, tooLarge = "too_large", dns = "dns_failure", aborted, stopped, invalidHeader = "invalid_header"
+    }
     public let kind: Kind
     public let message: String
     public var description: String { "\(kind.rawValue): \(message)" }
@@ -52,7 +54,8 @@ public enum HTTPClient {
         defer { curl_easy_cleanup(handle) }
         // A CR, LF or NUL in a header (a key pasted with a newline) would let it add headers of its own.
         for (name, value) in headers where (name + value).unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            throw OutboundError(kind: .invalidHeader, message: "header \(name.filter { $0.isLetter || $0 == "-" }) holds a control character")
+            throw OutboundError(kind: .invalidHeader,
+                message: "header \(name.filter { $0.isLetter || $0 == "-" }) holds a control character")
         }
         var list: UnsafeMutablePointer<curl_slist>? = nil
         for (name, value) in headers + [("Expect", "")] {

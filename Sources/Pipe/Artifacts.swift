@@ -72,7 +72,8 @@ public struct ArtifactSealing: Sendable {
     public var encryptAll: Bool
     public var compress: Bool
     public var minCompressBytes: Int
-    public init(artifactKey: String?, fallbackKey: String?, localEncryption: Bool, encryptAll: Bool, compress: Bool, minCompressBytes: Int) {
+    public init(artifactKey: String?, fallbackKey: String?, localEncryption: Bool, encryptAll: Bool, compress: Bool,
+        minCompressBytes: Int) {
         self.artifactKey = artifactKey
         self.fallbackKey = fallbackKey
         self.localEncryption = localEncryption

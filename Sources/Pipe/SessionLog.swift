@@ -124,7 +124,8 @@ public enum SessionLog {
                 }
                 for name in entries(folder) where isArchive(name) {
                     let full = folder + "/" + name
-                    guard isRegularFile(full), let modified = (try? FileManager.default.attributesOfItem(atPath: full))?[.modificationDate] as? Date,
+                    let attributes = try? FileManager.default.attributesOfItem(atPath: full)
+                    guard isRegularFile(full), let modified = attributes?[.modificationDate] as? Date,
                           modified < cutoff else { continue }
                     if unlink(full) == 0 { removed += 1 }
                 }

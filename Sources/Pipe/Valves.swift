@@ -62,7 +62,8 @@ public enum Valves {
             guard let s = value.stringValue, options.contains(s) else { return bad("\(spec.name) must be one of: \(options.joined(separator: ", ")).") }
             return .success(s)
         case .text(let max):
-            guard let s = value.stringValue, s.count <= max, !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            guard let s = value.stringValue, s.count <= max,
+                  !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
                 return bad("\(spec.name) must be one line of text of at most \(max) characters.")
             }
             return .success(s)

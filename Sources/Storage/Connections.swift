@@ -104,7 +104,8 @@ public struct ServiceKeyRepository {
     /// The key called `name`, made from `make()` on first use; concurrent first uses agree on one.
     public func key(_ name: String, make: () -> [UInt8]) throws(StorageError) -> [UInt8] {
         try db.run("INSERT INTO service_keys (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING", [.text(name), .blob(make())])
-        guard let value = try db.queryOne("SELECT value FROM service_keys WHERE name = ?", [.text(name)])?.blob("value"), value.count >= 32 else {
+        guard let value = try db.queryOne("SELECT value FROM service_keys WHERE name = ?",
+            [.text(name)])?.blob("value"), value.count >= 32 else {
             throw StorageError(.corrupt, "service key \(name) is missing or short")
         }
         return value

@@ -124,7 +124,8 @@ enum Commands {
         guard let text = String(data: data, encoding: .utf8) else { throw EnvFileError(message: "--env-file \(path): not UTF-8 text") }
         var st = stat()
         if stat(path, &st) == 0, st.st_mode & 0o004 != 0 {
-            FileHandle.standardError.write(Data("cryotensor: warning: \(path) is readable by every user; it holds secrets (chmod 0640)\n".utf8))
+            let warning = "cryotensor: warning: \(path) is readable by every user; it holds secrets (chmod 0640)\n"
+            FileHandle.standardError.write(Data(warning.utf8))
         }
         do {
             return try EnvironmentFile.parse(text)
@@ -138,7 +139,9 @@ enum Commands {
         for (name, shown) in Config.describe(environment: environment) { print("\(name)=\(shown)") }
         let problems = Config.problems(environment: environment)
         guard problems.isEmpty else {
-            for problem in problems { FileHandle.standardError.write(Data("cryotensor: configuration error: \(problem.description)\n".utf8)) }
+            for problem in problems {
+                FileHandle.standardError.write(Data("cryotensor: configuration error: \(problem.description)\n".utf8))
+            }
             return 2
         }
         print("configuration ok")
@@ -160,7 +163,8 @@ enum Commands {
         var password: String
         if isatty(0) == 1 {
             // A person at a terminal: asked twice, without echo; empty means "generate one".
-            guard let first = Terminal.readSecret("Password for \(email) (empty: generate one): ") else { return fail("no password read", code: 2) }
+            guard let first = Terminal.readSecret("Password for \(email) (empty: generate one): ") else { return fail("no "
+                + "password read", code: 2) }
             if !first.isEmpty {
                 guard let second = Terminal.readSecret("Again: "), second == first else { return fail("the passwords differ", code: 2) }
             }

@@ -23,7 +23,8 @@ struct HardeningTests {
         let numeric = ["base64_max_size_mb", "remote_file_max_size_mb", "remote_download_max_retries", "video_max_size_mb",
                        "remote_download_initial_retry_delay_seconds", "remote_download_max_retry_time_seconds"]
         for name in numeric {
-            for value: JSON in [.number(1e300), .number(-1e300), .number(9.3e18), .number(-1), .number(1e-300), .number(2.5e15), .string("5"), .null] {
+            for value: JSON in [.number(1e300), .number(-1e300), .number(9.3e18), .number(-1), .number(1e-300), .number(2.5e15),
+                .string("5"), .null] {
                 let r = try admin.patch("/admin/config", .object([name: value]))
                 #expect(r.status == 400 && r.errorCode == "invalid_field", "\(name)=\(value.serialized()): \(r.status) \(r.text)")
                 let dry = try admin.post("/admin/config/import?dry_run=true", ["settings": .object([name: value])])
@@ -31,7 +32,8 @@ struct HardeningTests {
             }
         }
         // The raw text an attacker would send, numbers JSON.serialize would never write.
-        let raw = try admin.request("PATCH", "/admin/config", body: Data(#"{"base64_max_size_mb": 1e400, "video_max_size_mb": -1E+999}"#.utf8))
+        let raw = try admin.request("PATCH", "/admin/config",
+            body: Data(#"{"base64_max_size_mb": 1e400, "video_max_size_mb": -1E+999}"#.utf8))
         #expect(raw.status == 400)
         #expect(try Client(base: stack.base).get("/health").status == 200, "the service is alive")
         #expect(try admin.patch("/admin/config", ["base64_max_size_mb": .number(12.5)]).status == 200, "a sane value still works")
@@ -100,7 +102,8 @@ struct HardeningTests {
         let oldKey = "sk-OLDKEY-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         #expect(try admin.post("/admin/connections", ["name": "c", "kind": "openai", "base_url": .string(hostA.baseURL),
                                                       "api_key": .string(oldKey)]).status == 201)
-        let imported = try admin.post("/admin/config/import", ["connections": [["name": "c", "kind": "openai", "base_url": .string(hostB.baseURL),
+        let imported = try admin.post("/admin/config/import", ["connections": [["name": "c", "kind": "openai",
+            "base_url": .string(hostB.baseURL),
                                                                                  "api_key": "sk-NEWKEY-dropped-in-memory-mode"]]])
         #expect(imported.json?["applied"] == true)
         #expect(imported.json?["dropped_secrets"]?.arrayValue?.count == 1)
@@ -140,13 +143,15 @@ struct HardeningTests {
         // Twelve concurrent wrong guesses: at most three may reach the password check.
         let results = Mutex<[Int]>([])
         DispatchQueue.concurrentPerform(iterations: 12) { _ in
-            let status = (try? Client(base: stack.base).post("/auth/login", ["email": "victim@example.com", "password": "wrong-guess-000"]))?.status ?? 0
+            let status = (try? Client(base: stack.base).post("/auth/login", ["email": "victim@example.com",
+                "password": "wrong-guess-000"]))?.status ?? 0
             results.withLock { $0.append(status) }
         }
         let statuses = results.withLock { $0 }
         #expect(statuses.filter { $0 == 401 }.count <= 3, "\(statuses)")
         #expect(statuses.filter { $0 == 429 }.count >= 9, "\(statuses)")
-        #expect(try Client(base: stack.base).post("/auth/login", ["email": "victim@example.com", "password": "victim-password-123"]).status == 429)
+        #expect(try Client(base: stack.base).post("/auth/login", ["email": "victim@example.com",
+            "password": "victim-password-123"]).status == 429)
     }
 
     @Test func nonAdminsGetTheVerdictButNotWhatNamesResolveTo() throws {

@@ -26,7 +26,8 @@ struct ReadmeTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Each command's answer on its own line, so the three JSON answers can be told apart.
-        let run = try runCommand("/bin/bash", ["-c", "set -e; cd \(dir); " + script.replacingOccurrences(of: "\ncurl", with: "\necho; curl")])
+        let run = try runCommand("/bin/bash", ["-c", "set -e; cd \(dir); " + script.replacingOccurrences(of: "\ncurl",
+            with: "\necho; curl")])
         #expect(run.status == 0, "\(run.stderr)")
         let answers = run.stdout.split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
         #expect(answers.count == 3, "\(run.stdout)")

@@ -48,14 +48,16 @@ struct RouteFuzzTests {
         }
         for name in valves { targets.append(("PUT", "/admin/pipes/openrouter/valves", { "{\"valves\": {\"\(name)\": \($0)}}" })) }
         for field in ["name", "kind", "base_url", "api_key", "enabled", "api_version", "clear_api_key"] {
-            targets.append(("POST", "/admin/connections", { "{\"name\": \"f\", \"base_url\": \"\(upstream.baseURL)\", \"\(field)\": \($0)}" }))
+            targets.append(("POST", "/admin/connections",
+                { "{\"name\": \"f\", \"base_url\": \"\(upstream.baseURL)\", \"\(field)\": \($0)}" }))
         }
         targets += [
             ("POST", "/chats", { "{\"title\": \($0)}" }),
             ("PATCH", "/chats/\(chat)", { "{\"title\": \($0)}" }),
             ("POST", "/chats/\(chat)/messages", { "{\"content\": \($0), \"model\": \"none\", \"stream\": false}" }),
             ("POST", "/chats/\(chat)/messages", { "{\"content\": \"hi\", \"model\": \($0), \"attachments\": \($0)}" }),
-            ("POST", "/chat/completions", { "{\"model\": \"mock-gpt-4o\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"n\": \($0)}" }),
+            ("POST", "/chat/completions",
+                { "{\"model\": \"mock-gpt-4o\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"n\": \($0)}" }),
             ("POST", "/chat/completions", { "{\"model\": \($0), \"messages\": \($0), \"max_tokens\": \($0)}" }),
             ("POST", "/files/fetch", { "{\"url\": \($0), \"dry_run\": true}" }),
             ("POST", "/auth/login", { "{\"email\": \($0), \"password\": \($0)}" }),
@@ -85,7 +87,8 @@ struct RouteFuzzTests {
             }
             // Query strings too: hostile percent-encoding in search.
             if round % 10 == 0 {
-                let q = ["%", "%G1", "%ff%fe", "%00", String(repeating: "%41", count: 400), "a+b%2B", "%ED%A0%80"].randomElement(using: &rng) ?? ""
+                let q = ["%", "%G1", "%ff%fe", "%00", String(repeating: "%41", count: 400), "a+b%2B",
+                    "%ED%A0%80"].randomElement(using: &rng) ?? ""
                 let s = try admin.get("/chats/search?q=\(q)")
                 if s.status >= 500 { failures.append("search q=\(q) -> \(s.status)") }
             }

@@ -65,7 +65,8 @@ struct StreamTests {
             if index < 32 {
                 result = events(admin, "/chats/\(chats[index])/messages", ["content": "hello", "model": "mock-gpt-4o"])
             } else {
-                result = events(admin, "/chat/completions", ["model": "mock-gpt-4o", "stream": true, "messages": [["role": "user", "content": "hi"]]])
+                result = events(admin, "/chat/completions", ["model": "mock-gpt-4o", "stream": true, "messages": [["role": "user",
+                    "content": "hi"]]])
             }
             let last = result.last
             let outcome = last?["type"]?.stringValue ?? (last?["choices"] != nil ? "chunk" : "none")
@@ -90,7 +91,8 @@ struct StreamTests {
         let done = DispatchGroup()
         for index in 0..<2 {
             done.enter()
-            Thread { _ = self.events(admin, "/chats/\(chats[index])/messages", ["content": "x", "model": "mock-gpt-4o"]); done.leave() }.start()
+            Thread { _ = self.events(admin, "/chats/\(chats[index])/messages", ["content": "x",
+                "model": "mock-gpt-4o"]); done.leave() }.start()
         }
         usleep(700_000)
         let third = try admin.post("/chats/\(chats[2])/messages", ["content": "x", "model": "mock-gpt-4o"])
