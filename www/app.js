@@ -107,8 +107,11 @@ function renderChatList() {
 
 function messageNode(message) {
   const li = el("li");
-  li.className = message.role + (message.status === "incomplete" ? " incomplete" : "");
-  li.append(el("span", message.role === "user" ? "You" : `Assistant${message.model ? " · " + message.model : ""}${message.status === "incomplete" ? " · incomplete" : ""}`, { class: "role" }));
+  // incomplete (the provider failed), stopped (by the user), interrupted (the service restarted
+  // mid-answer), streaming (still arriving, or cut off a moment ago): all keep what arrived.
+  const partial = message.status && message.status !== "complete";
+  li.className = message.role + (partial ? " incomplete" : "");
+  li.append(el("span", message.role === "user" ? "You" : `Assistant${message.model ? " · " + message.model : ""}${partial ? " · " + message.status : ""}`, { class: "role" }));
   const body = el("div", null, { class: "body" });
   body.append(render(message.content || ""));
   li.append(body);
@@ -168,10 +171,12 @@ $("compose").addEventListener("submit", async (event) => {
   list.append(answer);
   const body = answer.querySelector(".body");
   let text = "";
+  let ended = false;
   $("prompt").value = "";
   $("send").disabled = true;
   try {
     await stream(`/chats/${state.current}/messages`, { content, model: $("model").value, stream: true }, (event) => {
+      if (event.type === "done" || event.type === "error") ended = true;
       if (event.type === "delta") {
         text += event.text;
         body.replaceChildren(render(text));
@@ -186,6 +191,11 @@ $("compose").addEventListener("submit", async (event) => {
         answer.append(el("p", `The answer stopped: ${event.error.message}`, { class: "error" }));
       }
     });
+    if (!ended) {
+      // The connection ended without the service saying so (it restarted, or the network broke).
+      answer.classList.add("incomplete");
+      answer.append(el("p", "The connection was lost before the answer finished. What arrived is saved; reload the chat to see it.", { class: "error" }));
+    }
   } catch (e) {
     answer.append(el("p", describeError(e), { class: "error" }));
   } finally {

@@ -158,6 +158,8 @@ public final class SharedState: Sendable {
     public let cacheMACKey: [UInt8]
     /// Streams in flight in this process: per-user limits and stop.
     public let streams = StreamRegistry()
+    /// Answers as far as they have streamed, written to SQLite four times a second.
+    public let partials = PartialAnswers()
     /// Connections whose model list failed lately, so a dead provider costs one caller its
     /// timeout, not every caller.
     let modelFailures = Mutex<[Int64: (code: String, message: String, until: Double)]>([:])

@@ -169,11 +169,13 @@ enum ChatHandlers {
             return (m.role, text)
         }
 
+        let partial = c.services.shared.partials.open(chat: chat, model: model)
         func finish(_ outcome: TurnOutcome) -> JSON {
             // The answer is written to the client after this: the pooled connection goes back first.
             defer { c.releaseServices() }
+            let partialRow = c.services.shared.partials.close(partial)
             let status = outcome.stopped ? "stopped" : outcome.failure == nil ? "complete" : "incomplete"
-            guard !outcome.text.isEmpty || status == "complete" else { return .null }
+            guard !outcome.text.isEmpty || status == "complete" || partialRow != nil else { return .null }
             do {
                 // Made again here: the services used before the answer went back to the pool.
                 let repo = ChatRepository(c.db)
@@ -182,7 +184,13 @@ enum ChatHandlers {
                 // chat exists and still belongs to this user, checked in the storing transaction.
                 let stored: Int64? = try c.db.transaction {
                     guard try repo.exists(id: chat.id, userID: chat.userID) else { return nil }
-                    let id = try t.addMessage(repo, chat: chat, role: "assistant", content: outcome.text, model: model, status: status)
+                    let id: Int64
+                    if let partialRow, try repo.message(id: partialRow) != nil {
+                        try t.finishMessage(repo, id: partialRow, chat: chat, content: outcome.text, status: status)
+                        id = partialRow
+                    } else {
+                        id = try t.addMessage(repo, chat: chat, role: "assistant", content: outcome.text, model: model, status: status)
+                    }
                     try repo.touch(chatID: chat.id, model: nil)
                     return id
                 }
@@ -199,8 +207,9 @@ enum ChatHandlers {
         }
 
         let shouldStop = { ticket.stopRequested }
+        let partials = c.services.shared.partials
         if !streaming {
-            let outcome = produce(history, Emitter(delta: { _ in }, reasoning: { _ in }, shouldStop: shouldStop))
+            let outcome = produce(history, Emitter(delta: { partials.append(partial, $0) }, reasoning: { _ in }, shouldStop: shouldStop))
             let message = finish(outcome)
             if let failure = outcome.failure {
                 var e = HTTPError(502, failure.code, failure.message)
@@ -220,7 +229,7 @@ enum ChatHandlers {
                 writer.flush()
             }
             // If the browser goes away the answer is still read to its end and stored.
-            let outcome = produce(history, Emitter(delta: { send(["type": "delta", "text": .string($0)]) },
+            let outcome = produce(history, Emitter(delta: { partials.append(partial, $0); send(["type": "delta", "text": .string($0)]) },
                                                    reasoning: { send(["type": "reasoning", "text": .string($0)]) }, shouldStop: shouldStop))
             let message = finish(outcome)
             if let failure = outcome.failure {

@@ -48,6 +48,13 @@ struct Transcripts {
         return id
     }
 
+    /// Writes the final answer into the row its partial steps used (and indexes it in plaintext mode).
+    func finishMessage(_ repo: ChatRepository, id: Int64, chat: ChatRow, content: String, status: String) throws {
+        let (stored, encrypted) = try seal(content, place: Self.messagePlace(id))
+        try repo.updateMessage(id: id, content: stored, encrypted: encrypted, status: status)
+        if !encrypted { try repo.index(body: content, chatID: chat.id, userID: chat.userID, messageID: id) }
+    }
+
     func setTitle(_ repo: ChatRepository, chat: ChatRow, title: String) throws {
         let (stored, encrypted) = try seal(title, place: Self.titlePlace(chat.id))
         try repo.setTitle(chatID: chat.id, title: stored, encrypted: encrypted)

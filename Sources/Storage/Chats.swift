@@ -190,6 +190,23 @@ public struct ChatRepository {
         return (c, m)
     }
 
+    /// The partial answer of a stream in flight: stored as `streaming` while the chat exists and
+    /// belongs to `userID` (nil when it is gone).
+    public func addPartial(chatID: Int64, userID: Int64, model: String?) throws(StorageError) -> Int64? {
+        guard try exists(id: chatID, userID: userID) else { return nil }
+        return try addMessage(chatID: chatID, role: "assistant", content: "", encrypted: false, model: model, status: "streaming")
+    }
+
+    public func updateMessage(id: Int64, content: String, encrypted: Bool, status: String) throws(StorageError) {
+        try db.run("UPDATE messages SET content = ?, content_encrypted = ?, status = ? WHERE id = ?",
+                   [.text(content), SQLValue(encrypted), .text(status), .integer(id)])
+    }
+
+    /// After a crash: answers still marked `streaming` were cut off; they keep what was stored.
+    public func markInterrupted() throws(StorageError) -> Int {
+        try db.run("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
+    }
+
     public func rewriteMessage(id: Int64, content: String, encrypted: Bool) throws(StorageError) {
         try db.run("UPDATE messages SET content = ?, content_encrypted = ? WHERE id = ?", [.text(content), SQLValue(encrypted), .integer(id)])
     }

@@ -183,7 +183,7 @@ public enum Migrations {
             content TEXT NOT NULL,
             content_encrypted INTEGER NOT NULL DEFAULT 0,
             model TEXT,
-            status TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ('complete', 'incomplete', 'stopped', 'interrupted')),
+            status TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ('complete', 'incomplete', 'stopped', 'interrupted', 'streaming')),
             created_at INTEGER NOT NULL
         );
         INSERT INTO messages_v6 SELECT id, chat_id, role, content, content_encrypted, model, status, created_at FROM messages;

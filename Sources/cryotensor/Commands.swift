@@ -320,6 +320,11 @@ enum Commands {
             return fail("cannot open the database for the stream pool: \(error)")
         }
         let longApp = Application(pool: pool)
+        // Answers a crash cut off keep what was stored of them, marked as such.
+        if let interrupted = try? ChatRepository(db).markInterrupted(), interrupted > 0 {
+            Log.event(.warn, "answers_interrupted", ["count": JSON(interrupted)])
+        }
+        shared.partials.startFlusher { try? Services(config: config, shared: shared) }
         let lanes = Lanes(isLong: Application.isLong, long: { request, writer in longApp.handle(request, writer) },
                           busy: Application.busy, maxLong: maxStreams)
         FileLimits.raise(for: maxStreams)

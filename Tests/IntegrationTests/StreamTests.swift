@@ -173,3 +173,47 @@ struct StreamTests {
         #expect(aborted == 1, "the provider kept streaming to nobody")
     }
 }
+
+@Suite("Faults while people chat", .serialized)
+struct FaultTests {
+    @Test func aKilledResponderKeepsWhatThePersonHadSeen() throws {
+        // 40 deltas 0.25 s apart: 10 s of answer; the responder is killed a few seconds in.
+        let mock = try MockUpstream(["--delay", "0.25", "--chunks", "40"])
+        let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL])
+        let admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        #expect(try admin.post("/admin/connections", ["name": "slow", "kind": "openai", "base_url": .string(mock.baseURL),
+                                                      "api_key": "sk-slow-provider-0123456789"]).status == 201)
+        let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)
+        let received = Mutex<[(at: Double, data: String)]?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let events = try? admin.streamEvents("/chats/\(chat)/messages", ["content": "tell me a long story", "model": "mock-gpt-4o"])
+            received.withLock { $0 = events }
+            done.signal()
+        }.start()
+        // Wait until the stored partial answer has reached the 8th delta, then kill -9.
+        let query = "SELECT content FROM messages WHERE role = 'assistant' AND status = 'streaming'"
+        var stored = ""
+        for _ in 0..<100 where !stored.contains(" w7") {
+            usleep(100_000)
+            stored = (try? runCommand("/usr/bin/sqlite3", [stack.dbPath, query]).stdout) ?? ""
+        }
+        #expect(stored.contains(" w7"), "the partial answer was not stored while it streamed")
+        let pid = try #require(stack.pid("cryotensor"))
+        kill(pid, SIGKILL)
+        done.wait()
+        let events = received.withLock { $0 } ?? []
+        let deltas = events.compactMap { try? JSON.parse($0.data) }.filter { $0["type"] == "delta" }.compactMap { $0["text"]?.stringValue }
+        #expect(deltas.count >= 8 && deltas.count < 40)
+        #expect(!events.contains { $0.data.contains("\"done\"") }, "the stream did not finish normally")
+
+        try stack.restartResponder()
+        // The session is in SQLite: the same browser goes on after the restart.
+        let messages = try #require(try admin.get("/chats/\(chat)").json?["messages"]?.arrayValue)
+        let answer = try #require(messages.last)
+        #expect(answer["role"] == "assistant" && answer["status"] == "interrupted", "\(answer)")
+        // Everything the person had seen, except at most the last flush interval (0.25 s: one delta here).
+        let seen = deltas.dropLast().joined()
+        #expect((answer["content"]?.stringValue ?? "").hasPrefix(seen), "stored \(answer["content"] ?? .null), seen \(seen)")
+    }
+}
