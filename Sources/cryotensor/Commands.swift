@@ -324,7 +324,6 @@ enum Commands {
         if let interrupted = try? ChatRepository(db).markInterrupted(), interrupted > 0 {
             Log.event(.warn, "answers_interrupted", ["count": JSON(interrupted)])
         }
-        shared.partials.startFlusher { try? Services(config: config, shared: shared) }
         let lanes = Lanes(isLong: Application.isLong, long: { request, writer in longApp.handle(request, writer) },
                           busy: Application.busy, maxLong: maxStreams)
         FileLimits.raise(for: maxStreams)
@@ -332,6 +331,10 @@ enum Commands {
         signal(SIGPIPE, SIG_IGN)
         let signals = ShutdownSignals(server: server, graceSeconds: grace)
         signals.install()
+        // Threads are started only after the signal sources: libdispatch blocks SIGTERM in the
+        // threads that exist then and in their children; a thread started before would take the
+        // signal and, with SIGTERM ignored, drop it.
+        shared.partials.startFlusher { try? Services(config: config, shared: shared) }
         var serving: [String: JSON] = ["listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),
                                        "max_streams": JSON(maxStreams), "pool": JSON(poolSize), "backlog": JSON(Int(backlog)),
                                        "version": .string(version), "pid": JSON(Int(getpid()))]
