@@ -45,6 +45,49 @@ struct PackageTests {
         #expect(!FileManager.default.fileExists(atPath: "/etc/cryotensor/env"), "purge left /etc/cryotensor/env behind")
     }
 
+    /// systemd keeps cryotensor.socket open across restarts of the service: a responder stopped
+    /// with SIGTERM must answer what it accepted and leave the socket able to accept, so the next
+    /// one serves it (a shut-down socket would refuse every later connection). A small Python
+    /// helper plays systemd: it owns the socket and starts each responder with it on fd 0.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "python3 is needed to hold the socket"))
+    func sigtermLeavesTheInheritedSocketToTheNextResponder() throws {
+        let dir = NSTemporaryDirectory() + "ct-inherit-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let helper = #"""
+        import socket, struct, subprocess, sys, time
+        binary, path, db = sys.argv[1:4]
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(16)
+        def record(kind, content):
+            return struct.pack(">BBHHBx", 1, kind, 1, len(content), 0) + content
+        def pair(name, value):
+            return bytes([len(name), len(value)]) + name + value
+        for round in range(2):
+            responder = subprocess.Popen([binary, "serve", "--threads", "2"], stdin=listener.fileno(),
+                                         env={"CRYOTENSOR_DB": db}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            params = b"".join(pair(k, v) for k, v in [(b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", b"/api/v1/health"),
+                                                      (b"REMOTE_ADDR", b"127.0.0.1")])
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.connect(path)
+            client.sendall(record(1, struct.pack(">HB5x", 1, 0)) + record(4, params) + record(4, b""))
+            time.sleep(1.0)
+            # SIGTERM while the request's body (stdin) has not arrived: it is in flight.
+            responder.terminate()
+            time.sleep(0.3)
+            client.sendall(record(5, b""))
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+            print(f"round {round}: answer {answer[8:22]!r} exit {responder.wait(timeout=30)}", flush=True)
+        """#
+        let result = try runCommand("/usr/bin/python3", ["-c", helper, responderBinary, dir + "/ct.sock", dir + "/db.sqlite"])
+        #expect(result.stdout.contains("round 0: answer b'Status: 200 OK' exit 0"), "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("round 1: answer b'Status: 200 OK' exit 0"),
+                "the second responder could not serve the socket the first one left:\n\(result.stdout)\(result.stderr)")
+    }
+
     // MARK: build and inspect
 
     func buildPackage() throws -> String {
