@@ -88,6 +88,8 @@ public final class Server: Sendable {
     let peerCheck: PeerAllowList?
     let inFlight = Mutex(0)
     let stopping = Atomic(false)
+    /// Accepting threads of an inherited socket, woken by a signal on stop (see `stop()`).
+    let acceptors = Acceptors()
 
     public init(options: Options) throws(FastCGIError) {
         self.options = options
@@ -103,6 +105,7 @@ public final class Server: Sendable {
         switch options.address {
         case .inherited:
             listenFD = 0
+            Acceptors.installWakeHandler()
         case .unix(let path):
             // A stale socket file from a crashed run would make bind fail; only a socket is removed.
             var st = stat()
@@ -134,7 +137,9 @@ public final class Server: Sendable {
         for index in 0..<max(1, options.threads) {
             group.enter()
             let thread = Thread { [self] in
-                serveLoop(handler: makeHandler(), elastic: elastic)
+                acceptors.register(index)
+                serveLoop(handler: makeHandler(), elastic: elastic, index: index)
+                acceptors.unregister(index)
                 group.leave()
             }
             thread.name = "fcgi-\(index)"
@@ -145,11 +150,24 @@ public final class Server: Sendable {
         if case .unix(let path) = options.address { unlink(path) }
     }
 
-    /// Stops accepting: shutting the listening socket down makes every blocked FCGX_Accept_r
-    /// return, while requests already accepted run to completion.
+    /// Stops accepting, while requests already accepted run to completion. Our own socket is shut
+    /// down, which makes every blocked FCGX_Accept_r return. An inherited socket (spawn-fcgi,
+    /// systemd's cryotensor.socket) is left alone: a socket shut down refuses every later
+    /// connection, also for the next responder systemd starts on it. Its accepting threads are
+    /// woken by a signal instead (their accept fails with EINTR), sent until all have left.
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        shutdown(listenFD, Int32(SHUT_RDWR))
+        guard options.address == .inherited else {
+            shutdown(listenFD, Int32(SHUT_RDWR))
+            return
+        }
+        let acceptors = self.acceptors
+        let thread = Thread {
+            // A thread between its stopping check and accept() misses one signal: repeat.
+            while acceptors.wakeAccepting() { usleep(20_000) }
+        }
+        thread.name = "fcgi-stop"
+        thread.start()
     }
 
     /// Waits up to `seconds` for in-flight requests; true when none is left.
@@ -166,16 +184,22 @@ public final class Server: Sendable {
     /// given, so one handed to another thread is never accepted into again.
     func newRequest() -> UnsafeMutablePointer<FCGX_Request>? {
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
-        guard FCGX_InitRequest(request, listenFD, 0) == 0 else { request.deallocate(); return nil }
+        // On an inherited socket an interrupted accept returns, so stop() can wake the thread.
+        let flags = options.address == .inherited ? FCGI_FAIL_ACCEPT_ON_INTR : 0
+        guard FCGX_InitRequest(request, listenFD, Int32(flags)) == 0 else { request.deallocate(); return nil }
         return request
     }
 
-    func serveLoop(handler: RequestHandler, elastic: ElasticPool?) {
+    func serveLoop(handler: RequestHandler, elastic: ElasticPool?, index: Int) {
         guard var request = newRequest() else { return }
         var ownsRequest = true
         defer { if ownsRequest { request.deallocate() } }
         while !stopping.load(ordering: .sequentiallyConsistent) {
+            acceptors.setAccepting(index, true)
+            // Checked again once stop() can see this thread accepting.
+            if stopping.load(ordering: .sequentiallyConsistent) { acceptors.setAccepting(index, false); break }
             let rc = FCGX_Accept_r(request)
+            acceptors.setAccepting(index, false)
             if rc < 0 {
                 if stopping.load(ordering: .sequentiallyConsistent) { break }
                 if rc == -Int32(EINTR) { continue }
@@ -247,5 +271,47 @@ public final class Server: Sendable {
             if body.count > options.maxBodyBytes { return Request(params: params, bodyTooLarge: true) }
         }
         return Request(params: params, body: body)
+    }
+}
+
+/// The accepting threads, for waking them with a signal. The flag is set and cleared under the
+/// lock that stop() holds while it signals, so a thread is signalled only while it is in
+/// FCGX_Accept_r: a request it already accepted never sees EINTR from its reads or writes.
+final class Acceptors: Sendable {
+    struct Entry {
+        let thread: pthread_t
+        var accepting: Bool
+    }
+
+    let entries = Mutex<[Int: Entry]>([:])
+    static let wakeSignal = SIGUSR2
+
+    /// A handler that does nothing, installed without SA_RESTART, so the signal interrupts accept().
+    static func installWakeHandler() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(wakeSignal, &action, nil)
+    }
+
+    func register(_ index: Int) {
+        entries.withLock { $0[index] = Entry(thread: pthread_self(), accepting: false) }
+    }
+
+    func unregister(_ index: Int) {
+        _ = entries.withLock { $0.removeValue(forKey: index) }
+    }
+
+    func setAccepting(_ index: Int, _ accepting: Bool) {
+        entries.withLock { $0[index]?.accepting = accepting }
+    }
+
+    /// Signals every thread now accepting; false once no thread is left to wake.
+    func wakeAccepting() -> Bool {
+        entries.withLock { entries in
+            for entry in entries.values where entry.accepting { pthread_kill(entry.thread, Self.wakeSignal) }
+            return !entries.isEmpty
+        }
     }
 }
