@@ -186,6 +186,22 @@ struct HardeningTests {
         #expect(check.status == 2 && check.stderr.contains("OPENROUTER_API_KEY"))
         let short = try stack.cli(["check-config"], env: ["WEBUI_SECRET_KEY": "short-webui-key"])
         #expect(short.status == 2 && short.stderr.contains("WEBUI_SECRET_KEY"))
+        // Every bad variable is reported, not only the first, with the range a number must be in.
+        let several = try stack.cli(["check-config"], env: ["REMOTE_FILE_MAX_SIZE_MB": "0", "ENABLE_SSRF_PROTECTION": "maybe",
+                                                            "MAX_STREAMS_PER_USER": "0"])
+        #expect(several.status == 2)
+        for name in ["REMOTE_FILE_MAX_SIZE_MB", "ENABLE_SSRF_PROTECTION", "MAX_STREAMS_PER_USER"] {
+            #expect(several.stderr.contains(name), "\(name) not reported: \(several.stderr)")
+        }
+        #expect(several.stderr.contains("0.001 to 10240"))
+        // The same settings from a file in systemd's syntax, a mid-line '#' kept as part of the value.
+        let file = stack.dir.appendingPathComponent("env").path
+        try "# settings\nWEBUI_SECRET_KEY=short # not a comment\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let fromFile = try stack.cli(["check-config", "--env-file", file])
+        #expect(fromFile.status == 2 && fromFile.stderr.contains("WEBUI_SECRET_KEY"))
+        // 26 characters before the '#', 33 with it: valid only if the '#' is part of the value.
+        try "WEBUI_SECRET_KEY=abcdefghijklmnopqrstuvwxyz # 01234\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try stack.cli(["check-config", "--env-file", file]).status == 0)
         let masked = try stack.cli(["check-config"], env: ["REDIS_URL": "redis://ops:hunter2-redis-pass@127.0.0.1:6399/0"])
         #expect(masked.status == 0 && !masked.stdout.contains("hunter2") && masked.stdout.contains("***"))
     }
