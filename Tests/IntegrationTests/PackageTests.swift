@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Testing
 
 /// The Debian package end to end: scripts/package builds it, lintian and dpkg-deb inspect it, apt
@@ -265,6 +266,9 @@ struct PackageTests {
             guard let eq = line.firstIndex(of: "=") else { continue }
             environment[String(line[..<eq])] = String(line[line.index(after: eq)...])
         }
+        // A provider for the streamed chat below (the env file's allow-list is the only change).
+        let mock = try MockUpstream(["--delay", "0.05", "--chunks", "4"])
+        environment["OPENAI_ALLOWED_API_BASE_URLS"] = mock.baseURL
         // systemd's default soft limit of open files, so the responder raises it as it would there.
         let spawn = "ulimit -S -n 1024 && exec /usr/bin/spawn-fcgi -s \(Self.socketPath) -M 0660 -G www-data " +
             "-u cryotensor -g cryotensor -d /var/lib/cryotensor -n -- /usr/bin/strace -f -qq -o \(trace) " +
@@ -308,9 +312,28 @@ struct PackageTests {
         let page = try runCommand("/usr/bin/curl", curlBase + ["-D", "/dev/stdout", "\(url)/"])
         #expect(page.stdout.contains("200") && page.stdout.lowercased().contains("content-security-policy"),
                 "the packaged UI through nginx: \(page.stdout)")
-        // A stream request, so the elastic lane (setpriority on its threads) runs under the filter too.
-        _ = try runCommand("/usr/bin/curl", curlBase + ["-X", "POST", "-H", "Content-Type: application/json", "-d", "{}",
-                                                        "\(url)/api/v1/chat/completions"])
+        // A streamed chat through the packaged nginx, by an admin made as the docs say: as the service
+        // user, with the service's own env file. (Its stream threads run under the filter too.)
+        let password = "package-admin-password-1"
+        let add = try runCommand("/usr/sbin/runuser", ["-u", "cryotensor", "--", "/usr/bin/cryotensor", "user", "add", "owner@example.org",
+                                                       "--admin", "--env-file", "/etc/cryotensor/env"], stdin: password + "\n")
+        #expect(add.status == 0, "user add: \(add.stderr)")
+        let jar = dir.appendingPathComponent("jar").path
+        let session = ["-sk", "--max-time", "10", "--resolve", "chat.example.org:\(port):127.0.0.1", "-b", jar, "-c", jar,
+                       "-H", "Content-Type: application/json"]
+        let login = try runCommand("/usr/bin/curl", session + ["-d", #"{"email":"owner@example.org","password":"\#(password)"}"#,
+                                                               "\(url)/api/v1/auth/login"])
+        let csrf = try #require((try? JSON.parse(login.stdout))?["csrf_token"]?.stringValue, "login: \(login.stdout)")
+        let connection = try runCommand("/usr/bin/curl", session + ["-H", "X-CSRF-Token: \(csrf)", "-d",
+            #"{"name":"m","kind":"openai","base_url":"\#(mock.baseURL)","api_key":"sk-package-test-0123456789"}"#,
+            "\(url)/api/v1/admin/connections"])
+        #expect(connection.stdout.contains("fingerprint"), "connection: \(connection.stdout)")
+        let chat = try runCommand("/usr/bin/curl", session + ["-H", "X-CSRF-Token: \(csrf)", "-d", "{}", "\(url)/api/v1/chats"])
+        let chatID = try #require((try? JSON.parse(chat.stdout))?["id"]?.intValue, "chat: \(chat.stdout)")
+        let stream = try runCommand("/usr/bin/curl", session + ["-N", "-H", "X-CSRF-Token: \(csrf)", "-d",
+            #"{"content":"hello","model":"mock-gpt-4o"}"#, "\(url)/api/v1/chats/\(chatID)/messages"])
+        #expect(stream.stdout.components(separatedBy: "\"type\":\"delta\"").count == 5 && stream.stdout.contains("\"type\":\"done\""),
+                "streamed chat through the packaged nginx: \(stream.stdout)")
 
         // Stop the responder as systemd would (SIGTERM), then read what it logged and called.
         let pid = try #require(responderPID(trace: trace), "no execve of /usr/bin/cryotensor in the trace")
