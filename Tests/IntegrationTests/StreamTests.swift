@@ -217,3 +217,39 @@ struct FaultTests {
         #expect((answer["content"]?.stringValue ?? "").hasPrefix(seen), "stored \(answer["content"] ?? .null), seen \(seen)")
     }
 }
+
+@Suite("scripts/run brings a dead responder back", .serialized)
+struct RunScriptTests {
+    @Test func aKilledResponderIsStartedAgain() throws {
+        let dir = NSTemporaryDirectory() + "ct-run-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let port = freePort()
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("CRYOTENSOR_") || key == "REDIS_URL" { env[key] = nil }
+        env["CRYOTENSOR_BIN"] = responderBinary
+        env["CRYOTENSOR_VAR"] = dir
+        env["PORT"] = String(port)
+        let run = try Child(projectRoot.appendingPathComponent("scripts/run").path, [], environment: env)
+        defer { run.signal(SIGINT); _ = run.readAll(); run.wait() }
+        let base = "http://127.0.0.1:\(port)/api/v1"
+        func healthy(within seconds: Double) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if (try? Client(base: base).get("/health").status) == 200 { return true }
+                usleep(100_000)
+            }
+            return false
+        }
+        #expect(healthy(within: 30), "scripts/run did not start")
+        let pid = try #require(Int32((try String(contentsOfFile: dir + "/run/cryotensor.pid", encoding: .utf8))
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        kill(pid, SIGKILL)
+        usleep(300_000)
+        #expect(healthy(within: 10), "the responder was not started again")
+        let log = (try? String(contentsOfFile: dir + "/log/cryotensor.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("responder_exited"), "the restart is logged")
+        let pidFile = try String(contentsOfFile: dir + "/run/cryotensor.pid", encoding: .utf8)
+        let newPID = Int32(pidFile.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(newPID != nil && newPID != pid)
+    }
+}
