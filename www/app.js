@@ -124,7 +124,15 @@ function renderConversation(chat) {
   for (const id of ["chat-title", "rename-chat", "delete-chat"]) $(id).disabled = !chat;
   $("chat-title").value = chat ? chat.title : "";
   if (!chat) return;
-  for (const m of chat.messages || []) list.append(messageNode(m));
+  const messages = chat.messages || [];
+  messages.forEach((m, i) => {
+    const node = messageNode(m);
+    list.append(node);
+    const last = i === messages.length - 1;
+    if (last && m.role === "assistant" && m.status !== "complete" && i > 0 && messages[i - 1].role === "user") {
+      offerRegenerate(node, messages[i - 1].content);
+    }
+  });
 }
 
 async function openChat(id) {
@@ -160,6 +168,20 @@ $("compose").addEventListener("submit", async (event) => {
   event.preventDefault();
   const content = $("prompt").value.trim();
   if (!content) return;
+  $("prompt").value = "";
+  await ask(content);
+});
+
+// A Regenerate control under an answer that did not finish (incomplete, stopped, interrupted):
+// it asks the same question again; the unfinished answer stays, marked.
+function offerRegenerate(answer, question) {
+  if (!question || answer.querySelector("button.regenerate")) return;
+  const button = el("button", "Regenerate", { type: "button", class: "regenerate" });
+  button.addEventListener("click", () => { button.remove(); ask(question); });
+  answer.append(button);
+}
+
+async function ask(content) {
   if (!state.current) {
     const chat = await api("POST", "/chats", {});
     state.current = chat.id;
@@ -172,7 +194,7 @@ $("compose").addEventListener("submit", async (event) => {
   const body = answer.querySelector(".body");
   let text = "";
   let ended = false;
-  $("prompt").value = "";
+  let finished = false;
   $("send").disabled = true;
   try {
     await stream(`/chats/${state.current}/messages`, { content, model: $("model").value, stream: true }, (event) => {
@@ -186,6 +208,7 @@ $("compose").addEventListener("submit", async (event) => {
         r.textContent += event.text;
       } else if (event.type === "done" && event.message) {
         body.replaceChildren(render(event.message.content));
+        finished = event.message.status === "complete";
       } else if (event.type === "error") {
         answer.classList.add("incomplete");
         answer.append(el("p", `The answer stopped: ${event.error.message}`, { class: "error" }));
@@ -203,10 +226,11 @@ $("compose").addEventListener("submit", async (event) => {
     answer.dataset.complete = "true";
     $("send").disabled = false;
   }
+  if (!finished) offerRegenerate(answer, content);
   const chats = await api("GET", "/chats");
   state.chats = chats.chats;
   renderChatList();
-});
+}
 
 // Search: the server's index in plaintext mode; in encrypted mode (409) the browser loads the
 // user's chats and filters them itself, and says so.

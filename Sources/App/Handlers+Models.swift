@@ -121,11 +121,22 @@ enum ModelHandlers {
 
     /// The first enabled connection that serves `model`, with its key.
     static func route(model: String, _ c: Context) throws -> (ConnectionRecord, String) {
+        var unreachable = false
         for connection in try ConnectionRepository(c.db).all() where connection.enabled {
-            if case .success(let found) = names(of: connection, c), found.contains(model),
-               let key = ConnectionRules.key(of: connection, vault: c.services.shared.vault) {
-                return (connection, key)
+            switch names(of: connection, c) {
+            case .success(let found):
+                if found.contains(model), let key = ConnectionRules.key(of: connection, vault: c.services.shared.vault) {
+                    return (connection, key)
+                }
+            case .failure:
+                unreachable = true
             }
+        }
+        // A provider that is down is not a wrong model name: the caller should try again, not fix the request.
+        if unreachable {
+            var e = HTTPError(502, "models_unavailable", "A provider's model list cannot be fetched now; try again shortly.")
+            e.headers = [("Retry-After", "15")]
+            throw e
         }
         throw HTTPError(400, "unknown_model", "No enabled connection serves the model '\(model)'.", field: "model")
     }

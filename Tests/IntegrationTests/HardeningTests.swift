@@ -250,4 +250,15 @@ struct HardeningTests {
         #expect(!stack.log("cryotensor.log").contains(password), "the Redis password reached the log")
         #expect(!status.text.contains(password))
     }
+
+    @Test func aProviderThatIsDownIsNotAnUnknownModel() throws {
+        let upstream = try MockUpstream(["--status", "500"])
+        let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": upstream.baseURL])
+        let admin = try admin(stack)
+        #expect(try admin.post("/admin/connections", ["name": "down", "kind": "openai", "base_url": .string(upstream.baseURL),
+                                                      "api_key": "sk-down-provider-0123456789"]).status == 201)
+        let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)
+        let r = try admin.post("/chats/\(chat)/messages", ["content": "x", "model": "mock-gpt-4o", "stream": false])
+        #expect(r.status == 502 && r.errorCode == "models_unavailable" && r.header("Retry-After") != nil, "\(r.status) \(r.text)")
+    }
 }

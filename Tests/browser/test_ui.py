@@ -178,3 +178,23 @@ def test_pipe_valves_page_masks_secrets(browser, stack, mock):
     assert "BROWSERVALVE" not in browser.page_source
     browser.find_element(By.CSS_SELECTOR, "[data-tab='status']").click()
     assert csp_violations(browser) == []
+
+
+def test_an_unfinished_answer_offers_regenerate(browser, stack):
+    login(browser, stack)
+    browser.find_element(By.ID, "new-chat").click()
+    send(browser, "please __cut__ this answer")
+    wait_for(lambda: last_answer(browser).get_attribute("data-complete") == "true", what="the cut answer to end")
+    cut = last_answer(browser)
+    assert "incomplete" in cut.get_attribute("class")
+    button = wait_for(lambda: cut.find_element(By.CSS_SELECTOR, "button.regenerate"), what="Regenerate")
+    before = len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant"))
+    button.click()
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant")) > before, what="a new answer")
+    wait_for(lambda: last_answer(browser).get_attribute("data-complete") == "true", what="the new answer to end")
+    assert last_answer(browser).find_element(By.CSS_SELECTOR, ".body").text == "Mock answer to: please __cut__ this answer"
+    assert not last_answer(browser).find_elements(By.CSS_SELECTOR, "button.regenerate")
+    # After a reload the unfinished answer still says so and still offers it (only on the last answer).
+    browser.refresh()
+    wait_for(lambda: browser.find_element(By.ID, "chat-view").is_displayed(), what="chat view")
+    assert csp_violations(browser) == []
