@@ -28,13 +28,15 @@ let package = Package(
         .target(name: "App", dependencies: ["Support", "FastCGI", "Crypto", "Storage", "Cache", "Outbound", "Pipe"]),
         .executableTarget(name: "cryotensor", dependencies: ["App", "FastCGI", "Support"]),
 
-        .testTarget(name: "SupportTests", dependencies: ["Support"]),
-        .testTarget(name: "CryptoTests", dependencies: ["Crypto"]),
-        .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
+        // The seeded generator every fuzz test draws from (a library only the tests link).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SupportTests", dependencies: ["Support", "TestSupport"]),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
+        .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support"]),
-        .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support"]),
-        .testTarget(name: "AppTests", dependencies: ["App", "Storage", "Crypto", "Support", "Cache"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe"]),
+        .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),
+        .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "TestSupport"]),
+        .testTarget(name: "AppTests", dependencies: ["App", "Storage", "Crypto", "Support", "Cache", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe", "TestSupport"]),
     ]
 )

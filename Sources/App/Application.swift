@@ -116,7 +116,8 @@ public final class Application: @unchecked Sendable {
             }
             errorCode = httpError.code
             if writer.headersSent {
-                writer.write("data: " + JSON.object(["type": "error", "error": ["code": .string(httpError.code), "message": .string(httpError.message)]]).serialized() + "\n\n")
+                writer.write("data: " + JSON.object(["type": "error", "error": ["code": .string(httpError.code),
+                    "message": .string(httpError.message)]]).serialized() + "\n\n")
             } else {
                 writer.send(status: httpError.status, headers: [("Content-Type", "application/json")] + httpError.headers,
                             body: Array(httpError.body.serialized().utf8))

@@ -47,11 +47,15 @@ enum ConnectionRules {
         let enabled = object["enabled"]?.boolValue ?? existing?.enabled ?? true
         var apiVersion = existing?.apiVersion
         if let v = object["api_version"] {
-            if v == .null { apiVersion = nil } else if let s = v.stringValue, !s.isEmpty, s.count <= 40, s.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }) {
+            if v == .null {
+                apiVersion = nil
+            } else if let s = v.stringValue, !s.isEmpty, s.count <= 40,
+                      s.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }) {
                 apiVersion = s
             } else { problem("api_version", "invalid_field", "api_version must be a version string such as 2024-10-21.") }
         }
-        if kind == "azure_openai" && apiVersion == nil { problem("api_version", "invalid_field", "Azure OpenAI connections need an api_version.") }
+        if kind == "azure_openai" && apiVersion == nil { problem("api_version", "invalid_field",
+            "Azure OpenAI connections need an api_version.") }
 
         var baseURL = ""
         if let raw = object["base_url"]?.stringValue ?? existing?.baseURL {
@@ -61,7 +65,8 @@ enum ConnectionRules {
             case .success(let normal):
                 problem("base_url", "base_url_not_allowed", "\(normal) is not in OPENAI_ALLOWED_API_BASE_URLS.")
             case .failure(let why):
-                problem("base_url", "base_url_not_allowed", "The base URL is not acceptable (\(why.rawValue)); it must be an allowed http(s) URL.")
+                problem("base_url", "base_url_not_allowed",
+                    "The base URL is not acceptable (\(why.rawValue)); it must be an allowed http(s) URL.")
             }
         } else {
             problem("base_url", "invalid_field", "base_url is required.")
@@ -69,7 +74,8 @@ enum ConnectionRules {
 
         var key = ConnectionDraft.KeyChange.keep
         let clear = object["clear_api_key"]?.boolValue ?? false
-        if let v = object["clear_api_key"], v.boolValue == nil { problem("clear_api_key", "invalid_field", "clear_api_key must be true or false.") }
+        if let v = object["clear_api_key"], v.boolValue == nil { problem("clear_api_key", "invalid_field",
+            "clear_api_key must be true or false.") }
         switch object["api_key"] {
         case .string(let s)?:
             if clear {
@@ -181,13 +187,15 @@ enum ConnectionHandlers {
                                                          keyRequired: false, allowCiphertext: false)
         guard let draft else { throw problemError(problems) }
         let repo = ConnectionRepository(c.db)
-        guard try repo.find(name: draft.name) == nil else { throw HTTPError(409, "name_taken", "A connection with this name exists.", field: "name") }
+        guard try repo.find(name: draft.name) == nil else { throw HTTPError(409, "name_taken",
+            "A connection with this name exists.", field: "name") }
         let vault = c.services.shared.vault
         let written = try c.db.transaction { try ConnectionRules.write(draft, existingID: nil, db: c.db, vault: vault) }
         written.afterCommit()
         let id = written.id
         guard let record = try repo.find(id: id) else { throw HTTPError.notFound }
-        Log.event(.info, "connection_created", ["request_id": .string(c.requestID), "connection_id": .number(Double(id)), "base_url": .string(record.baseURL)])
+        Log.event(.info, "connection_created", ["request_id": .string(c.requestID), "connection_id": .number(Double(id)),
+            "base_url": .string(record.baseURL)])
         return .json(ConnectionRules.json(record, vault: vault), status: 201)
     }
 

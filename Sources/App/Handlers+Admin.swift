@@ -49,7 +49,8 @@ enum AdminHandlers {
         let users = UserRepository(c.db)
         guard try users.find(email: email) == nil else { throw HTTPError(409, "email_taken", "A user with this email exists.") }
         let user = try users.create(email: email, passwordHash: try PasswordHasher.standard.hash(password), role: role)
-        Log.event(.info, "user_created", ["request_id": .string(c.requestID), "user_id": .number(Double(user.id)), "by": .number(Double(try c.user.id))])
+        Log.event(.info, "user_created", ["request_id": .string(c.requestID), "user_id": .number(Double(user.id)),
+            "by": .number(Double(try c.user.id))])
         var body: [String: JSON] = ["user": UserJSON.of(user)]
         if generated { body["password"] = .string(password) }
         return .json(.object(body), status: 201, headers: [("Cache-Control", "no-store")])

@@ -35,7 +35,8 @@ enum AuthHandlers {
         let token = Credentials.newSessionToken()
         let csrf = Credentials.csrfToken(forSession: token)
         let ttl = Int64(c.config.sessionHours) * 3600
-        try SessionRepository(c.db).create(tokenHash: Credentials.hash(token), csrfHash: Credentials.hash(csrf), userID: user.id, ttlSeconds: ttl)
+        try SessionRepository(c.db).create(tokenHash: Credentials.hash(token), csrfHash: Credentials.hash(csrf), userID: user.id,
+            ttlSeconds: ttl)
         Log.event(.info, "login", ["request_id": .string(c.requestID), "user_id": .number(Double(user.id))])
         return .json(["user": UserJSON.of(user), "csrf_token": .string(csrf)], headers: [c.sessionCookie(token, maxAge: Int(ttl))])
     }

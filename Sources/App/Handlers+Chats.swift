@@ -66,7 +66,8 @@ enum ChatHandlers {
     static func search(_ c: Context) throws -> Response {
         if c.transcripts.encrypt {
             throw HTTPError(409, "search_unavailable_encrypted",
-                            "Transcripts are encrypted at rest, so the server keeps no search index. Search your loaded chats in the browser.")
+                            "Transcripts are encrypted at rest, so the server keeps no search index. Search your loaded "
+                                + "chats in the browser.")
         }
         let q = c.request.queryItem("q") ?? ""
         let terms = q.split(whereSeparator: { $0.isWhitespace }).prefix(16)
@@ -143,9 +144,11 @@ enum ChatHandlers {
         let attachments = try PipeChat.attachments(input.raw("attachments"))
         let produce: Producer
         if model.hasPrefix(PipeChat.modelPrefix) {
-            produce = try PipeChat.producer(c, chat: chat, model: String(model.dropFirst(PipeChat.modelPrefix.count)), attachments: attachments)
+            produce = try PipeChat.producer(c, chat: chat, model: String(model.dropFirst(PipeChat.modelPrefix.count)),
+                attachments: attachments)
         } else {
-            guard attachments.isEmpty else { throw HTTPError.invalidField("attachments", "Attachments are supported for OpenRouter (\(PipeChat.modelPrefix)…) models.") }
+            guard attachments.isEmpty else { throw HTTPError.invalidField("attachments",
+                "Attachments are supported for OpenRouter (\(PipeChat.modelPrefix)…) models.") }
             produce = try connectionProducer(c, model: model)
         }
         // Counted before anything is stored: past the limit nothing of the turn is written.
@@ -346,7 +349,8 @@ enum ChatHandlers {
             }
             if status != 200 {
                 let error: JSON = ["error": ["code": status < 0 ? "upstream_unreachable" : "upstream_status",
-                                             "message": .string(status < 0 ? "The provider connection failed." : "The provider answered HTTP \(status).")]]
+                                             "message": .string(status < 0 ? "The provider connection failed." : "The "
+                                                 + "provider answered HTTP \(status).")]]
                 if started {
                     writer.write("data: " + error.serialized() + "\n\n")
                 } else {

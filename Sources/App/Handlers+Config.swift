@@ -41,7 +41,8 @@ enum ConfigHandlers {
             if let v = record.apiVersion { entry["api_version"] = .string(v) }
             if let key = ConnectionRules.key(of: record, vault: vault) {
                 if mode == "encrypted" {
-                    entry["api_key"] = ["ciphertext": .string(try vault.keyring.seal(key, purpose: .export, place: exportPlace(record.name)))]
+                    entry["api_key"] = ["ciphertext": .string(try vault.keyring.seal(key, purpose: .export,
+                        place: exportPlace(record.name)))]
                 } else {
                     omitted.append(.string("connections[\(index)].api_key"))
                 }
@@ -69,7 +70,8 @@ enum ConfigHandlers {
         var warnings: [JSON] = []
         var dropped: [JSON] = []
 
-        for key in object.keys.sorted() where !["format", "format_version", "exported_at", "settings", "connections", "secrets", "omitted_secrets"].contains(key) {
+        for key in object.keys.sorted() where !["format", "format_version", "exported_at", "settings", "connections", "secrets",
+            "omitted_secrets"].contains(key) {
             problems.append(Problem(path: key, code: "invalid_field", message: "Unknown top-level field '\(key)'."))
         }
         if let format = object["format"], format != "cryotensor-config" {
@@ -99,7 +101,8 @@ enum ConfigHandlers {
             problems.append(Problem(path: "connections", code: "invalid_field", message: "connections must be a list."))
         }
         if entries.count > maxImportConnections {
-            problems.append(Problem(path: "connections", code: "too_many", message: "At most \(maxImportConnections) connections per import."))
+            problems.append(Problem(path: "connections", code: "too_many",
+                message: "At most \(maxImportConnections) connections per import."))
         }
         for (index, entry) in entries.prefix(maxImportConnections).enumerated() {
             let path = "connections[\(index)]"

@@ -75,7 +75,8 @@ enum ModelHandlers {
         let request = upstreamRequest(connection, key: key, path: "/models")
         c.releaseServices()
         do {
-            let answer = try HTTPClient.send(method: "GET", url: request.url, headers: request.headers, timeoutSeconds: 10, maxBytes: 4 << 20)
+            let answer = try HTTPClient.send(method: "GET", url: request.url, headers: request.headers, timeoutSeconds: 10,
+                maxBytes: 4 << 20)
             guard answer.status == 200 else {
                 return .failure(Failure(code: "upstream_status", message: "The provider answered HTTP \(answer.status)."))
             }
@@ -108,7 +109,8 @@ enum ModelHandlers {
         }
         switch PipeChat.models(c) {
         case .success(let names)?:
-            for name in names { models.append(["id": .string(name), "object": "model", "owned_by": "openrouter-pipe", "pipe": .string(Valves.pipeID)]) }
+            for name in names { models.append(["id": .string(name), "object": "model", "owned_by": "openrouter-pipe",
+                "pipe": .string(Valves.pipeID)]) }
         case .failure(let failure)?:
             errors.append(["pipe": .string(Valves.pipeID), "code": .string(failure.code), "message": .string(failure.message)])
         case nil:

@@ -19,7 +19,8 @@ enum PipeChat {
     /// `attachments: [{type: "image"|"file", url}]` of a chat message, at most 8.
     static func attachments(_ raw: JSON?) throws -> [Requested] {
         guard let raw else { return [] }
-        guard let list = raw.arrayValue, list.count <= 8 else { throw HTTPError.invalidField("attachments", "attachments must be a list of at most 8 {type, url}.") }
+        guard let list = raw.arrayValue, list.count <= 8 else { throw HTTPError.invalidField("attachments",
+            "attachments must be a list of at most 8 {type, url}.") }
         return try list.map { item in
             guard let type = item["type"]?.stringValue.flatMap(ResponsesInput.Attachment.Kind.init(rawValue:)),
                   let url = item["url"]?.stringValue, url.utf8.count <= GuardedURL.maxLength else {
@@ -47,7 +48,8 @@ enum PipeChat {
         }
         do {
             c.releaseServices()
-            let answer = try HTTPClient.send(method: "GET", url: base + "/models", headers: [("Authorization", "Bearer " + key)], timeoutSeconds: 10)
+            let answer = try HTTPClient.send(method: "GET", url: base + "/models", headers: [("Authorization", "Bearer " + key)],
+                timeoutSeconds: 10)
             guard answer.status == 200, let data = (try? JSON.parse(answer.body))?["data"]?.arrayValue else {
                 return .failure(.init(code: "upstream_status", message: "The provider answered HTTP \(answer.status)."))
             }
@@ -125,15 +127,18 @@ enum PipeChat {
             switch results.withLock({ $0[index] }) {
             case .failure(let refusal)?:
                 FileHandlers.logRefusal(c, url: item.url, refusal)
-                notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (\(refusal.code.rawValue): \(FileHandlers.publicReason(refusal.code))).")
+                notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (\(refusal.code.rawValue): "
+                    + "\(FileHandlers.publicReason(refusal.code))).")
             case .success(let download)?:
                 let encoded = Encoding.base64(download.body)
                 guard total + encoded.utf8.count <= totalCap else {
-                    notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (too_large: the message's attachments are over BASE64_MAX_SIZE_MB once encoded).")
+                    notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (too_large: the message's "
+                        + "attachments are over BASE64_MAX_SIZE_MB once encoded).")
                     continue
                 }
                 total += encoded.utf8.count
-                let type = download.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? "application/octet-stream"
+                let type = download.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) }
+                    ?? "application/octet-stream"
                 let name = shown.split(separator: "/").last.map(String.init) ?? "file"
                 fetched.append(.init(kind: item.kind, dataURL: "data:\(type);base64,\(encoded)", filename: name))
             case nil:
@@ -180,7 +185,8 @@ enum PipeChat {
                 let store = try artifactStore(c, valves)
                 for (id, row) in try store.load(ids: missing, chatID: chat.id, userID: user.id) { rows[id] = row }
                 var budget = replayBudgetBytes
-                let input = ResponsesInput.build(history: history.map { .init(role: $0.role, content: $0.content) }, attachments: attachments,
+                let input = ResponsesInput.build(history: history.map { .init(role: $0.role, content: $0.content) },
+                    attachments: attachments,
                                                  reasoningScope: valves.value("PERSIST_REASONING_TOKENS")) { id in
                     rows[id].flatMap { store.open($0.stored, id: id, encrypted: $0.encrypted, budget: &budget) }
                 }
@@ -188,7 +194,8 @@ enum PipeChat {
                 var body: [String: JSON] = ["model": .string(model), "input": .array(input), "stream": true]
                 var metadata: [String: JSON] = [:]
                 if valves.bool("SEND_END_USER_ID") {
-                    body["user"] = .string(String((valves.value("END_USER_ID_SOURCE") == "email" ? user.email : String(user.id)).prefix(128)))
+                    let endUser = valves.value("END_USER_ID_SOURCE") == "email" ? user.email : String(user.id)
+                    body["user"] = .string(String(endUser.prefix(128)))
                 }
                 if valves.bool("SEND_CHAT_ID") { metadata["chat_id"] = .string(String(chat.id)) }
                 if valves.bool("SEND_MESSAGE_ID"), let last = try? ChatRepository(c.db).messages(chatID: chat.id).last {
@@ -253,7 +260,8 @@ enum PipeChat {
                 if outcome.failure == nil && !outcome.stopped {
                     var items = stream.storableItems
                     if valves.value("PERSIST_REASONING_TOKENS") == "disabled" { items.removeAll { $0["type"]?.stringValue == "reasoning" } }
-                    let artifacts = items.map { ArtifactItem(id: ArtifactID.make(), type: $0["type"]?.stringValue ?? "unknown", payload: $0) }
+                    let artifacts = items.map { ArtifactItem(id: ArtifactID.make(), type: $0["type"]?.stringValue ?? "unknown",
+                        payload: $0) }
                     let userMessageID = (try? ChatRepository(c.db).messages(chatID: chat.id).last?.id).flatMap { $0 } ?? 0
                     let written = try artifactStore(c, valves).insert(artifacts, chatID: chat.id, userID: user.id,
                                                                       messageID: String(userMessageID), model: model)
@@ -299,17 +307,20 @@ enum PipeChat {
                                 requestItems: Int, events: [JSON], truncated: Bool, status: String) {
         guard valves.bool("SESSION_LOG_STORE_ENABLED") else { return }
         guard case .value(let password, _) = valves.secret("SESSION_LOG_ZIP_PASSWORD") else {
-            Log.event(.warn, "session_log_skipped", ["request_id": .string(c.requestID), "reason": "SESSION_LOG_ZIP_PASSWORD is not usable"])
+            Log.event(.warn, "session_log_skipped", ["request_id": .string(c.requestID),
+                "reason": "SESSION_LOG_ZIP_PASSWORD is not usable"])
             return
         }
-        let meta: JSON = ["user_id": JSON(Int(user.id)), "chat_id": JSON(Int(chat.id)), "message_id": JSON(Int(messageID)), "model": .string(model),
+        let meta: JSON = ["user_id": JSON(Int(user.id)), "chat_id": JSON(Int(chat.id)), "message_id": JSON(Int(messageID)),
+            "model": .string(model),
                           "status": .string(status), "input_items": JSON(requestItems), "created_at": JSON(Int(Clock.now())),
                           "request_id": .string(c.requestID), "events_truncated": .bool(truncated)]
         let lines = events.map { $0.serialized() }.joined(separator: "\n") + "\n"
         do {
             let path = try SessionLog.write(dir: sessionLogDirectory(c.config), user: String(user.id), chat: String(chat.id),
                 message: String(messageID),
-                                            password: password, files: [("meta.json", Array(meta.serialized().utf8)), ("logs.jsonl", Array(lines.utf8))])
+                                            password: password,
+                                            files: [("meta.json", Array(meta.serialized().utf8)), ("logs.jsonl", Array(lines.utf8))])
             // A delete that ran between storing the answer and here must not leave this copy.
             if (try? ChatRepository(c.db).exists(id: chat.id, userID: user.id)) != true {
                 unlink(path)

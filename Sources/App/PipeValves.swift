@@ -36,7 +36,8 @@ struct PipeValves {
         switch secret("API_KEY") {
         case .value(let v, _): return .success(v)
         case .undecryptable(let why):
-            return .failure(HTTPError(503, "pipe_key_undecryptable", "The pipe's API_KEY cannot be decrypted (\(why)); an admin must enter it again."))
+            return .failure(HTTPError(503, "pipe_key_undecryptable",
+                "The pipe's API_KEY cannot be decrypted (\(why)); an admin must enter it again."))
         case .empty:
             // A changed BASE_URL detaches the environment key unless the operator bound it there.
             if let env = environmentKey, value("BASE_URL") == environmentKeyBaseURL { return .success(env.reveal()) }
@@ -114,7 +115,8 @@ enum PipeHandlers {
             guard Valves.spec(name)?.isSecret == true else {
                 problems.append(Problem(path: "clear", code: "invalid_field", message: "\(name) is not a secret valve.")); continue
             }
-            if patch[name] != nil { problems.append(Problem(path: "valves.\(name)", code: "invalid_field", message: "Send \(name) or clear it, not both.")) }
+            if patch[name] != nil { problems.append(Problem(path: "valves.\(name)", code: "invalid_field",
+                message: "Send \(name) or clear it, not both.")) }
         }
         for (name, value) in patch.sorted(by: { $0.key < $1.key }) {
             guard let spec = Valves.spec(name) else {
@@ -124,14 +126,16 @@ enum PipeHandlers {
                 var currentValue: String? = nil
                 if case .value(let v, _) = current.secret(name) { currentValue = v }
                 if Fingerprint.looksMasked(s, current: currentValue) || s.hasPrefix(EncryptedStr.prefix) {
-                    problems.append(Problem(path: "valves.\(name)", code: "masked_value_rejected", message: "This looks like a masked or stored value; send the real secret."))
+                    problems.append(Problem(path: "valves.\(name)", code: "masked_value_rejected",
+                        message: "This looks like a masked or stored value; send the real secret."))
                     continue
                 }
             }
             switch Valves.validate(spec, value) {
             case .success(let v):
                 if spec.name == "BASE_URL" && !c.config.allowedBaseURLs.contains(v) {
-                    problems.append(Problem(path: "valves.BASE_URL", code: "base_url_not_allowed", message: "\(v) is not in OPENAI_ALLOWED_API_BASE_URLS."))
+                    problems.append(Problem(path: "valves.BASE_URL", code: "base_url_not_allowed",
+                        message: "\(v) is not in OPENAI_ALLOWED_API_BASE_URLS."))
                 } else {
                     writes[name] = spec.isSecret ? try current.encryptedStr.encode(v, name: name) : v
                 }
@@ -141,12 +145,14 @@ enum PipeHandlers {
         }
         if let newBase = writes["BASE_URL"], newBase != current.value("BASE_URL"), current.stored["API_KEY"] != nil,
            writes["API_KEY"] == nil, !clears.contains("API_KEY") {
-            problems.append(Problem(path: "valves.API_KEY", code: "secret_required", message: "BASE_URL changes: send API_KEY again, or clear it."))
+            problems.append(Problem(path: "valves.API_KEY", code: "secret_required",
+                message: "BASE_URL changes: send API_KEY again, or clear it."))
         }
         guard problems.isEmpty else { throw ConnectionHandlers.problemError(problems) }
         try c.db.transaction {
             for (name, value) in writes {
-                try c.db.run("INSERT INTO pipe_valves (pipe_id, name, value) VALUES (?, ?, ?) ON CONFLICT(pipe_id, name) DO UPDATE SET value = excluded.value",
+                try c.db.run("INSERT INTO pipe_valves (pipe_id, name, value) VALUES (?, ?, ?) ON CONFLICT(pipe_id, name) DO "
+                    + "UPDATE SET value = excluded.value",
                              [.text(Valves.pipeID), .text(name), .text(value)])
             }
             for name in clears {
@@ -154,7 +160,8 @@ enum PipeHandlers {
             }
         }
         _ = c.services.redisCommand(["DEL", PipeChat.modelsCacheKey])
-        Log.event(.info, "pipe_valves_changed", ["request_id": .string(c.requestID), "valves": .array((Array(writes.keys) + clears).sorted().map { .string($0) })])
+        Log.event(.info, "pipe_valves_changed", ["request_id": .string(c.requestID),
+            "valves": .array((Array(writes.keys) + clears).sorted().map { .string($0) })])
         let answer = try getValves(c)
         guard case .object(var body)? = try? JSON.parse(answer.body) else { return answer }
         var warnings: [JSON] = []

@@ -17,7 +17,8 @@ enum RuntimeSettings {
 
     /// Turns a JSON patch into environment-style strings and checks them all with the same parser
     /// as start-up. Returns the new overrides, or the problems.
-    static func validate(_ patch: [String: JSON], base: [String: String], overrides: [String: String], at path: String) -> ([String: String], [Problem]) {
+    static func validate(_ patch: [String: JSON], base: [String: String], overrides: [String: String],
+        at path: String) -> ([String: String], [Problem]) {
         var changes: [String: String] = [:]
         var problems: [Problem] = []
         for (key, value) in patch.sorted(by: { $0.key < $1.key }) {

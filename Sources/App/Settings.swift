@@ -30,15 +30,21 @@ public enum SettingsTable {
             + "`unix:///PATH` (`?password=` and `?user=` for a Unix socket with AUTH); unset or down: the service keeps "
             + "working from SQLite and reports Redis as degraded. The password is a secret: masked in `check-config`, never "
             + "logged. `rediss://` (TLS) is refused: Debian 12's hiredis 0.14 has no TLS, see docs/deployment.md."),
-        SettingSpec(name: "CONFIG_ENCRYPTION_KEY", defaultValue: "", kind: .secret, doc: "High-entropy string (at least 32 characters); when set, secrets persist encrypted."),
-        SettingSpec(name: "CONFIG_ENCRYPTION_KEY_PREVIOUS", defaultValue: "", kind: .secretList, doc: "Older keys, comma separated, read-only, for rotation."),
-        SettingSpec(name: "ENABLE_LOCAL_ENCRYPTION", defaultValue: "false", kind: .bool, doc: "With the key: chat transcripts encrypted at rest. Without the key the service refuses to start."),
-        SettingSpec(name: "OPENAI_ALLOWED_API_BASE_URLS", defaultValue: "https://api.openai.com/v1", kind: .urlList, doc: "Comma or semicolon separated; the only upstream base URLs a connection may use."),
+        SettingSpec(name: "CONFIG_ENCRYPTION_KEY", defaultValue: "", kind: .secret,
+            doc: "High-entropy string (at least 32 characters); when set, secrets persist encrypted."),
+        SettingSpec(name: "CONFIG_ENCRYPTION_KEY_PREVIOUS", defaultValue: "", kind: .secretList,
+            doc: "Older keys, comma separated, read-only, for rotation."),
+        SettingSpec(name: "ENABLE_LOCAL_ENCRYPTION", defaultValue: "false", kind: .bool,
+            doc: "With the key: chat transcripts encrypted at rest. Without the key the service refuses to start."),
+        SettingSpec(name: "OPENAI_ALLOWED_API_BASE_URLS", defaultValue: "https://api.openai.com/v1", kind: .urlList,
+            doc: "Comma or semicolon separated; the only upstream base URLs a connection may use."),
         SettingSpec(name: "WEBUI_SECRET_KEY", defaultValue: "", kind: .secret, doc: "Protects the pipe's secret valves "
             + "(EncryptedStr) and keys the cache session id (HKDF subkeys per use). At least 32 characters."),
         SettingSpec(name: "OPENROUTER_API_KEY", defaultValue: "", kind: .secret, doc: "The pipe's key when its `API_KEY` "
             + "valve is empty; sent only while the pipe's `BASE_URL` equals `OPENROUTER_API_KEY_BASE_URL`."),
-        SettingSpec(name: "OPENROUTER_API_KEY_BASE_URL", defaultValue: "https://openrouter.ai/api/v1", kind: .urlList, doc: "The one base URL `OPENROUTER_API_KEY` is bound to: after an admin changes the pipe's `BASE_URL`, the environment key is no longer sent."),
+        SettingSpec(name: "OPENROUTER_API_KEY_BASE_URL", defaultValue: "https://openrouter.ai/api/v1", kind: .urlList,
+            doc: "The one base URL `OPENROUTER_API_KEY` is bound to: after an admin changes the pipe's `BASE_URL`, the "
+            + "environment key is no longer sent."),
         SettingSpec(name: "SESSION_LOG_DIR", defaultValue: "session_logs", kind: .path, doc: "Folder of the pipe's "
             + "session-log archives (relative paths are under the database's folder). Operator-only: not an admin-API "
             + "valve, and `cleanup` deletes only `<user>/<chat>/<message>.zip` archives under it."),
@@ -49,23 +55,37 @@ public enum SettingsTable {
             doc: "Largest `n` a caller may ask of `POST /chat/completions`."),
         SettingSpec(name: "CHAT_COMPLETIONS_MAX_TOKENS", defaultValue: "16384", kind: .integer(1...1_000_000),
             doc: "Largest `max_tokens` / `max_completion_tokens` a caller may ask of `POST /chat/completions`."),
-        SettingSpec(name: "ENABLE_SSRF_PROTECTION", defaultValue: "true", kind: .bool, doc: "Refuse downloads that resolve to loopback, private, link-local and other special-purpose addresses."),
-        SettingSpec(name: "ALLOW_INSECURE_HTTP", defaultValue: "false", kind: .bool, doc: "Allow `http://` downloads, only to hosts in `ALLOW_INSECURE_HTTP_HOSTS`."),
-        SettingSpec(name: "ALLOW_INSECURE_HTTP_HOSTS", defaultValue: "", kind: .hostList, doc: "Comma separated `host` or `host:port` entries allowed over plain http."),
-        SettingSpec(name: "SSRF_ALLOWED_CIDRS", defaultValue: "", kind: .cidrList, doc: "Comma separated CIDRs opened to downloads despite the guard (an internal mirror). A sharp tool."),
-        SettingSpec(name: "REMOTE_FILE_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240), doc: "Cap on a downloaded file, on Content-Length and on bytes received."),
-        SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRIES", defaultValue: "3", kind: .integer(0...20), doc: "Retries of a failed download (5xx, 408, 425, 429, network errors)."),
-        SettingSpec(name: "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS", defaultValue: "5", kind: .positiveNumber(max: 600), doc: "First backoff delay; doubles on each retry."),
-        SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", defaultValue: "45", kind: .positiveNumber(max: 3600), doc: "Total time budget of a download with its retries."),
-        SettingSpec(name: "BASE64_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240), doc: "Cap on an inline base64 payload."),
+        SettingSpec(name: "ENABLE_SSRF_PROTECTION", defaultValue: "true", kind: .bool,
+            doc: "Refuse downloads that resolve to loopback, private, link-local and other special-purpose addresses."),
+        SettingSpec(name: "ALLOW_INSECURE_HTTP", defaultValue: "false", kind: .bool,
+            doc: "Allow `http://` downloads, only to hosts in `ALLOW_INSECURE_HTTP_HOSTS`."),
+        SettingSpec(name: "ALLOW_INSECURE_HTTP_HOSTS", defaultValue: "", kind: .hostList,
+            doc: "Comma separated `host` or `host:port` entries allowed over plain http."),
+        SettingSpec(name: "SSRF_ALLOWED_CIDRS", defaultValue: "", kind: .cidrList,
+            doc: "Comma separated CIDRs opened to downloads despite the guard (an internal mirror). A sharp tool."),
+        SettingSpec(name: "REMOTE_FILE_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240),
+            doc: "Cap on a downloaded file, on Content-Length and on bytes received."),
+        SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRIES", defaultValue: "3", kind: .integer(0...20),
+            doc: "Retries of a failed download (5xx, 408, 425, 429, network errors)."),
+        SettingSpec(name: "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS", defaultValue: "5", kind: .positiveNumber(max: 600),
+            doc: "First backoff delay; doubles on each retry."),
+        SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", defaultValue: "45", kind: .positiveNumber(max: 3600),
+            doc: "Total time budget of a download with its retries."),
+        SettingSpec(name: "BASE64_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240),
+            doc: "Cap on an inline base64 payload."),
         SettingSpec(name: "VIDEO_MAX_SIZE_MB", defaultValue: "100", kind: .positiveNumber(max: 10240), doc: "Cap on an inline video."),
         SettingSpec(name: "MAX_STREAMS_PER_USER", defaultValue: "8", kind: .integer(1...10_000),
             doc: "Answers one user may have in flight at once (runtime setting `max_streams_per_user`); past it 429 `too_many_streams`."),
-        SettingSpec(name: "DEFAULT_MODEL", defaultValue: "", kind: .text, doc: "Model preselected for new chats (a model id from `GET /models`)."),
-        SettingSpec(name: "CRYOTENSOR_MAX_BODY_MB", defaultValue: "10", kind: .positiveNumber(max: 1024), doc: "Largest request body the responder reads (nginx's `client_max_body_size` should match)."),
-        SettingSpec(name: "CRYOTENSOR_SESSION_HOURS", defaultValue: "12", kind: .integer(1...720), doc: "Lifetime of a browser session cookie."),
-        SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES", defaultValue: "5", kind: .integer(1...1000), doc: "Failed logins per account in 15 minutes before further attempts get 429."),
-        SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT", defaultValue: "20", kind: .integer(1...10000), doc: "Failed logins per client address in 15 minutes before further attempts get 429."),
+        SettingSpec(name: "DEFAULT_MODEL", defaultValue: "", kind: .text,
+            doc: "Model preselected for new chats (a model id from `GET /models`)."),
+        SettingSpec(name: "CRYOTENSOR_MAX_BODY_MB", defaultValue: "10", kind: .positiveNumber(max: 1024),
+            doc: "Largest request body the responder reads (nginx's `client_max_body_size` should match)."),
+        SettingSpec(name: "CRYOTENSOR_SESSION_HOURS", defaultValue: "12", kind: .integer(1...720),
+            doc: "Lifetime of a browser session cookie."),
+        SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES", defaultValue: "5", kind: .integer(1...1000),
+            doc: "Failed logins per account in 15 minutes before further attempts get 429."),
+        SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT", defaultValue: "20", kind: .integer(1...10000),
+            doc: "Failed logins per client address in 15 minutes before further attempts get 429."),
     ]
 
     public static func spec(_ name: String) -> SettingSpec? { all.first { $0.name == name } }
@@ -161,7 +181,8 @@ public struct Config: Sendable {
 
         let key = try secret("CONFIG_ENCRYPTION_KEY")
         if let key, key.reveal().count < 32 {
-            throw ConfigError(variable: "CONFIG_ENCRYPTION_KEY", reason: "too short: use at least 32 random characters (for example `openssl rand -base64 32`)")
+            throw ConfigError(variable: "CONFIG_ENCRYPTION_KEY",
+                reason: "too short: use at least 32 random characters (for example `openssl rand -base64 32`)")
         }
         let previous = list("CONFIG_ENCRYPTION_KEY_PREVIOUS").map(Secret.init)
         let webuiKey = try secret("WEBUI_SECRET_KEY")
@@ -200,14 +221,16 @@ public struct Config: Sendable {
             switch BaseURL.normalize(entry) {
             case .success(let normal): allowed.append(normal)
             case .failure(let problem):
-                throw ConfigError(variable: "OPENAI_ALLOWED_API_BASE_URLS", reason: "entry '\(entry)' is not a valid base URL (\(problem.rawValue))")
+                throw ConfigError(variable: "OPENAI_ALLOWED_API_BASE_URLS",
+                    reason: "entry '\(entry)' is not a valid base URL (\(problem.rawValue))")
             }
         }
 
         var hosts: [String] = []
         for entry in list("ALLOW_INSECURE_HTTP_HOSTS") {
             let lower = entry.lowercased()
-            guard !lower.contains("/"), !lower.contains("@"), lower.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:[]".contains($0)) }) else {
+            guard !lower.contains("/"), !lower.contains("@"),
+                  lower.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:[]".contains($0)) }) else {
                 throw ConfigError(variable: "ALLOW_INSECURE_HTTP_HOSTS", reason: "entry '\(entry)' is not a host or host:port")
             }
             hosts.append(lower)

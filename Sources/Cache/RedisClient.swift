@@ -247,7 +247,8 @@ public final class RedisClient {
         let buffers = args.map { arg -> UnsafeMutablePointer<CChar> in
             let p = UnsafeMutablePointer<CChar>.allocate(capacity: max(arg.count, 1))
             arg.withUnsafeBytes { raw in
-                if let base = raw.baseAddress { p.withMemoryRebound(to: UInt8.self, capacity: arg.count) { $0.update(from: base.assumingMemoryBound(to: UInt8.self), count: arg.count) } }
+                if let base = raw.baseAddress { p.withMemoryRebound(to: UInt8.self,
+                    capacity: arg.count) { $0.update(from: base.assumingMemoryBound(to: UInt8.self), count: arg.count) } }
             }
             return p
         }

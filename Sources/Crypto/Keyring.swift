@@ -105,7 +105,8 @@ public struct Keyring: Sendable {
         let tag = Array(payload.suffix(AESGCM.tagSize))
         let ciphertext = Array(payload.dropFirst(AESGCM.nonceSize).dropLast(AESGCM.tagSize))
         do {
-            return try AESGCM.open(key: try Self.derive(key, purpose), nonce: nonce, ciphertext: ciphertext, tag: tag, aad: Array(place.utf8))
+            return try AESGCM.open(key: try Self.derive(key, purpose), nonce: nonce, ciphertext: ciphertext, tag: tag,
+                                   aad: Array(place.utf8))
         } catch {
             throw .authenticationFailed
         }
@@ -159,7 +160,8 @@ public final class EnvelopeOpener {
         guard payload.count >= AESGCM.nonceSize + AESGCM.tagSize else { throw .malformed }
         let bytes: [UInt8]
         do {
-            bytes = try fast.open(nonce: payload.prefix(AESGCM.nonceSize), ciphertext: payload.dropFirst(AESGCM.nonceSize).dropLast(AESGCM.tagSize),
+            bytes = try fast.open(nonce: payload.prefix(AESGCM.nonceSize),
+                ciphertext: payload.dropFirst(AESGCM.nonceSize).dropLast(AESGCM.tagSize),
                                   tag: payload.suffix(AESGCM.tagSize), aad: Array(place.utf8))
         } catch {
             throw .authenticationFailed

@@ -218,7 +218,8 @@ public struct ArtifactStore {
     public func load(ids: [String], chatID: Int64, userID: Int64) throws -> [String: StoredArtifact] {
         var out: [String: StoredArtifact] = [:]
         for id in ids {
-            if let row = try db.queryOne("SELECT item_type, payload, is_encrypted FROM \(table) WHERE id = ? AND chat_id = ? AND user_id = ?",
+            if let row = try db.queryOne("SELECT item_type, payload, is_encrypted FROM \(table) WHERE id = ? AND chat_id = "
+                + "? AND user_id = ?",
                                          [.text(id), .integer(chatID), .integer(userID)]),
                let type = row.text("item_type"), let payload = row.text("payload") {
                 out[id] = StoredArtifact(type: type, stored: payload, encrypted: row.bool("is_encrypted"))
@@ -231,7 +232,8 @@ public struct ArtifactStore {
     /// Deletes rows unused for `days` from every artifact table of this pipe; returns the count.
     public static func cleanup(db: Database, pipeID: String = Valves.pipeID, days: Int) throws -> Int {
         let prefix = "response_items_\(fragment(pipeID))_"
-        let tables = try db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?", [.text(prefix + "%")]).compactMap { $0.text("name") }
+        let tables = try db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
+            [.text(prefix + "%")]).compactMap { $0.text("name") }
         var removed = 0
         let cutoff = Clock.now() - Int64(days) * 86400
         for table in tables where table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {

@@ -43,7 +43,8 @@ public enum ResponsesInput {
                     items.append(["type": "message", "role": "assistant", "content": [["type": "output_text", "text": .string(text)]]])
                 }
             case "system", "developer":
-                items.append(["type": "message", "role": .string(message.role), "content": [["type": "input_text", "text": .string(message.content)]]])
+                items.append(["type": "message", "role": .string(message.role), "content": [["type": "input_text",
+                    "text": .string(message.content)]]])
             default:
                 var content: [JSON] = [["type": "input_text", "text": .string(message.content)]]
                 if index == history.count - 1 {

@@ -40,7 +40,8 @@ public enum SessionLog {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temporary = folder + "/.tmp-\(UUID().uuidString).zip"
         var error: Int32 = 0
-        guard let archive = zip_open(temporary, ZIP_CREATE | ZIP_EXCL, &error) else { throw Failure(description: "cannot create \(temporary) (libzip error \(error))") }
+        guard let archive = zip_open(temporary, ZIP_CREATE | ZIP_EXCL,
+            &error) else { throw Failure(description: "cannot create \(temporary) (libzip error \(error))") }
         var buffers: [UnsafeMutableRawPointer] = []
         defer { buffers.forEach { free($0) } }
         for file in files {

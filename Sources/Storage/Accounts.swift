@@ -136,7 +136,8 @@ public struct TokenRepository {
         try db.run("INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
                    [.integer(userID), .text(name), .text(tokenHash), .text(prefix), .integer(Clock.now())])
         let id = db.lastInsertRowID
-        guard let token = try db.queryOne("SELECT \(Self.columns) FROM api_tokens WHERE id = ?", [.integer(id)]).flatMap(APIToken.init) else {
+        guard let token = try db.queryOne("SELECT \(Self.columns) FROM api_tokens WHERE id = ?",
+            [.integer(id)]).flatMap(APIToken.init) else {
             throw StorageError(.step, "token vanished")
         }
         return token

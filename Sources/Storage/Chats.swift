@@ -33,7 +33,8 @@ public struct MessageRow: Sendable {
     public let createdAt: Int64
 
     init?(_ row: Row) {
-        guard let id = row.int("id"), let chat = row.int("chat_id"), let role = row.text("role"), let content = row.text("content") else { return nil }
+        guard let id = row.int("id"), let chat = row.int("chat_id"), let role = row.text("role"),
+              let content = row.text("content") else { return nil }
         self.id = id
         self.chatID = chat
         self.role = role
@@ -67,11 +68,13 @@ public struct ChatRepository {
     }
 
     public func touch(chatID: Int64, model: String?) throws(StorageError) {
-        try db.run("UPDATE chats SET updated_at = ?, model = COALESCE(?, model) WHERE id = ?", [.integer(Clock.now()), SQLValue(model), .integer(chatID)])
+        try db.run("UPDATE chats SET updated_at = ?, model = COALESCE(?, model) WHERE id = ?", [.integer(Clock.now()),
+            SQLValue(model), .integer(chatID)])
     }
 
     public func find(id: Int64, userID: Int64) throws(StorageError) -> ChatRow? {
-        try db.queryOne("SELECT \(Self.chatColumns) FROM chats WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]).flatMap(ChatRow.init)
+        try db.queryOne("SELECT \(Self.chatColumns) FROM chats WHERE id = ? AND user_id = ?", [.integer(id),
+            .integer(userID)]).flatMap(ChatRow.init)
     }
 
     public func list(userID: Int64, limit: Int = 500) throws(StorageError) -> [ChatRow] {
@@ -118,14 +121,18 @@ public struct ChatRepository {
         try db.query("SELECT id FROM chats WHERE user_id = ?", [.integer(userID)]).compactMap { $0.int("id") }
     }
 
-    public func addMessage(chatID: Int64, role: String, content: String, encrypted: Bool, model: String?, status: String) throws(StorageError) -> Int64 {
-        try db.run("INSERT INTO messages (chat_id, role, content, content_encrypted, model, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [.integer(chatID), .text(role), .text(content), SQLValue(encrypted), SQLValue(model), .text(status), .integer(Clock.now())])
+    public func addMessage(chatID: Int64, role: String, content: String, encrypted: Bool, model: String?,
+        status: String) throws(StorageError) -> Int64 {
+        try db.run("INSERT INTO messages (chat_id, role, content, content_encrypted, model, status, created_at) VALUES (?, "
+            + "?, ?, ?, ?, ?, ?)",
+                   [.integer(chatID), .text(role), .text(content), SQLValue(encrypted), SQLValue(model), .text(status),
+                       .integer(Clock.now())])
         return db.lastInsertRowID
     }
 
     public func messages(chatID: Int64) throws(StorageError) -> [MessageRow] {
-        try db.query("SELECT \(Self.messageColumns) FROM messages WHERE chat_id = ? ORDER BY id", [.integer(chatID)]).compactMap(MessageRow.init)
+        try db.query("SELECT \(Self.messageColumns) FROM messages WHERE chat_id = ? ORDER BY id",
+            [.integer(chatID)]).compactMap(MessageRow.init)
     }
 
     public func message(id: Int64) throws(StorageError) -> MessageRow? {
@@ -177,11 +184,13 @@ public struct ChatRepository {
     // MARK: bulk access for reencrypt
 
     public func allChats(afterID: Int64, limit: Int) throws(StorageError) -> [ChatRow] {
-        try db.query("SELECT \(Self.chatColumns) FROM chats WHERE id > ? ORDER BY id LIMIT ?", [.integer(afterID), .integer(Int64(limit))]).compactMap(ChatRow.init)
+        try db.query("SELECT \(Self.chatColumns) FROM chats WHERE id > ? ORDER BY id LIMIT ?", [.integer(afterID),
+            .integer(Int64(limit))]).compactMap(ChatRow.init)
     }
 
     public func allMessages(afterID: Int64, limit: Int) throws(StorageError) -> [MessageRow] {
-        try db.query("SELECT \(Self.messageColumns) FROM messages WHERE id > ? ORDER BY id LIMIT ?", [.integer(afterID), .integer(Int64(limit))]).compactMap(MessageRow.init)
+        try db.query("SELECT \(Self.messageColumns) FROM messages WHERE id > ? ORDER BY id LIMIT ?", [.integer(afterID),
+            .integer(Int64(limit))]).compactMap(MessageRow.init)
     }
 
     public func counts() throws(StorageError) -> (chats: Int, messages: Int) {
@@ -208,7 +217,8 @@ public struct ChatRepository {
     }
 
     public func rewriteMessage(id: Int64, content: String, encrypted: Bool) throws(StorageError) {
-        try db.run("UPDATE messages SET content = ?, content_encrypted = ? WHERE id = ?", [.text(content), SQLValue(encrypted), .integer(id)])
+        try db.run("UPDATE messages SET content = ?, content_encrypted = ? WHERE id = ?", [.text(content), SQLValue(encrypted),
+            .integer(id)])
     }
 
     public func rewriteTitle(id: Int64, title: String, encrypted: Bool) throws(StorageError) {

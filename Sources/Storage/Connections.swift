@@ -21,7 +21,8 @@ public struct ConnectionRecord: Sendable, Equatable {
     }
 
     init?(_ row: Row) {
-        guard let id = row.int("id"), let name = row.text("name"), let kind = row.text("kind"), let base = row.text("base_url") else { return nil }
+        guard let id = row.int("id"), let name = row.text("name"), let kind = row.text("kind"),
+              let base = row.text("base_url") else { return nil }
         self.init(id: id, name: name, kind: kind, baseURL: base, apiVersion: row.text("api_version"), enabled: row.bool("enabled"),
                   apiKeyCiphertext: row.text("api_key_ciphertext"))
     }
@@ -48,14 +49,17 @@ public struct ConnectionRepository {
     /// Inserts and returns the new id. The ciphertext, bound to the id, is written by `setCiphertext`.
     public func insert(_ c: ConnectionRecord) throws(StorageError) -> Int64 {
         let now = Clock.now()
-        try db.run("INSERT INTO connections (name, kind, base_url, api_version, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [.text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled), .integer(now), .integer(now)])
+        try db.run("INSERT INTO connections (name, kind, base_url, api_version, enabled, created_at, updated_at) VALUES (?, "
+            + "?, ?, ?, ?, ?, ?)",
+                   [.text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled), .integer(now),
+                       .integer(now)])
         return db.lastInsertRowID
     }
 
     public func update(_ c: ConnectionRecord) throws(StorageError) {
         try db.run("UPDATE connections SET name = ?, kind = ?, base_url = ?, api_version = ?, enabled = ?, updated_at = ? WHERE id = ?",
-                   [.text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled), .integer(Clock.now()), .integer(c.id)])
+                   [.text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled),
+                       .integer(Clock.now()), .integer(c.id)])
     }
 
     public func setCiphertext(id: Int64, _ ciphertext: String?) throws(StorageError) {

@@ -230,7 +230,8 @@ public enum Migrations {
     public static var latest: Int { all.last?.version ?? 0 }
 
     public static func currentVersion(_ db: Database) throws(StorageError) -> Int {
-        try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+        try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            + "applied_at INTEGER NOT NULL)")
         return Int(try db.queryOne("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")?.int("v") ?? 0)
     }
 

@@ -7,7 +7,8 @@ public enum BaseURL {
 
     public static func normalize(_ raw: String) -> Result<String, Problem> {
         let text = raw.trimmingCharacters(in: .whitespaces)
-        guard !text.isEmpty, !text.contains(where: { $0.isWhitespace || $0 == "\\" || ($0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? false) }) else {
+        let isControl = { (c: Character) in c.asciiValue.map { $0 < 0x20 || $0 == 0x7F } ?? false }
+        guard !text.isEmpty, !text.contains(where: { $0.isWhitespace || $0 == "\\" || isControl($0) }) else {
             return .failure(.malformed)
         }
         guard let sep = text.range(of: "://") else { return .failure(.malformed) }

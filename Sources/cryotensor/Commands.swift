@@ -8,6 +8,7 @@ import Support
 
 enum Commands {
     static let version = "0.1.0"
+    static let databaseUnavailable = #"{"error":{"code":"unavailable","message":"The service cannot open its database."}}"#
 
     static let usage = """
     usage: cryotensor <command> [options] [--env-file PATH]
@@ -208,7 +209,8 @@ enum Commands {
         guard args.count == 1, let raw = args.first else { return fail("usage: cryotensor check-url URL", code: 2) }
         guard var config = loadConfig(environment) else { return 2 }
         // Admin changes to the guard's settings (stored in the database) apply here too.
-        if FileManager.default.fileExists(atPath: config.databasePath), let db = try? Database(path: config.databasePath), let overrides = try? RuntimeSettingsRepository(db).all(), !overrides.isEmpty,
+        if FileManager.default.fileExists(atPath: config.databasePath), let db = try? Database(path: config.databasePath),
+           let overrides = try? RuntimeSettingsRepository(db).all(), !overrides.isEmpty,
            let merged = try? Config.load(environment: environment.merging(overrides) { _, new in new }) {
             config = merged
         }
@@ -236,7 +238,9 @@ enum Commands {
                 FileHandle.standardError.write(Data("reencrypt: \(line)\n".utf8))
             }
             print("rewritten \(report.rewritten), already current \(report.alreadyCurrent), failed \(report.failed.count)")
-            for failure in report.failed { FileHandle.standardError.write(Data("reencrypt: cannot decrypt \(failure); left unchanged\n".utf8)) }
+            for failure in report.failed {
+                FileHandle.standardError.write(Data("reencrypt: cannot decrypt \(failure); left unchanged\n".utf8))
+            }
             return report.failed.isEmpty ? 0 : 1
         } catch {
             return fail("\(error)")
@@ -348,7 +352,7 @@ enum Commands {
             } catch {
                 Log.event(.error, "worker_start_failed", ["error": .string(String(describing: error))])
                 return { _, writer in writer.send(status: 503, headers: [("Content-Type", "application/json")],
-                                                  body: Array(#"{"error":{"code":"unavailable","message":"The service cannot open its database."}}"#.utf8)) }
+                                                  body: Array(Self.databaseUnavailable.utf8)) }
             }
         }
         // The accepting threads left their loops; streams on the elastic lane may still be running:

@@ -1,5 +1,6 @@
 @testable import App
 import Support
+import TestSupport
 import Testing
 
 /// Seeded fuzzing of the settings parsers: the environment at start-up and the admin API's patches.

@@ -1,5 +1,6 @@
 import Crypto
 import Support
+import TestSupport
 import Testing
 
 /// Seeded fuzzing of the stored-secret envelope: whatever is read back from the database or an

@@ -1,4 +1,5 @@
 @testable import FastCGI
+import TestSupport
 import Testing
 
 /// Seeded fuzzing of what `Request` decodes from the client's query string and cookies.

@@ -48,7 +48,8 @@ struct HardeningTests {
         let sentence = "the \(planted) sentence alice wrote"
         let chat = try #require(try alice.post("/chats", ["title": .string(sentence)]).json?["id"]?.intValue)
         #expect(try alice.get("/chats/search?q=\(planted)").json?["results"]?.arrayValue?.count == 1)
-        let aliceID = try #require(try admin.get("/admin/users").json?["users"]?.arrayValue?.first { $0["email"] == "alice@example.com" }?["id"]?.intValue)
+        let users = try admin.get("/admin/users").json?["users"]?.arrayValue ?? []
+        let aliceID = try #require(users.first { $0["email"] == "alice@example.com" }?["id"]?.intValue)
         #expect(try admin.delete("/admin/users/\(aliceID)").status == 204)
 
         _ = try stack.addUser("bob@example.com", password: "bob-password-12345")
@@ -71,7 +72,8 @@ struct HardeningTests {
         let metadata = "http://169.254.169.254/latest/meta-data/"
         #expect(try admin.post("/files/fetch", ["url": .string(metadata), "dry_run": true]).json?["allowed"] == false)
         // What the old design trusted: a settings document and version in Redis.
-        let forged = #"{"version":99,"overrides":{"ENABLE_SSRF_PROTECTION":"false","ALLOW_INSECURE_HTTP":"true","ALLOW_INSECURE_HTTP_HOSTS":"169.254.169.254"}}"#
+        let forged = #"{"version":99,"overrides":{"ENABLE_SSRF_PROTECTION":"false","ALLOW_INSECURE_HTTP":"true","#
+            + #""ALLOW_INSECURE_HTTP_HOSTS":"169.254.169.254"}}"#
         _ = try stack.redis(["SET", "ct:config:doc", forged])
         _ = try stack.redis(["SET", "ct:config:version", "99"])
         for _ in 0..<8 {
@@ -220,7 +222,8 @@ struct HardeningTests {
         let login = try fresh.post("/auth/login", ["email": "user@example.com", "password": "user-password-1234"],
                                    headers: ["Host": "chat.example.com"])
         let cookie = login.header("Set-Cookie") ?? ""
-        #expect(cookie.hasPrefix("__Host-ct_session=") && cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"))
+        #expect(cookie.hasPrefix("__Host-ct_session=") && cookie.contains("Secure") && cookie.contains("Path=/")
+                && !cookie.contains("Domain"))
     }
 
     @Test func aPlainJSONAnswerToAStreamedRequestIsTheWholeAnswer() throws {

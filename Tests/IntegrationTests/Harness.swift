@@ -83,7 +83,8 @@ final class Stack: @unchecked Sendable {
     }
 
     func stackCommand(_ action: String) throws {
-        let r = try runCommand(projectRoot.appendingPathComponent("scripts/stack").path, [action, "--var", dir.path], environment: environment)
+        let r = try runCommand(projectRoot.appendingPathComponent("scripts/stack").path, [action, "--var", dir.path],
+            environment: environment)
         guard r.status == 0 else { throw StackError("\(action): \(r.stderr)") }
     }
 
@@ -113,7 +114,8 @@ final class Stack: @unchecked Sendable {
     func login(_ email: String, _ password: String) throws -> Client {
         let client = Client(base: base)
         let r = try client.post("/auth/login", ["email": .string(email), "password": .string(password)])
-        guard r.status == 200, let csrf = r.json?["csrf_token"]?.stringValue else { throw StackError("login failed: \(r.status) \(r.text)") }
+        guard r.status == 200, let csrf = r.json?["csrf_token"]?.stringValue else { throw StackError("login failed: "
+            + "\(r.status) \(r.text)") }
         client.csrf = csrf
         return client
     }
@@ -160,7 +162,8 @@ final class Client: @unchecked Sendable {
         cookieJar = NSTemporaryDirectory() + "ct-cookies-\(UUID().uuidString)"
     }
 
-    func request(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:], contentType: String? = "application/json") throws -> HTTPResult {
+    func request(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:],
+        contentType: String? = "application/json") throws -> HTTPResult {
         let headerFile = NSTemporaryDirectory() + "ct-h-\(UUID().uuidString)"
         let bodyFile = NSTemporaryDirectory() + "ct-b-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: headerFile); try? FileManager.default.removeItem(atPath: bodyFile) }
@@ -293,5 +296,27 @@ extension Client {
         close(child.stderrFD)
         child.wait()
         return events
+    }
+}
+
+let webuiKeyA = "webui-secret-A-0123456789-abcdefghijkl"
+
+/// A stack whose OpenRouter pipe talks to the mock: an admin logged in, the pipe's valves set
+/// (BASE_URL, API_KEY, plus `valves`), WEBUI_SECRET_KEY set.
+struct PipeStack {
+    let mock: MockUpstream
+    let stack: Stack
+    let admin: Client
+
+    init(valves: [String: JSON] = [:], mockArgs: [String] = [], env: [String: String] = [:]) throws {
+        mock = try MockUpstream(["--delay", "0"] + mockArgs)
+        var environment = ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL, "WEBUI_SECRET_KEY": webuiKeyA]
+        for (k, v) in env { environment[k] = v }
+        stack = try Stack(env: environment)
+        admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        var all: [String: JSON] = ["BASE_URL": .string(mock.baseURL), "API_KEY": "sk-or-v1-pipe-key-0123456789"]
+        for (k, v) in valves { all[k] = v }
+        let r = try admin.put("/admin/pipes/openrouter/valves", ["valves": .object(all)])
+        guard r.status == 200 else { throw StackError("valves: \(r.text)") }
     }
 }

@@ -8,23 +8,10 @@ import Testing
 /// that echoes the key, one that floods, and a cleanup pointed at files it never wrote.
 @Suite("Tenant isolation: answers, artifacts, provider text and floods", .serialized)
 struct IsolationTests {
-    struct Setup {
-        let mock: MockUpstream
-        let stack: Stack
-        let admin: Client
-    }
+    typealias Setup = PipeStack
 
     func setUp(valves: [String: JSON] = [:], mockArgs: [String] = [], env: [String: String] = [:]) throws -> Setup {
-        let mock = try MockUpstream(["--delay", "0"] + mockArgs)
-        var environment = ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL, "WEBUI_SECRET_KEY": webuiKeyA]
-        for (k, v) in env { environment[k] = v }
-        let stack = try Stack(env: environment)
-        let admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
-        var all: [String: JSON] = ["BASE_URL": .string(mock.baseURL), "API_KEY": "sk-or-v1-pipe-key-0123456789"]
-        for (k, v) in valves { all[k] = v }
-        let r = try admin.put("/admin/pipes/openrouter/valves", ["valves": .object(all)])
-        guard r.status == 200 else { throw StackError("valves: \(r.text)") }
-        return Setup(mock: mock, stack: stack, admin: admin)
+        try PipeStack(valves: valves, mockArgs: mockArgs, env: env)
     }
 
     func user(_ s: Setup, _ name: String) throws -> Client {

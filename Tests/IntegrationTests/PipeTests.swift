@@ -3,40 +3,31 @@ import Foundation
 import Support
 import Testing
 
-let webuiKeyA = "webui-secret-A-0123456789-abcdefghijkl"
 let artifactKey = "artifact-key-0123456789"
 
 @Suite("OpenRouter Responses pipe through nginx against the mock", .serialized)
 struct PipeIntegrationTests {
-    struct Setup {
-        let mock: MockUpstream
-        let stack: Stack
-        let admin: Client
-    }
+    typealias Setup = PipeStack
 
     func setUp(valves: [String: JSON] = [:], mockArgs: [String] = [], env: [String: String] = [:]) throws -> Setup {
-        let mock = try MockUpstream(["--delay", "0"] + mockArgs)
-        var environment = ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL, "WEBUI_SECRET_KEY": webuiKeyA]
-        for (k, v) in env { environment[k] = v }
-        let stack = try Stack(env: environment)
-        let admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
-        var all: [String: JSON] = ["BASE_URL": .string(mock.baseURL), "API_KEY": "sk-or-v1-pipe-key-0123456789", "ARTIFACT_ENCRYPTION_KEY": .string(artifactKey)]
+        var all: [String: JSON] = ["ARTIFACT_ENCRYPTION_KEY": .string(artifactKey)]
         for (k, v) in valves { all[k] = v }
-        let r = try admin.put("/admin/pipes/openrouter/valves", ["valves": .object(all)])
-        guard r.status == 200 else { throw StackError("valves: \(r.text)") }
-        return Setup(mock: mock, stack: stack, admin: admin)
+        return try PipeStack(valves: all, mockArgs: mockArgs, env: env)
     }
 
     func turn(_ s: Setup, chat: Int, _ text: String) throws -> [JSON] {
-        try s.admin.streamEvents("/chats/\(chat)/messages", ["content": .string(text), "model": "openrouter/mock-gpt-4o"]).compactMap { try? JSON.parse($0.data) }
+        try s.admin.streamEvents("/chats/\(chat)/messages", ["content": .string(text),
+            "model": "openrouter/mock-gpt-4o"]).compactMap { try? JSON.parse($0.data) }
     }
 
     func responsesRequests(_ s: Setup) throws -> [JSON] {
-        try s.mock.requests().filter { ($0["path"]?.stringValue ?? "").hasSuffix("/responses") }.compactMap { try? JSON.parse($0["body"]?.stringValue ?? "") }
+        try s.mock.requests().filter { ($0["path"]?.stringValue ?? "").hasSuffix("/responses") }
+            .compactMap { try? JSON.parse($0["body"]?.stringValue ?? "") }
     }
 
     func table(_ s: Setup) throws -> String {
-        try runCommand("/usr/bin/sqlite3", [s.stack.dbPath, "SELECT name FROM sqlite_master WHERE name LIKE 'response_items_%' AND type = 'table'"]).stdout
+        try runCommand("/usr/bin/sqlite3", [s.stack.dbPath,
+            "SELECT name FROM sqlite_master WHERE name LIKE 'response_items_%' AND type = 'table'"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -61,7 +52,8 @@ struct PipeIntegrationTests {
         #expect(types == ["message", "reasoning", "function_call", "function_call_output", "message", "message"])
         #expect(input[1]["id"]?.stringValue == "rs_1")
         #expect(input[1]["encrypted_content"]?.stringValue == "opaque-1")
-        #expect(input[4]["content"]?.arrayValue?.first?["text"]?.stringValue == "Pipe answer to: first question", "markers are not sent as text")
+        #expect(input[4]["content"]?.arrayValue?.first?["text"]?.stringValue == "Pipe answer to: first question",
+            "markers are not sent as text")
         // The key reached the mock as a bearer token, and the cache session id is an HMAC, not the chat id.
         let headers = try s.mock.requests().last { ($0["path"]?.stringValue ?? "").hasSuffix("/responses") }?["headers"]
         #expect(headers?["authorization"]?.stringValue == "Bearer sk-or-v1-pipe-key-0123456789")
@@ -78,7 +70,8 @@ struct PipeIntegrationTests {
         }
         let t = try table(s)
         #expect(t.hasPrefix("response_items_openrouter_"))
-        let rows = try runCommand("/usr/bin/sqlite3", ["-separator", "\t", s.stack.dbPath, "SELECT id, item_type, is_encrypted, payload FROM \(t)"]).stdout
+        let rows = try runCommand("/usr/bin/sqlite3", ["-separator", "\t", s.stack.dbPath,
+            "SELECT id, item_type, is_encrypted, payload FROM \(t)"]).stdout
             .split(separator: "\n").map { $0.split(separator: "\t", maxSplits: 3).map(String.init) }
         #expect(rows.count == 3)
         #expect(rows.allSatisfy { $0[2] == "1" })
@@ -94,9 +87,11 @@ struct PipeIntegrationTests {
         let chat = try #require(try s.admin.post("/chats", [:]).json?["id"]?.intValue)
         _ = try turn(s, chat: chat, "tooling")
         let t = try table(s)
-        let rows = try runCommand("/usr/bin/sqlite3", ["-separator", "\t", s.stack.dbPath, "SELECT item_type, is_encrypted FROM \(t) ORDER BY item_type"]).stdout
+        let rows = try runCommand("/usr/bin/sqlite3", ["-separator", "\t", s.stack.dbPath,
+            "SELECT item_type, is_encrypted FROM \(t) ORDER BY item_type"]).stdout
         #expect(rows == "function_call\t0\nfunction_call_output\t0\nreasoning\t1\n")
-        let output = try runCommand("/usr/bin/sqlite3", [s.stack.dbPath, "SELECT payload FROM \(t) WHERE item_type = 'function_call_output'"]).stdout
+        let output = try runCommand("/usr/bin/sqlite3", [s.stack.dbPath,
+            "SELECT payload FROM \(t) WHERE item_type = 'function_call_output'"]).stdout
         #expect(output.contains("TOOL-OUTPUT for tooling"))
         for (name, data) in s.stack.persistedBytes() { #expect(!data.contains("REASONING about: tooling"), "reasoning in \(name)") }
     }
@@ -182,13 +177,15 @@ struct PipeIntegrationTests {
         #expect(cleanup.stdout.contains("artifacts: removed 3"))
         #expect(cleanup.stdout.contains("session logs: removed 1"))
         #expect(!FileManager.default.fileExists(atPath: archive))
-        #expect(!FileManager.default.fileExists(atPath: s.stack.dir.appendingPathComponent("session_logs/1/\(chat)").path), "empty folders go too")
+        #expect(!FileManager.default.fileExists(atPath: s.stack.dir.appendingPathComponent("session_logs/1/\(chat)").path),
+            "empty folders go too")
     }
 
     @Test(.enabled(if: networkIsIsolated, "needs unshare -n"))
     func attachmentsGoThroughTheGuardAndRefusalsBecomeNotes() throws {
         let s = try setUp(env: ["SSRF_ALLOWED_CIDRS": "127.0.0.1/32", "ALLOW_INSECURE_HTTP": "true"])
-        let patched = try s.admin.patch("/admin/config", ["allow_insecure_http_hosts": .array([.string("127.0.0.1:\(s.mock.port)"), "169.254.169.254"])])
+        let patched = try s.admin.patch("/admin/config", ["allow_insecure_http_hosts": .array([.string("127.0.0.1:\(s.mock.port)"),
+            "169.254.169.254"])])
         #expect(patched.status == 200)
         let chat = try #require(try s.admin.post("/chats", [:]).json?["id"]?.intValue)
         let events = try s.admin.streamEvents("/chats/\(chat)/messages", [
@@ -201,7 +198,8 @@ struct PipeIntegrationTests {
         let content = done["message"]?["content"]?.stringValue ?? ""
         #expect(content.contains("169.254.169.254/latest/meta-data/ was not used (blocked_address"))
         let user = try #require(try responsesRequests(s).last?["input"]?.arrayValue?.last?["content"]?.arrayValue)
-        #expect(user.contains { $0["type"]?.stringValue == "input_image" && ($0["image_url"]?.stringValue ?? "").hasPrefix("data:image/png;base64,") })
+        #expect(user.contains { $0["type"]?.stringValue == "input_image"
+                                && ($0["image_url"]?.stringValue ?? "").hasPrefix("data:image/png;base64,") })
         #expect(user.filter { $0["type"]?.stringValue == "input_image" }.count == 1)
     }
 }

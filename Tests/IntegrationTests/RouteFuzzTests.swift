@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import TestSupport
 import Testing
 
 /// A seeded fuzz of the API through nginx. Field names are learned from the API's own answers
@@ -7,18 +8,6 @@ import Testing
 /// deep nesting. No answer may be a 5xx, and the service must be alive after each round.
 @Suite("Route fuzz through nginx", .serialized)
 struct RouteFuzzTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func pick<T>(_ items: [T]) -> T { items[Int(next() % UInt64(items.count))] }
-    }
-
     /// Raw JSON texts, many of which JSON.serialize would never write.
     static let hostileValues: [String] = [
         "1e300", "-1e300", "1e400", "-1E+999", "1e-400", "-0", "9223372036854775808", "-9223372036854775809", "18446744073709551616",
@@ -66,7 +55,7 @@ struct RouteFuzzTests {
             ("POST", "/tokens", { "{\"name\": \($0)}" }),
         ]
 
-        var rng = Generator(state: 0xC0FFEE)
+        var rng = SeededGenerator(state: 0xC0FFEE)
         var failures: [String] = []
         for round in 0..<400 {
             let target = rng.pick(targets)

@@ -80,7 +80,8 @@ struct SharedHostTests {
             healthy = (try? Client(base: base).get("/health").status) == 200
             if !healthy { usleep(50_000) }
         }
-        #expect(healthy, "nginx did not reach the responder: \((try? String(contentsOfFile: home + "/nginx-error.log", encoding: .utf8)) ?? "")")
+        let nginxLog = (try? String(contentsOfFile: home + "/nginx-error.log", encoding: .utf8)) ?? ""
+        #expect(healthy, "nginx did not reach the responder: \(nginxLog)")
 
         let add = try asUser([responderBinary, "user", "add", "owner@example.com", "--admin", "--env-file", home + "/env"])
         let password = add.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -1,5 +1,6 @@
 @testable import Pipe
 import Support
+import TestSupport
 import Testing
 
 /// Seeded fuzzing of `Valves.validate`: admins send any JSON; what is stored must read back the same.

@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import TestSupport
 import Testing
 
 /// Seeded fuzzing of `Encoding.fromBase64`, which reads every stored ciphertext and password hash.

@@ -1,4 +1,5 @@
 import Support
+import TestSupport
 import Testing
 
 /// Seeded fuzzing of `BaseURL.normalize`: its output is compared with the allowlist, so it must be a fixed point.

@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import TestSupport
 import Testing
 
 /// Seeded fuzzing of `JSON.parse`, which reads every request body and every upstream reply.

@@ -1,4 +1,5 @@
 import Support
+import TestSupport
 import Testing
 
 /// Seeded fuzzing of the SSE reader: upstream bytes arrive in whatever chunks the network makes.
