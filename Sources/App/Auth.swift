@@ -93,8 +93,9 @@ struct LoginLimiter {
         guard address.contains(":"), let ip = IPAddress(address.split(separator: "%").first.map(String.init) ?? address),
               ip.bytes.count == 16 else { return address }
         // ::ffff:a.b.c.d is an IPv4 client and counts as that address.
-        if ip.bytes.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF,
-            0xFF] { return ip.bytes.suffix(4).map(String.init).joined(separator: ".") }
+        if ip.bytes.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF], let v4 = IPAddress(bytes: Array(ip.bytes.suffix(4))) {
+            return v4.description
+        }
         return Encoding.hex(Array(ip.bytes.prefix(8))) + "::/64"
     }
 

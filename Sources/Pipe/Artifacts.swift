@@ -1,6 +1,7 @@
 import Crypto
 import Storage
 import Support
+import Synchronization
 
 /// Artifact ids: 20 Crockford base32 characters, 16 of time (nanoseconds, 80 bits) then 4 random.
 public enum ArtifactID {
@@ -118,11 +119,18 @@ public struct ArtifactStore {
         let sealKey = sealing.artifactKey ?? (sealing.localEncryption ? sealing.fallbackKey : nil)
         self.sealKeyring = sealKey.map { Keyring(current: $0, previous: []) }
         self.openKeyring = Keyring(current: sealKey, previous: [sealing.fallbackKey].compactMap { $0 }.filter { $0 != sealKey })
-        try Self.prepare(db: db, table: table)
+        // Once per process and table: a turn makes its store up to three times.
+        let prepared = "\(db.path)|\(table)"
+        if !Self.prepared.withLock({ $0.contains(prepared) }) {
+            try Self.prepare(db: db, table: table)
+            Self.prepared.withLock { _ = $0.insert(prepared) }
+        }
     }
 
     /// Creates the table, or moves a table of the earlier layout (chat id as text, no owner) into
     /// the new one. Rows whose chat no longer exists are not carried over.
+    static let prepared = Mutex<Set<String>>([])
+
     static func prepare(db: Database, table: String) throws {
         func columnNames(_ name: String) throws -> [String] {
             try db.query("SELECT name FROM pragma_table_info(?)", [.text(name)]).compactMap { $0.text("name") }
