@@ -360,12 +360,17 @@ struct PackageTests {
     /// libdispatch's thread priorities), whose failure is ignored.
     func checkSyscalls(trace: String, filtered: Set<String>) throws {
         var used = Set<String>()
-        var started = false
-        for line in trace.split(separator: "\n") {
-            if !started { started = line.contains("execve(\"/usr/bin/cryotensor\""); continue }
-            let fields = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-            guard fields.count == 2, let paren = fields[1].firstIndex(of: "(") else { continue }
-            let name = fields[1][..<paren]
+        let lines = trace.split(separator: "\n")
+        // From the responder's execve on (what spawn-fcgi did before it is not the responder's).
+        let start = lines.firstIndex { $0.contains("execve(") && $0.contains("cryotensor") }.map { $0 + 1 } ?? 0
+        for line in lines[start...] {
+            // "PID name(...)" once there are several threads, "name(...)" before that.
+            var call = Substring(line)
+            if let first = line.split(separator: " ", maxSplits: 1).first, first.allSatisfy(\.isNumber) {
+                call = line.dropFirst(first.count).drop { $0 == " " }
+            }
+            guard let paren = call.firstIndex(of: "(") else { continue }
+            let name = call[..<paren]
             if !name.isEmpty, name.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" }) { used.insert(String(name)) }
         }
         #expect(used.count > 20, "too few syscalls traced: \(used.sorted())")
