@@ -298,17 +298,6 @@ enum Commands {
             return fail("cannot remove the plaintext search index: \(error)")
         }
 
-        let server: Server
-        do {
-            var options = Server.Options(address: address, threads: threads, maxBodyBytes: config.maxBodyBytes,
-                                         socketMode: mode, socketGroup: parsed.values["--socket-group"])
-            options.allowedPeers = peers
-            options.setsPeerEnvironment = setsPeerEnvironment
-            options.backlog = backlog
-            server = try Server(options: options)
-        } catch {
-            return fail(error.description)
-        }
         let cacheMACKey: [UInt8]
         do {
             cacheMACKey = try ServiceKeyRepository(db).key("redis-cache-mac") { Crypto.Random.bytes(32) }
@@ -333,6 +322,19 @@ enum Commands {
         FileLimits.raise(for: maxStreams)
         // A client gone mid-stream must be a failed write, never a signal that ends the process.
         signal(SIGPIPE, SIG_IGN)
+        // The socket opens only now, right before the signal sources: libfcgi (FCGX_Init) takes SIGTERM
+        // for itself, so a SIGTERM between the two would be swallowed and the process never stop.
+        let server: Server
+        do {
+            var options = Server.Options(address: address, threads: threads, maxBodyBytes: config.maxBodyBytes,
+                                         socketMode: mode, socketGroup: parsed.values["--socket-group"])
+            options.allowedPeers = peers
+            options.setsPeerEnvironment = setsPeerEnvironment
+            options.backlog = backlog
+            server = try Server(options: options)
+        } catch {
+            return fail(error.description)
+        }
         let signals = ShutdownSignals(server: server, graceSeconds: grace)
         signals.install()
         // Threads are started only after the signal sources: libdispatch blocks SIGTERM in the
