@@ -25,8 +25,11 @@ let package = Package(
         .target(name: "Cache", dependencies: ["CHiredis", "Support"]),
         .target(name: "Outbound", dependencies: ["CCurl", "Support"]),
         .target(name: "Pipe", dependencies: ["CLZ4", "CZip", "Support", "Crypto", "Storage", "Outbound"]),
-        .target(name: "App", dependencies: ["Support", "FastCGI", "Crypto", "Storage", "Cache", "Outbound", "Pipe"]),
-        .executableTarget(name: "cryotensor", dependencies: ["App", "FastCGI", "Support"]),
+        // The domain: settings, secrets, accounts, connections, chats, the pipe, files. Never HTTP.
+        .target(name: "Service", dependencies: ["Support", "Crypto", "Storage", "Cache", "Outbound", "Pipe"]),
+        // The HTTP layer: routes, context, declared input, error rendering and thin handlers.
+        .target(name: "App", dependencies: ["Support", "FastCGI", "Crypto", "Storage", "Cache", "Outbound", "Pipe", "Service"]),
+        .executableTarget(name: "cryotensor", dependencies: ["App", "Service", "FastCGI", "Storage", "Support", "Crypto"]),
 
         // The seeded generator every fuzz test draws from (a library only the tests link).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -36,7 +39,8 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),
         .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "TestSupport"]),
-        .testTarget(name: "AppTests", dependencies: ["App", "Storage", "Crypto", "Support", "Cache", "TestSupport"]),
+        .testTarget(name: "AppTests", dependencies: ["App", "Service"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "Storage", "Crypto", "Support", "Cache", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe", "TestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Crypto
 import FastCGI
+import Service
 import Storage
 import Support
 
@@ -110,17 +111,16 @@ public final class Application: @unchecked Sendable {
             }
         } catch {
             lease.release()
-            let httpError = HTTPError.from(error)
-            if httpError.status >= 500 {
+            let (failure, headers) = ServiceError.rendering(error)
+            if failure.status >= 500 {
                 Log.event(.error, "handler_failed", ["request_id": .string(requestID), "error": .string(String(describing: error))])
             }
-            errorCode = httpError.code
+            errorCode = failure.code.rawValue
             if writer.headersSent {
-                writer.write("data: " + JSON.object(["type": "error", "error": ["code": .string(httpError.code),
-                    "message": .string(httpError.message)]]).serialized() + "\n\n")
+                writer.write(failure.streamEvent)
             } else {
-                writer.send(status: httpError.status, headers: [("Content-Type", "application/json")] + httpError.headers,
-                            body: Array(httpError.body.serialized().utf8))
+                writer.send(status: failure.status, headers: [("Content-Type", "application/json")] + headers,
+                            body: Array(failure.body.serialized().utf8))
             }
         }
         var fields: [String: JSON] = [
@@ -135,14 +135,13 @@ public final class Application: @unchecked Sendable {
     }
 
     func dispatch(_ request: Request, requestID: String, lease: ServicesLease, userID: inout Int64?) throws -> Response {
-        if request.bodyTooLarge { throw HTTPError.tooLarge }
+        if request.bodyTooLarge { throw ServiceError.tooLarge }
         let (route, params): (Route, [String: String])
         switch router.match(method: request.method, path: request.path) {
-        case .notFound: throw HTTPError.notFound
+        case .notFound: throw ServiceError.notFound
         case .methodNotAllowed(let allowed):
-            var e = HTTPError(405, "method_not_allowed", "Method \(request.method) is not allowed here.")
-            e.headers = [("Allow", allowed.joined(separator: ", "))]
-            throw e
+            throw HTTPFailure(error: ServiceError(.methodNotAllowed, "Method \(request.method) is not allowed here."),
+                              headers: [("Allow", allowed.joined(separator: ", "))])
         case .found(let r, let p): (route, params) = (r, p)
         }
         let context = Context(request: request, pathParams: params, lease: lease, requestID: requestID)
@@ -150,16 +149,16 @@ public final class Application: @unchecked Sendable {
         userID = context.auth?.user.id
         switch route.access {
         case .anyone: break
-        case .user: guard context.auth != nil else { throw HTTPError.unauthorized }
+        case .user: guard context.auth != nil else { throw ServiceError.unauthorized }
         case .admin:
-            guard let auth = context.auth else { throw HTTPError.unauthorized }
-            guard auth.user.role == .admin else { throw HTTPError.forbidden }
+            guard let auth = context.auth else { throw ServiceError.unauthorized }
+            guard auth.user.role == .admin else { throw ServiceError.forbidden }
         }
         try context.checkCSRF()
         if !request.body.isEmpty, ["POST", "PUT", "PATCH"].contains(request.method) {
             let type = (request.header("Content-Type") ?? "").lowercased()
             guard type.hasPrefix("application/json") else {
-                throw HTTPError(415, "unsupported_media_type", "Send JSON with Content-Type: application/json.")
+                throw ServiceError(.unsupportedMediaType, "Send JSON with Content-Type: application/json.")
             }
         }
         return try route.handler(context)

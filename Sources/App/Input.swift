@@ -1,3 +1,4 @@
+import Service
 import Support
 
 /// Declared input of an endpoint (the kcgi habit): each field with its type and limits.
@@ -39,25 +40,25 @@ public struct Fields: Sendable {
 }
 
 extension InputSpec {
-    public func validate(_ body: [UInt8]) throws(HTTPError) -> Fields {
+    public func validate(_ body: [UInt8]) throws(ServiceError) -> Fields {
         let document: JSON
         do {
             document = try JSON.parse(body)
         } catch {
-            throw HTTPError.invalidJSON(error.description)
+            throw ServiceError.invalidJSON(error.description)
         }
-        guard case .object(let object) = document else { throw HTTPError.invalidJSON("expected an object") }
+        guard case .object(let object) = document else { throw ServiceError.invalidJSON("expected an object") }
         return try validate(object)
     }
 
-    public func validate(_ object: [String: JSON]) throws(HTTPError) -> Fields {
+    public func validate(_ object: [String: JSON]) throws(ServiceError) -> Fields {
         if !allowUnknown, let unknown = object.keys.sorted().first(where: { key in !fields.contains { $0.name == key } }) {
-            throw HTTPError.invalidField(unknown, "Unknown field '\(unknown)'.")
+            throw ServiceError.invalidField(unknown, "Unknown field '\(unknown)'.")
         }
         var out: [String: JSON] = [:]
         for field in fields {
             guard let value = object[field.name], value != .null else {
-                if field.required { throw HTTPError.invalidField(field.name, "Field '\(field.name)' is required.") }
+                if field.required { throw ServiceError.invalidField(field.name, "Field '\(field.name)' is required.") }
                 continue
             }
             try check(field, value)
@@ -66,33 +67,31 @@ extension InputSpec {
         return Fields(values: out)
     }
 
-    func check(_ field: FieldSpec, _ value: JSON) throws(HTTPError) {
+    func check(_ field: FieldSpec, _ value: JSON) throws(ServiceError) {
         let name = field.name
         switch field.kind {
         case .string(let min, let max):
-            guard let s = value.stringValue else { throw HTTPError.invalidField(name, "Field '\(name)' must be a string.") }
+            guard let s = value.stringValue else { throw ServiceError.invalidField(name, "Field '\(name)' must be a string.") }
             guard s.count >= min, s.count <= max else {
-                throw HTTPError.invalidField(name, "Field '\(name)' must be \(min) to \(max) characters long.")
+                throw ServiceError.invalidField(name, "Field '\(name)' must be \(min) to \(max) characters long.")
             }
             guard !s.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) else {
-                throw HTTPError.invalidField(name, "Field '\(name)' contains control characters.")
+                throw ServiceError.invalidField(name, "Field '\(name)' contains control characters.")
             }
         case .email:
-            guard let s = value.stringValue else { throw HTTPError.invalidField(name, "Field '\(name)' must be a string.") }
-            let parts = s.split(separator: "@", omittingEmptySubsequences: false)
-            guard s.count <= 254, parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
-                  !s.contains(where: { $0.isWhitespace || $0.isNewline }) else {
-                throw HTTPError.invalidField(name, "Field '\(name)' must be an email address.")
+            guard let s = value.stringValue else { throw ServiceError.invalidField(name, "Field '\(name)' must be a string.") }
+            guard EmailAddress.isValid(s) else {
+                throw ServiceError.invalidField(name, "Field '\(name)' must be an email address.")
             }
         case .bool:
-            guard value.boolValue != nil else { throw HTTPError.invalidField(name, "Field '\(name)' must be true or false.") }
+            guard value.boolValue != nil else { throw ServiceError.invalidField(name, "Field '\(name)' must be true or false.") }
         case .integer(let range):
             guard let i = value.intValue, range.contains(i) else {
-                throw HTTPError.invalidField(name, "Field '\(name)' must be an integer in \(range.lowerBound)...\(range.upperBound).")
+                throw ServiceError.invalidField(name, "Field '\(name)' must be an integer in \(range.lowerBound)...\(range.upperBound).")
             }
         case .oneOf(let choices):
             guard let s = value.stringValue, choices.contains(s) else {
-                throw HTTPError.invalidField(name, "Field '\(name)' must be one of: \(choices.joined(separator: ", ")).")
+                throw ServiceError.invalidField(name, "Field '\(name)' must be one of: \(choices.joined(separator: ", ")).")
             }
         case .any:
             break

@@ -1,4 +1,5 @@
 import FastCGI
+import Service
 import Support
 
 /// Who may call a route.

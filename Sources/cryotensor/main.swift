@@ -1,6 +1,5 @@
-import App
-import FastCGI
 import Foundation
+import Service
 import Support
 
 // Top-level code stays a thin dispatcher: everything that runs on worker threads lives in

@@ -1,0 +1,84 @@
+import Crypto
+import Service
+import Storage
+import Support
+
+extension UserJSON {
+    static func of(_ user: User) -> JSON {
+        ["id": .number(Double(user.id)), "email": .string(user.email), "role": .string(user.role.rawValue),
+         "disabled": .bool(user.disabled), "created_at": .number(Double(user.createdAt))]
+    }
+}
+enum UserJSON {}
+
+enum AuthHandlers {
+    static let loginInput = InputSpec([.required("email", .string(min: 1, max: 254)), .required("password", .string(min: 1, max: 1024))])
+
+    static func login(_ c: Context) throws -> Response {
+        let input = try c.input(loginInput)
+        let email = input.string("email") ?? ""
+        let password = input.string("password") ?? ""
+        let limiter = LoginLimiter(context: c)
+        if let wait = try limiter.admit(email: email) {
+            Log.event(.warn, "login_rate_limited", ["request_id": .string(c.requestID), "remote_addr": .string(c.clientAddress)])
+            throw ServiceError.rateLimited(retryAfter: wait)
+        }
+        let users = UserRepository(c.db)
+        let user = try users.find(email: email)
+        // Verify against a decoy when the account is missing, so timing does not tell.
+        let stored = try user.flatMap { try users.passwordHash(userID: $0.id) } ?? PasswordHasher.decoy
+        let valid = PasswordHasher.verify(password, against: stored)
+        guard let user, valid, !user.disabled else {
+            Log.event(.info, "login_failed", ["request_id": .string(c.requestID), "remote_addr": .string(c.clientAddress)])
+            throw ServiceError(.invalidCredentials, "Wrong email or password.")
+        }
+        limiter.recordSuccess(email: email)
+        let token = Credentials.newSessionToken()
+        let csrf = Credentials.csrfToken(forSession: token)
+        let ttl = Int64(c.config.sessionHours) * 3600
+        try SessionRepository(c.db).create(tokenHash: Credentials.hash(token), csrfHash: Credentials.hash(csrf), userID: user.id,
+            ttlSeconds: ttl)
+        Log.event(.info, "login", ["request_id": .string(c.requestID), "user_id": .number(Double(user.id))])
+        return .json(["user": UserJSON.of(user), "csrf_token": .string(csrf)], headers: [c.sessionCookie(token, maxAge: Int(ttl))])
+    }
+
+    static func logout(_ c: Context) throws -> Response {
+        if let auth = c.auth, let token = auth.sessionToken {
+            try SessionRepository(c.db).delete(tokenHash: Credentials.hash(token))
+        }
+        return .noContent(headers: [c.sessionCookie("", maxAge: 0)])
+    }
+
+    static func me(_ c: Context) throws -> Response {
+        guard let auth = c.auth else { throw ServiceError.unauthorized }
+        var body: [String: JSON] = ["user": UserJSON.of(auth.user), "auth": .string(auth.method.rawValue)]
+        if let token = auth.sessionToken { body["csrf_token"] = .string(Credentials.csrfToken(forSession: token)) }
+        return .json(.object(body))
+    }
+}
+
+enum TokenHandlers {
+    static let createInput = InputSpec([.optional("name", .string(min: 1, max: 100))])
+
+    static func tokenJSON(_ t: APIToken) -> JSON {
+        ["id": .number(Double(t.id)), "name": .string(t.name), "prefix": .string(t.prefix),
+         "created_at": .number(Double(t.createdAt)), "last_used_at": t.lastUsedAt.map { .number(Double($0)) } ?? .null]
+    }
+
+    static func create(_ c: Context) throws -> Response {
+        let input = c.request.body.isEmpty ? nil : try c.input(createInput)
+        let (record, token) = try APITokens.issue(db: c.db, userID: try c.user.id, name: input?.string("name") ?? "api token")
+        guard case .object(var body) = tokenJSON(record) else { throw ServiceError.notFound }
+        body["token"] = .string(token)
+        return .json(.object(body), status: 201, headers: [("Cache-Control", "no-store")])
+    }
+
+    static func list(_ c: Context) throws -> Response {
+        .json(["tokens": .array(try TokenRepository(c.db).list(userID: try c.user.id).map(tokenJSON))])
+    }
+
+    static func delete(_ c: Context) throws -> Response {
+        guard try TokenRepository(c.db).delete(id: try c.id(), userID: try c.user.id) else { throw ServiceError.notFound }
+        return .noContent()
+    }
+}

@@ -1,0 +1,215 @@
+import FastCGI
+import Outbound
+import Service
+import Storage
+import Support
+
+enum ChatHandlers {
+    static let createInput = InputSpec([.optional("title", .string(min: 0, max: 200)), .optional("model", .string(min: 1, max: 200))])
+    static let patchInput = InputSpec([.required("title", .string(min: 0, max: 200))])
+    static let messageInput = InputSpec([.required("content", .string(min: 1, max: 100_000)), .required("model", .string(min: 1, max: 200)),
+                                         .optional("stream", .bool), .optional("attachments", .any)])
+
+    /// The caller's chat, or 404 (also for another user's id).
+    static func ownedChat(_ c: Context) throws -> ChatRow {
+        guard let chat = try ChatRepository(c.db).find(id: try c.id(), userID: try c.user.id) else { throw ServiceError.notFound }
+        return chat
+    }
+
+    static func list(_ c: Context) throws -> Response {
+        let t = c.transcripts
+        return .json(["chats": .array(try ChatRepository(c.db).list(userID: try c.user.id).map(t.chatJSON))])
+    }
+
+    static func create(_ c: Context) throws -> Response {
+        let input = c.request.body.isEmpty ? nil : try c.input(createInput)
+        let repo = ChatRepository(c.db)
+        let t = c.transcripts
+        let userID = try c.user.id
+        let id = try c.db.transaction {
+            let id = try repo.create(userID: userID, model: input?.string("model"))
+            if let title = input?.string("title"), !title.isEmpty, let chat = try repo.find(id: id, userID: userID) {
+                try t.setTitle(repo, chat: chat, title: title)
+            }
+            return id
+        }
+        guard let chat = try repo.find(id: id, userID: userID) else { throw ServiceError.notFound }
+        return .json(t.chatJSON(chat), status: 201)
+    }
+
+    static func get(_ c: Context) throws -> Response {
+        let chat = try ownedChat(c)
+        let t = c.transcripts
+        guard case .object(var body) = t.chatJSON(chat) else { throw ServiceError.notFound }
+        body["messages"] = .array(try ChatRepository(c.db).messages(chatID: chat.id).map(t.messageJSON))
+        return .json(.object(body))
+    }
+
+    static func rename(_ c: Context) throws -> Response {
+        let chat = try ownedChat(c)
+        let title = try c.input(patchInput).string("title") ?? ""
+        let repo = ChatRepository(c.db)
+        let t = c.transcripts
+        try c.db.transaction { try t.setTitle(repo, chat: chat, title: title) }
+        guard let updated = try repo.find(id: chat.id, userID: chat.userID) else { throw ServiceError.notFound }
+        return .json(t.chatJSON(updated))
+    }
+
+    static func delete(_ c: Context) throws -> Response {
+        let userID = try c.user.id
+        let id = try c.id()
+        let deleted = try c.db.transaction { try ChatRepository(c.db).delete(id: id, userID: userID) }
+        guard deleted else { throw ServiceError.notFound }
+        ChatCopies.remove(c, userID: userID, chatIDs: [id], wholeUser: false)
+        return .noContent()
+    }
+
+    static func search(_ c: Context) throws -> Response {
+        if c.transcripts.encrypt {
+            throw ServiceError(.searchUnavailableEncrypted,
+                            "Transcripts are encrypted at rest, so the server keeps no search index. Search your loaded "
+                                + "chats in the browser.")
+        }
+        let q = c.request.queryItem("q") ?? ""
+        let terms = q.split(whereSeparator: { $0.isWhitespace }).prefix(16)
+        guard !terms.isEmpty, q.count <= 500, !q.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw ServiceError.invalidField("q", "Give 1 to 500 characters to search for, without control characters.")
+        }
+        // Each term quoted: user text never becomes FTS5 query syntax.
+        let match = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
+        let repo = ChatRepository(c.db)
+        let userID = try c.user.id
+        let t = c.transcripts
+        var results: [JSON] = []
+        var seen = Set<Int64>()
+        // One result per chat: its best-ranked hit.
+        for hit in try repo.search(userID: userID, match: match) where seen.insert(hit.chatID).inserted {
+            guard let chat = try repo.find(id: hit.chatID, userID: userID) else { continue }
+            results.append(["chat": t.chatJSON(chat), "message_id": hit.messageID == 0 ? .null : .number(Double(hit.messageID)),
+                            "snippet": .string(hit.snippet)])
+        }
+        return .json(["results": .array(results)])
+    }
+
+    /// Stores the user's message, calls the model, streams the answer as server-sent events
+    /// (or answers once with `stream: false`), and stores the answer (`ChatTurn`).
+    static func postMessage(_ c: Context) throws -> Response {
+        let chat = try ownedChat(c)
+        let input = try c.input(messageInput)
+        let turn = try ChatTurn(c, chat: chat, content: input.string("content") ?? "", model: input.string("model") ?? "",
+                                attachments: input.raw("attachments"))
+        guard input.bool("stream") ?? true else {
+            defer { turn.close() }
+            let result = turn.run(delta: { _ in }, reasoning: { _ in })
+            if let failure = result.failure {
+                var e = ServiceError(failure.code, failure.json["message"]?.stringValue ?? "")
+                e.extra = ["user_message_id": .number(Double(turn.userMessageID)), "message": result.message]
+                throw e
+            }
+            return .json(["message": result.message, "user_message_id": .number(Double(turn.userMessageID))], status: 201)
+        }
+        var response = Response(status: 200, headers: [], body: [], stream: nil)
+        response.stream = { writer in
+            defer { turn.close() }
+            writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
+            func send(_ event: JSON) {
+                writer.write("data: " + event.serialized() + "\n\n")
+                writer.flush()
+            }
+            let result = turn.run(delta: { send(["type": "delta", "text": .string($0)]) },
+                                  reasoning: { send(["type": "reasoning", "text": .string($0)]) })
+            if let failure = result.failure {
+                send(["type": "error", "error": failure.json, "message": result.message])
+            } else {
+                send(["type": "done", "message": result.message])
+            }
+        }
+        return response
+    }
+
+    /// `POST /chats/{id}/stop`: ends the chat's answer in flight (owner only). The streaming
+    /// thread sees the request within a second, closes the upstream connection and stores what
+    /// arrived with status `stopped`.
+    static func stop(_ c: Context) throws -> Response {
+        let chat = try ownedChat(c)
+        let stopping = c.services.shared.streams.stop(chatID: chat.id, userID: chat.userID)
+        Log.event(.info, "stream_stop", ["request_id": .string(c.requestID), "chat_id": .number(Double(chat.id)),
+            "in_flight": .bool(stopping)])
+        return .json(["stopping": .bool(stopping)], status: stopping ? 202 : 200)
+    }
+
+    /// OpenAI-compatible `POST /chat/completions` for SDKs and curl: routed by model to the
+    /// connection that serves it; the provider's answer is relayed (streamed when asked).
+    static func completions(_ c: Context) throws -> Response {
+        let document: JSON
+        do { document = try JSON.parse(c.request.body) } catch { throw ServiceError.invalidJSON(error.description) }
+        guard var object = document.objectValue else { throw ServiceError.invalidJSON("expected an object") }
+        guard let model = object["model"]?.stringValue, !model.isEmpty else { throw ServiceError.invalidField("model", "model is required.") }
+        guard let messages = object["messages"]?.arrayValue, !messages.isEmpty else {
+            throw ServiceError.invalidField("messages", "messages must be a non-empty list.")
+        }
+        let streaming = object["stream"]?.boolValue ?? false
+        object = try CompletionsPolicy.forwardedFields(object, c.config)
+        let (connection, key) = try ModelCatalog.route(model: model, c)
+        let target = UpstreamChat.request(connection, key: key)
+        let body = Array(JSON.object(object).serialized().utf8)
+        let registry = c.services.shared.streams
+        let ticket = try registry.open(userID: try c.user.id, chatID: nil, limit: try c.services.runtimeConfig().maxStreamsPerUser)
+        let maxAnswer = c.config.maxAnswerBytes
+        c.releaseServices()
+
+        if !streaming {
+            defer { registry.close(ticket) }
+            let answer: HTTPResponse
+            do {
+                answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
+                                             maxBytes: UpstreamChat.streamedCap(maxAnswer))
+            } catch {
+                throw ServiceError(ErrorCode(outbound: error), "The provider could not be reached or its answer was too large.")
+            }
+            // Provider error bodies can echo parts of a key: only the status is passed on.
+            guard answer.status == 200 else { throw ServiceError(.upstreamStatus, "The provider answered HTTP \(answer.status).") }
+            return Response(status: 200, headers: [("Content-Type", "application/json")], body: answer.body, stream: nil)
+        }
+        var response = Response(status: 200, headers: [], body: [], stream: nil)
+        response.stream = { writer in
+            defer { registry.close(ticket) }
+            var started = false
+            var status = 0
+            var upstreamStatus = 0
+            do {
+                // A client that goes away ends the upstream call: nothing is stored on this path.
+                // Only a 200 answer is relayed: an error body can echo parts of the key.
+                let answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
+                                                 maxBytes: UpstreamChat.streamedCap(maxAnswer), onStatus: { upstreamStatus = $0 },
+                                                 onChunk: { chunk in
+                    guard upstreamStatus == 200 else { return true }
+                    if !started {
+                        started = true
+                        writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
+                    }
+                    writer.write(chunk)
+                    return writer.flush()
+                })
+                status = answer.status
+            } catch {
+                status = writer.broken ? -2 : -1
+            }
+            if status == -2 {
+                Log.event(.info, "client_gone", ["path": "/chat/completions"])
+                return
+            }
+            if status != 200 {
+                let error: JSON = ["error": ["code": status < 0 ? "upstream_unreachable" : "upstream_status",
+                                             "message": .string(status < 0 ? "The provider connection failed." : "The "
+                                                 + "provider answered HTTP \(status).")]]
+                if started {
+                    writer.write("data: " + error.serialized() + "\n\n")
+                } else {
+                    writer.send(status: 502, headers: [("Content-Type", "application/json")], body: Array(error.serialized().utf8))
+                }
+            }
+        }
+        return response
+    }
+}

@@ -1,0 +1,69 @@
+import Service
+import Storage
+import Support
+
+enum ConnectionHandlers {
+    static func body(_ c: Context) throws(ServiceError) -> [String: JSON] {
+        let document: JSON
+        do { document = try JSON.parse(c.request.body) } catch { throw ServiceError.invalidJSON(error.description) }
+        guard let object = document.objectValue else { throw ServiceError.invalidJSON("expected an object") }
+        return object
+    }
+
+    static func list(_ c: Context) throws -> Response {
+        let vault = c.services.shared.vault
+        return .json(["connections": .array(try ConnectionRepository(c.db).all().map { ConnectionRules.json($0, vault: vault) })])
+    }
+
+    static func get(_ c: Context) throws -> Response {
+        guard let record = try ConnectionRepository(c.db).find(id: try c.id()) else { throw ServiceError.notFound }
+        return .json(ConnectionRules.json(record, vault: c.services.shared.vault))
+    }
+
+    static func create(_ c: Context) throws -> Response {
+        let object = try body(c)
+        let (draft, problems) = ConnectionRules.validate(object, at: "", config: c.config, existing: nil, currentKey: nil,
+                                                         keyRequired: false, allowCiphertext: false)
+        guard let draft else { throw ServiceError(problems: problems) }
+        let repo = ConnectionRepository(c.db)
+        guard try repo.find(name: draft.name) == nil else { throw ServiceError(.nameTaken,
+            "A connection with this name exists.", field: "name") }
+        let vault = c.services.shared.vault
+        let written = try c.db.transaction { try ConnectionRules.write(draft, existingID: nil, db: c.db, vault: vault) }
+        written.afterCommit()
+        let id = written.id
+        guard let record = try repo.find(id: id) else { throw ServiceError.notFound }
+        Log.event(.info, "connection_created", ["request_id": .string(c.requestID), "connection_id": .number(Double(id)),
+            "base_url": .string(record.baseURL)])
+        return .json(ConnectionRules.json(record, vault: vault), status: 201)
+    }
+
+    static func update(_ c: Context) throws -> Response {
+        let id = try c.id()
+        let repo = ConnectionRepository(c.db)
+        guard let existing = try repo.find(id: id) else { throw ServiceError.notFound }
+        let vault = c.services.shared.vault
+        let object = try body(c)
+        let (draft, problems) = ConnectionRules.validate(object, at: "", config: c.config, existing: existing,
+                                                         currentKey: ConnectionRules.key(of: existing, vault: vault),
+                                                         keyRequired: true, allowCiphertext: false)
+        guard let draft else { throw ServiceError(problems: problems) }
+        if let other = try repo.find(name: draft.name), other.id != id {
+            throw ServiceError(.nameTaken, "A connection with this name exists.", field: "name")
+        }
+        let written = try c.db.transaction { try ConnectionRules.write(draft, existingID: id, db: c.db, vault: vault) }
+        written.afterCommit()
+        ModelCatalog.invalidate(c, id: id)
+        guard let record = try repo.find(id: id) else { throw ServiceError.notFound }
+        Log.event(.info, "connection_updated", ["request_id": .string(c.requestID), "connection_id": .number(Double(id))])
+        return .json(ConnectionRules.json(record, vault: vault))
+    }
+
+    static func delete(_ c: Context) throws -> Response {
+        let id = try c.id()
+        guard try ConnectionRepository(c.db).delete(id: id) else { throw ServiceError.notFound }
+        c.services.shared.vault.clear(place: ConnectionRules.place(id))
+        ModelCatalog.invalidate(c, id: id)
+        return .noContent()
+    }
+}

@@ -1,0 +1,122 @@
+import Crypto
+import Outbound
+import Pipe
+import Storage
+import Support
+
+/// Each enabled connection's model names, fetched from `{base_url}/models` with
+/// its key and cached briefly in Redis (names only, never a key). A failing connection is
+/// reported in `errors` without hiding the others.
+package enum ModelCatalog {
+    package static let cacheSeconds = "60"
+
+    package static func cacheKey(_ id: Int64) -> String { "ct:models:\(id)" }
+
+    package static func upstreamRequest(_ c: ConnectionRecord, key: String, path: String) -> (url: String, headers: [(String, String)]) {
+        switch c.kind {
+        case "azure_openai":
+            return ("\(c.baseURL)\(path)?api-version=\(c.apiVersion ?? "")", [("api-key", key), ("Accept", "application/json")])
+        default:
+            return (c.baseURL + path, [("Authorization", "Bearer " + key), ("Accept", "application/json")])
+        }
+    }
+
+    package struct Failure: Error {
+        package let code: ErrorCode
+        package let message: String
+    }
+
+    /// A cached model list steers routing (which connection, and so which key, serves a model), so
+    /// it is stored with an HMAC over the connection, its URL and the names; a list someone else
+    /// wrote to Redis fails the check and is fetched again.
+    package static func cacheMAC(_ c: Scope, scope: String, names: JSON) -> String {
+        Encoding.hex(Digest.hmacSHA256(key: c.services.shared.cacheMACKey, data: Array("models v1|\(scope)|\(names.serialized())".utf8)))
+    }
+
+    package static func readCache(_ c: Scope, key: String, scope: String) -> [String]? {
+        guard let cached = c.services.redisCommand(["GET", key])?.string, cached.utf8.count <= 4 << 20,
+              let doc = try? JSON.parse(cached), let names = doc["names"], let list = names.arrayValue, let mac = doc["mac"]?.stringValue,
+              Encoding.constantTimeEqual(Array(mac.utf8), Array(cacheMAC(c, scope: scope, names: names).utf8)) else { return nil }
+        return list.compactMap(\.stringValue)
+    }
+
+    package static func writeCache(_ c: Scope, key: String, scope: String, names: [String]) {
+        let list = JSON.array(names.map { .string($0) })
+        let doc: JSON = ["names": list, "mac": .string(cacheMAC(c, scope: scope, names: list))]
+        _ = c.services.redisCommand(["SET", key, doc.serialized(), "EX", cacheSeconds])
+    }
+
+    package static func scope(_ connection: ConnectionRecord) -> String { "connection|\(connection.id)|\(connection.baseURL)" }
+
+    /// How long a connection's failure is remembered: a dead provider costs one caller its
+    /// timeout in this window, not every caller.
+    package static let failureSeconds = 15.0
+
+    /// One connection's model names: from Redis when cached (and authentic), else from the provider.
+    package static func names(of connection: ConnectionRecord, _ c: Scope) -> Result<[String], Failure> {
+        if let cached = readCache(c, key: cacheKey(connection.id), scope: scope(connection)) {
+            return .success(cached)
+        }
+        let now = Clock.monotonicMillis() / 1000
+        if let failed = c.services.shared.modelFailures.withLock({ $0[connection.id] }), failed.until > now {
+            return .failure(Failure(code: failed.code, message: failed.message))
+        }
+        let result = fetchNames(of: connection, c)
+        if case .failure(let failure) = result {
+            c.services.shared.modelFailures.withLock { $0[connection.id] = (failure.code, failure.message, now + failureSeconds) }
+        }
+        return result
+    }
+
+    package static func fetchNames(of connection: ConnectionRecord, _ c: Scope) -> Result<[String], Failure> {
+        guard let key = ConnectionRules.key(of: connection, vault: c.services.shared.vault) else {
+            return .failure(Failure(code: .apiKeyMissing, message: "This connection has no usable API key."))
+        }
+        let request = upstreamRequest(connection, key: key, path: "/models")
+        c.releaseServices()
+        do {
+            let answer = try HTTPClient.send(method: "GET", url: request.url, headers: request.headers, timeoutSeconds: 10,
+                maxBytes: 4 << 20)
+            guard answer.status == 200 else {
+                return .failure(Failure(code: .upstreamStatus, message: "The provider answered HTTP \(answer.status)."))
+            }
+            guard let data = (try? JSON.parse(answer.body))?["data"]?.arrayValue else {
+                return .failure(Failure(code: .upstreamInvalid, message: "The provider's model list is not in the expected form."))
+            }
+            let found = data.compactMap { $0["id"]?.stringValue }.filter { $0.count <= 200 }
+            writeCache(c, key: cacheKey(connection.id), scope: scope(connection), names: found)
+            return .success(found)
+        } catch {
+            return .failure(Failure(code: error.kind == .timeout ? .timeout : .upstreamUnreachable,
+                                    message: "The provider could not be reached (\(error.kind.rawValue))."))
+        }
+    }
+
+    /// The first enabled connection that serves `model`, with its key.
+    package static func route(model: String, _ c: Scope) throws -> (ConnectionRecord, String) {
+        var unreachable = false
+        for connection in try ConnectionRepository(c.db).all() where connection.enabled {
+            switch names(of: connection, c) {
+            case .success(let found):
+                if found.contains(model), let key = ConnectionRules.key(of: connection, vault: c.services.shared.vault) {
+                    return (connection, key)
+                }
+            case .failure:
+                unreachable = true
+            }
+        }
+        // A provider that is down is not a wrong model name: the caller should try again, not fix the request.
+        if unreachable {
+            var e = ServiceError(.modelsUnavailable, "A provider's model list cannot be fetched now; try again shortly.")
+            e.retryAfter = 15
+            throw e
+        }
+        throw ServiceError(.unknownModel, "No enabled connection serves the model '\(model)'.", field: "model")
+    }
+
+    /// Drops a connection's cached names (and remembered failure) after it changed.
+    package static func invalidate(_ c: Scope, id: Int64) {
+        c.services.shared.modelFailures.withLock { $0[id] = nil }
+        _ = c.services.redisCommand(["DEL", cacheKey(id)])
+    }
+}

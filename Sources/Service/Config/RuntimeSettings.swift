@@ -1,0 +1,111 @@
+import Cache
+import Storage
+import Support
+
+/// The non-sensitive settings admins may change at run time (`/admin/config`, import). The
+/// environment gives initial values; overrides and their version live in SQLite, so every thread
+/// of every process sees a change on its next request. No secret is ever among them.
+package enum RuntimeSettings {
+    package static let editable = [
+        "ENABLE_SSRF_PROTECTION", "ALLOW_INSECURE_HTTP", "ALLOW_INSECURE_HTTP_HOSTS", "SSRF_ALLOWED_CIDRS",
+        "REMOTE_FILE_MAX_SIZE_MB", "REMOTE_DOWNLOAD_MAX_RETRIES", "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS",
+        "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", "BASE64_MAX_SIZE_MB", "VIDEO_MAX_SIZE_MB", "DEFAULT_MODEL", "MAX_STREAMS_PER_USER",
+    ]
+
+    package static func apiName(_ variable: String) -> String { variable.lowercased() }
+    package static func variable(_ apiName: String) -> String? { editable.first { $0.lowercased() == apiName } }
+
+    /// Turns a JSON patch into environment-style strings and checks them all with the same parser
+    /// as start-up. Returns the new overrides, or the problems.
+    package static func validate(_ patch: [String: JSON], base: [String: String], overrides: [String: String],
+        at path: String) -> ([String: String], [Problem]) {
+        var changes: [String: String] = [:]
+        var problems: [Problem] = []
+        for (key, value) in patch.sorted(by: { $0.key < $1.key }) {
+            let where_ = path.isEmpty ? key : "\(path).\(key)"
+            guard let name = variable(key), let spec = SettingsTable.spec(name) else {
+                problems.append(Problem(path: where_, code: .invalidField, message: "'\(key)' is not an editable setting."))
+                continue
+            }
+            switch (spec.kind, value) {
+            case (.bool, .bool(let b)): changes[name] = b ? "true" : "false"
+            case (.positiveNumber(let maxValue), .number(let d)):
+                // Checked before any conversion: an untrusted 1e300 must be a 400, never a trap.
+                guard d.isFinite, d >= SettingSpec.smallestNumber, d <= maxValue else {
+                    problems.append(Problem(path: where_, code: .invalidField,
+                        message: "'\(key)' must be a number from 0.001 to \(Int(maxValue)).")); continue
+                }
+                changes[name] = Int(exactly: d).map(String.init) ?? String(d)
+            case (.integer(let range), .number(let d)):
+                guard let i = Int(exactly: d), range.contains(i) else {
+                    problems.append(Problem(path: where_, code: .invalidField,
+                        message: "'\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound).")); continue
+                }
+                changes[name] = String(i)
+            case (.hostList, .array(let items)), (.cidrList, .array(let items)):
+                let strings = items.compactMap(\.stringValue)
+                guard strings.count == items.count, !strings.contains(where: { $0.contains(",") }) else {
+                    problems.append(Problem(path: where_, code: .invalidField, message: "'\(key)' must be a list of strings."))
+                    continue
+                }
+                changes[name] = strings.joined(separator: ",")
+            case (.text, .string(let s)): changes[name] = s
+            default:
+                problems.append(Problem(path: where_, code: .invalidField, message: "'\(key)' has the wrong type."))
+            }
+        }
+        let merged = overrides.merging(changes) { _, new in new }
+        if problems.isEmpty {
+            do {
+                _ = try Config.load(environment: base.merging(merged) { _, new in new })
+            } catch {
+                problems.append(Problem(path: path.isEmpty ? apiName(error.variable) : "\(path).\(apiName(error.variable))",
+                                        code: .invalidField, message: error.reason))
+            }
+        }
+        return (merged, problems)
+    }
+
+    package static func json(_ config: Config) -> JSON {
+        [
+            "enable_ssrf_protection": .bool(config.ssrfProtection),
+            "allow_insecure_http": .bool(config.allowInsecureHTTP),
+            "allow_insecure_http_hosts": .array(config.insecureHTTPHosts.map { .string($0) }),
+            "ssrf_allowed_cidrs": .array(config.ssrfAllowedCIDRs.map { .string($0.description) }),
+            "remote_file_max_size_mb": .number(config.remoteFileMaxMB),
+            "remote_download_max_retries": JSON(config.remoteDownloadMaxRetries),
+            "remote_download_initial_retry_delay_seconds": .number(config.remoteDownloadInitialRetryDelaySeconds),
+            "remote_download_max_retry_time_seconds": .number(config.remoteDownloadMaxRetryTimeSeconds),
+            "base64_max_size_mb": .number(config.base64MaxMB),
+            "video_max_size_mb": .number(config.videoMaxMB),
+            "default_model": .string(config.defaultModel),
+            "max_streams_per_user": JSON(config.maxStreamsPerUser),
+        ]
+    }
+
+    /// The overrides an export carries, typed as the API shows them.
+    package static func overridesJSON(_ overrides: [String: String], effective: Config) -> JSON {
+        guard case .object(let all) = json(effective) else { return [:] }
+        var out: [String: JSON] = [:]
+        for name in overrides.keys { if let v = all[apiName(name)] { out[apiName(name)] = v } }
+        return .object(out)
+    }
+}
+
+extension Services {
+    /// The effective settings: environment plus admin overrides. SQLite is the only source: the
+    /// version row is read on every call (one indexed lookup) and the overrides only when it
+    /// moved. Redis is never asked, so whoever can write to Redis cannot turn the guard down.
+    package func runtimeConfig() throws -> Config {
+        let repo = RuntimeSettingsRepository(db)
+        let version = try repo.version()
+        if let cached = runtimeCache, cached.version == version { return cached.config }
+        return try remember(version: version, overrides: try repo.all())
+    }
+
+    package func remember(version: Int64, overrides: [String: String]) throws -> Config {
+        let config = try Config.load(environment: shared.settingsEnvironment.merging(overrides) { _, new in new })
+        runtimeCache = (version, overrides, config)
+        return config
+    }
+}
