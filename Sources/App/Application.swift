@@ -45,8 +45,8 @@ public final class Application: @unchecked Sendable {
 
     /// The answer when every long slot is taken: JSON, never nginx's HTML 502.
     public static func busy(_ request: Request, _ writer: ResponseWriter) {
-        let body = #"{"error":{"code":"busy","message":"The service is at its capacity of concurrent streams. Try again shortly."}}"#
-        writer.send(status: 503, headers: [("Content-Type", "application/json"), ("Retry-After", "2"), ("Cache-Control", "no-store")],
+        let body = ServiceError(.busy, "The service is at its capacity of concurrent streams. Try again shortly.").body.serialized()
+        writer.send(status: ErrorCode.busy.status, headers: [("Content-Type", "application/json"), ("Retry-After", "2"), ("Cache-Control", "no-store")],
                     body: Array(body.utf8))
         Log.event(.warn, "busy", ["method": .string(request.method), "path": .string(request.path)])
     }

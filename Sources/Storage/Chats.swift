@@ -117,6 +117,10 @@ public struct ChatRepository {
         try db.queryOne("SELECT 1 AS one FROM chats WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]) != nil
     }
 
+    public func owner(chatID: Int64) throws(StorageError) -> Int64? {
+        try db.queryOne("SELECT user_id FROM chats WHERE id = ?", [.integer(chatID)])?.int("user_id")
+    }
+
     public func ids(userID: Int64) throws(StorageError) -> [Int64] {
         try db.query("SELECT id FROM chats WHERE user_id = ?", [.integer(userID)]).compactMap { $0.int("id") }
     }

@@ -66,6 +66,12 @@ public struct ConnectionRepository {
         try db.run("UPDATE connections SET api_key_ciphertext = ? WHERE id = ?", [SQLValue(ciphertext), .integer(id)])
     }
 
+    /// Replaces the stored ciphertext only if it is still `expected`, so a concurrent change is never overwritten.
+    public func replaceCiphertext(id: Int64, expected: String, with fresh: String) throws(StorageError) {
+        try db.run("UPDATE connections SET api_key_ciphertext = ? WHERE id = ? AND api_key_ciphertext = ?",
+                   [.text(fresh), .integer(id), .text(expected)])
+    }
+
     public func delete(id: Int64) throws(StorageError) -> Bool {
         try db.run("DELETE FROM connections WHERE id = ?", [.integer(id)]) > 0
     }

@@ -7,7 +7,6 @@ import Support
 
 enum Commands {
     static let version = "0.1.0"
-    static let databaseUnavailable = #"{"error":{"code":"unavailable","message":"The service cannot open its database."}}"#
 
     static let usage = """
     usage: cryotensor <command> [options] [--env-file PATH]

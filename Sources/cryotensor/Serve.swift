@@ -115,8 +115,9 @@ extension Commands {
                 return { request, writer in app.handle(request, writer) }
             } catch {
                 Log.event(.error, "worker_start_failed", ["error": .string(String(describing: error))])
-                return { _, writer in writer.send(status: 503, headers: [("Content-Type", "application/json")],
-                                                  body: Array(Self.databaseUnavailable.utf8)) }
+                let unavailable = ServiceError(.unavailable, "The service cannot open its database.")
+                return { _, writer in writer.send(status: unavailable.status, headers: [("Content-Type", "application/json")],
+                                                  body: Array(unavailable.body.serialized().utf8)) }
             }
         }
         // The accepting threads left their loops; streams on the elastic lane may still be running:

@@ -142,3 +142,14 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         }
     }
 }
+
+extension ErrorCode {
+    /// The table of docs/api.md's Errors section, in the catalogue's order within each status.
+    public static var markdownTable: String {
+        var lines = ["| status | code | when |", "|---|---|---|"]
+        for code in allCases.sorted(by: { $0.status < $1.status }) {
+            lines.append("| \(code.status) | `\(code.rawValue)` | \(code.summary) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

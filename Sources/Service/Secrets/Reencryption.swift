@@ -27,9 +27,7 @@ public enum Reencryption {
                 do {
                     let plaintext = try keyring.open(sealed, purpose: .configSecret, place: place)
                     let fresh = try keyring.seal(plaintext, purpose: .configSecret, place: place)
-                    // Only replace the exact value we read, so a concurrent change is never overwritten.
-                    try db.run("UPDATE connections SET api_key_ciphertext = ? WHERE id = ? AND api_key_ciphertext = ?",
-                               [.text(fresh), .integer(connection.id), .text(sealed)])
+                    try repo.replaceCiphertext(id: connection.id, expected: sealed, with: fresh)
                     report.rewritten += 1
                 } catch {
                     report.failed.append("connection \(connection.id) (\(connection.name)): \(error)")
@@ -85,7 +83,7 @@ public enum Reencryption {
         try eachBatch(db, fetch: { try repo.allMessages(afterID: $0, limit: 500) }, id: \.id) { message in
             guard !message.contentEncrypted else { return }
             if owners[message.chatID] == nil {
-                owners[message.chatID] = try db.queryOne("SELECT user_id FROM chats WHERE id = ?", [.integer(message.chatID)])?.int("user_id")
+                owners[message.chatID] = try repo.owner(chatID: message.chatID)
             }
             if let owner = owners[message.chatID] {
                 try repo.index(body: message.content, chatID: message.chatID, userID: owner, messageID: message.id)
