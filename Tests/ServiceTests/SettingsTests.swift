@@ -41,16 +41,28 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect("\(config)".contains("kkkk") == false)
     }
 
-    /// docs/configuration.md must list every variable of the settings table with its default.
+    /// docs/configuration.md's table is rendered from the settings table, so the two cannot drift.
     @Test func configurationDocMatchesTheTable() throws {
         let doc = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
-        for spec in SettingsTable.all {
-            let row = doc.split(separator: "\n").first { $0.hasPrefix("| `\(spec.name)` |") }
-            #expect(row != nil, "\(spec.name) missing from docs/configuration.md")
-            if let row, !spec.defaultValue.isEmpty {
-                #expect(row.contains("`\(spec.defaultValue)`"), "\(spec.name): default \(spec.defaultValue) not in the doc row")
-            }
-        }
+        #expect(doc.contains(SettingsTable.markdownTable), "docs/configuration.md's table must read:\n\(SettingsTable.markdownTable)")
+    }
+
+    /// Every editable setting shows in `/admin/config` under its API name, and nothing else does.
+    @Test func runtimeSettingsComeFromTheTable() throws {
+        let shown = try #require(RuntimeSettings.json(try Config.load(environment: [:])).objectValue)
+        #expect(Set(shown.keys) == Set(SettingsTable.all.filter(\.isEditable).map(\.apiName)))
+        #expect(!SettingsTable.all.contains { $0.isEditable && $0.isSecret }, "no secret is ever a runtime setting")
+        #expect(shown["video_max_size_mb"] == .number(100) && shown["max_streams_per_user"]?.intValue == 8)
+    }
+
+    /// `dump()` and reflection see the mask, never the value.
+    @Test func secretsDoNotPrintThroughReflection() throws {
+        let config = try Config.load(environment: ["CONFIG_ENCRYPTION_KEY": String(repeating: "q", count: 40)])
+        var dumped = ""
+        dump(config, to: &dumped)
+        #expect(!dumped.contains("qqqq"), "dump() printed the key")
+        let children = Mirror(reflecting: try #require(config.encryptionKey)).children
+        #expect(children.isEmpty)
     }
 }
 

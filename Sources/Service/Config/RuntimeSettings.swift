@@ -6,14 +6,11 @@ import Support
 /// environment gives initial values; overrides and their version live in SQLite, so every thread
 /// of every process sees a change on its next request. No secret is ever among them.
 package enum RuntimeSettings {
-    package static let editable = [
-        "ENABLE_SSRF_PROTECTION", "ALLOW_INSECURE_HTTP", "ALLOW_INSECURE_HTTP_HOSTS", "SSRF_ALLOWED_CIDRS",
-        "REMOTE_FILE_MAX_SIZE_MB", "REMOTE_DOWNLOAD_MAX_RETRIES", "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS",
-        "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", "BASE64_MAX_SIZE_MB", "VIDEO_MAX_SIZE_MB", "DEFAULT_MODEL", "MAX_STREAMS_PER_USER",
-    ]
+    /// The editable variables, in the table's order.
+    package static var editable: [String] { SettingsTable.all.filter(\.isEditable).map(\.name) }
 
-    package static func apiName(_ variable: String) -> String { variable.lowercased() }
-    package static func variable(_ apiName: String) -> String? { editable.first { $0.lowercased() == apiName } }
+    package static func apiName(_ variable: String) -> String { SettingsTable.spec(variable)?.apiName ?? variable.lowercased() }
+    package static func variable(_ apiName: String) -> String? { SettingsTable.all.first { $0.isEditable && $0.apiName == apiName }?.name }
 
     /// Turns a JSON patch into environment-style strings and checks them all with the same parser
     /// as start-up. Returns the new overrides, or the problems.
@@ -67,20 +64,9 @@ package enum RuntimeSettings {
     }
 
     package static func json(_ config: Config) -> JSON {
-        [
-            "enable_ssrf_protection": .bool(config.ssrfProtection),
-            "allow_insecure_http": .bool(config.allowInsecureHTTP),
-            "allow_insecure_http_hosts": .array(config.insecureHTTPHosts.map { .string($0) }),
-            "ssrf_allowed_cidrs": .array(config.ssrfAllowedCIDRs.map { .string($0.description) }),
-            "remote_file_max_size_mb": .number(config.remoteFileMaxMB),
-            "remote_download_max_retries": JSON(config.remoteDownloadMaxRetries),
-            "remote_download_initial_retry_delay_seconds": .number(config.remoteDownloadInitialRetryDelaySeconds),
-            "remote_download_max_retry_time_seconds": .number(config.remoteDownloadMaxRetryTimeSeconds),
-            "base64_max_size_mb": .number(config.base64MaxMB),
-            "video_max_size_mb": .number(config.videoMaxMB),
-            "default_model": .string(config.defaultModel),
-            "max_streams_per_user": JSON(config.maxStreamsPerUser),
-        ]
+        var out: [String: JSON] = [:]
+        for spec in SettingsTable.all { if let shown = spec.shown { out[spec.apiName] = shown(config) } }
+        return .object(out)
     }
 
     /// The overrides an export carries, typed as the API shows them.

@@ -14,6 +14,20 @@ public struct SettingSpec: Sendable {
     public let defaultValue: String
     public let kind: Kind
     public let doc: String
+    /// Editable settings only: the value as `/admin/config`, import and export show it, read from
+    /// the effective config. Admins change these at run time; nothing secret is ever among them.
+    public let shown: (@Sendable (Config) -> JSON)?
+    /// The name in `/admin/config` and in exports.
+    public var apiName: String { name.lowercased() }
+    public var isEditable: Bool { shown != nil }
+
+    public init(name: String, defaultValue: String, kind: Kind, doc: String, shown: (@Sendable (Config) -> JSON)? = nil) {
+        self.name = name
+        self.defaultValue = defaultValue
+        self.kind = kind
+        self.doc = doc
+        self.shown = shown
+    }
     /// The smallest value of a `positiveNumber` setting.
     public static let smallestNumber = 0.001
     public var isSecret: Bool {
@@ -56,28 +70,40 @@ public enum SettingsTable {
         SettingSpec(name: "CHAT_COMPLETIONS_MAX_TOKENS", defaultValue: "16384", kind: .integer(1...1_000_000),
             doc: "Largest `max_tokens` / `max_completion_tokens` a caller may ask of `POST /chat/completions`."),
         SettingSpec(name: "ENABLE_SSRF_PROTECTION", defaultValue: "true", kind: .bool,
-            doc: "Refuse downloads that resolve to loopback, private, link-local and other special-purpose addresses."),
+            doc: "Refuse downloads that resolve to loopback, private, link-local and other special-purpose addresses.",
+            shown: { .bool($0.ssrfProtection) }),
         SettingSpec(name: "ALLOW_INSECURE_HTTP", defaultValue: "false", kind: .bool,
-            doc: "Allow `http://` downloads, only to hosts in `ALLOW_INSECURE_HTTP_HOSTS`."),
+            doc: "Allow `http://` downloads, only to hosts in `ALLOW_INSECURE_HTTP_HOSTS`.",
+            shown: { .bool($0.allowInsecureHTTP) }),
         SettingSpec(name: "ALLOW_INSECURE_HTTP_HOSTS", defaultValue: "", kind: .hostList,
-            doc: "Comma separated `host` or `host:port` entries allowed over plain http."),
+            doc: "Comma separated `host` or `host:port` entries allowed over plain http.",
+            shown: { .array($0.insecureHTTPHosts.map { .string($0) }) }),
         SettingSpec(name: "SSRF_ALLOWED_CIDRS", defaultValue: "", kind: .cidrList,
-            doc: "Comma separated CIDRs opened to downloads despite the guard (an internal mirror). A sharp tool."),
+            doc: "Comma separated CIDRs opened to downloads despite the guard (an internal mirror). A sharp tool.",
+            shown: { .array($0.ssrfAllowedCIDRs.map { .string($0.description) }) }),
         SettingSpec(name: "REMOTE_FILE_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240),
-            doc: "Cap on a downloaded file, on Content-Length and on bytes received."),
+            doc: "Cap on a downloaded file, on Content-Length and on bytes received.",
+            shown: { .number($0.remoteFileMaxMB) }),
         SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRIES", defaultValue: "3", kind: .integer(0...20),
-            doc: "Retries of a failed download (5xx, 408, 425, 429, network errors)."),
+            doc: "Retries of a failed download (5xx, 408, 425, 429, network errors).",
+            shown: { JSON($0.remoteDownloadMaxRetries) }),
         SettingSpec(name: "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS", defaultValue: "5", kind: .positiveNumber(max: 600),
-            doc: "First backoff delay; doubles on each retry."),
+            doc: "First backoff delay; doubles on each retry.",
+            shown: { .number($0.remoteDownloadInitialRetryDelaySeconds) }),
         SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", defaultValue: "45", kind: .positiveNumber(max: 3600),
-            doc: "Total time budget of a download with its retries."),
+            doc: "Total time budget of a download with its retries.",
+            shown: { .number($0.remoteDownloadMaxRetryTimeSeconds) }),
         SettingSpec(name: "BASE64_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240),
-            doc: "Cap on an inline base64 payload."),
-        SettingSpec(name: "VIDEO_MAX_SIZE_MB", defaultValue: "100", kind: .positiveNumber(max: 10240), doc: "Cap on an inline video."),
+            doc: "Cap on a message's attachments to the pipe, base64-encoded, all together (videos apart).",
+            shown: { .number($0.base64MaxMB) }),
+        SettingSpec(name: "VIDEO_MAX_SIZE_MB", defaultValue: "100", kind: .positiveNumber(max: 10240), doc: "Cap on a video attachment of the pipe (a `video/*` download, base64-encoded), on its own budget apart from `BASE64_MAX_SIZE_MB`.",
+            shown: { .number($0.videoMaxMB) }),
         SettingSpec(name: "MAX_STREAMS_PER_USER", defaultValue: "8", kind: .integer(1...10_000),
-            doc: "Answers one user may have in flight at once (runtime setting `max_streams_per_user`); past it 429 `too_many_streams`."),
+            doc: "Answers one user may have in flight at once (runtime setting `max_streams_per_user`); past it 429 `too_many_streams`.",
+            shown: { JSON($0.maxStreamsPerUser) }),
         SettingSpec(name: "DEFAULT_MODEL", defaultValue: "", kind: .text,
-            doc: "Model preselected for new chats (a model id from `GET /models`)."),
+            doc: "Model preselected for new chats (a model id from `GET /models`).",
+            shown: { .string($0.defaultModel) }),
         SettingSpec(name: "CRYOTENSOR_MAX_BODY_MB", defaultValue: "10", kind: .positiveNumber(max: 1024),
             doc: "Largest request body the responder reads (nginx's `client_max_body_size` should match)."),
         SettingSpec(name: "CRYOTENSOR_SESSION_HOURS", defaultValue: "12", kind: .integer(1...720),
@@ -314,5 +340,20 @@ public struct Config: Sendable {
             let shown = raw.isEmpty ? (spec.defaultValue.isEmpty ? "(unset)" : "\(spec.defaultValue) (default)") : raw
             return (spec.name, Redaction.scrub(shown))
         }
+    }
+}
+
+extension SettingsTable {
+    /// The table of docs/configuration.md, rendered from this one (a test keeps them equal).
+    public static var markdownTable: String {
+        var lines = ["| variable | default | secret | runtime (API name) | meaning |", "|---|---|---|---|---|"]
+        for spec in all {
+            let secret: String
+            if spec.isSecret { secret = "yes" } else if case .redisURL = spec.kind { secret = "password part" } else { secret = "no" }
+            let fallback = spec.defaultValue.isEmpty ? "unset" : "`\(spec.defaultValue)`"
+            let runtime = spec.isEditable ? "`\(spec.apiName)`" : "no"
+            lines.append("| `\(spec.name)` | \(fallback) | \(secret) | \(runtime) | \(spec.doc) |")
+        }
+        return lines.joined(separator: "\n")
     }
 }

@@ -112,7 +112,6 @@ package enum PipeTurn {
         guard !requested.isEmpty else { return ([], []) }
         let config = try c.services.runtimeConfig()
         let settings = Downloads.settings(config)
-        let totalCap = Int(config.base64MaxMB * 1024 * 1024)
         c.releaseServices()  // no SQLite or Redis connection is held while downloading
         let results = Mutex<[Int: Result<Download, GuardRefusal>]>([:])
         DispatchQueue.concurrentPerform(iterations: requested.count) { index in
@@ -131,12 +130,16 @@ package enum PipeTurn {
                     + "\(Downloads.publicReason(refusal.code))).")
             case .success(let download)?:
                 let encoded = Encoding.base64(download.body)
-                guard total + encoded.utf8.count <= totalCap else {
-                    notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (too_large: the message's "
-                        + "attachments are over BASE64_MAX_SIZE_MB once encoded).")
+                switch AttachmentBudget.admit(contentType: download.contentType, encodedBytes: encoded.utf8.count, encodedSoFar: total,
+                                              config: config) {
+                case .refused(let why):
+                    notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (too_large: \(why)).")
                     continue
+                case .counted:
+                    total += encoded.utf8.count
+                case .video:
+                    break
                 }
-                total += encoded.utf8.count
                 let type = download.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) }
                     ?? "application/octet-stream"
                 let name = shown.split(separator: "/").last.map(String.init) ?? "file"
