@@ -4,14 +4,7 @@ import Support
 /// Declared input of an endpoint (the kcgi habit): each field with its type and limits.
 /// Handlers read only the validated, typed values.
 public struct FieldSpec: Sendable {
-    public enum Kind: Sendable {
-        case string(min: Int, max: Int)
-        case email
-        case bool
-        case integer(ClosedRange<Int>)
-        case oneOf([String])
-        case any  // passed through untouched (nested documents validated by their handler)
-    }
+    public typealias Kind = ValueKind
     public let name: String
     public let kind: Kind
     public let required: Bool
@@ -32,11 +25,25 @@ public struct InputSpec: Sendable {
 
 public struct Fields: Sendable {
     let values: [String: JSON]
+    /// The whole body as sent (declared fields checked), for domain rules that read it as a
+    /// document: a connection, where `"api_version": null` means "clear it".
+    public let document: [String: JSON]
     public func string(_ name: String) -> String? { values[name]?.stringValue }
     public func bool(_ name: String) -> Bool? { values[name]?.boolValue }
     public func int(_ name: String) -> Int? { values[name]?.intValue }
     public func raw(_ name: String) -> JSON? { values[name] }
     public func has(_ name: String) -> Bool { values[name] != nil }
+
+    /// A required field: `validate` made sure it is there and of its kind, so it is not optional here.
+    public func required(_ name: String) throws(ServiceError) -> JSON {
+        guard let value = values[name] else { throw ServiceError(.internalError, "Field '\(name)' was not declared as required.") }
+        return value
+    }
+
+    public func requiredString(_ name: String) throws(ServiceError) -> String {
+        guard let text = try required(name).stringValue else { throw ServiceError(.internalError, "Field '\(name)' is not a string.") }
+        return text
+    }
 }
 
 extension InputSpec {
@@ -61,40 +68,15 @@ extension InputSpec {
                 if field.required { throw ServiceError.invalidField(field.name, "Field '\(field.name)' is required.") }
                 continue
             }
-            try check(field, value)
-            out[field.name] = value
+            out[field.name] = try check(field, value)
         }
-        return Fields(values: out)
+        return Fields(values: out, document: object)
     }
 
-    func check(_ field: FieldSpec, _ value: JSON) throws(ServiceError) {
-        let name = field.name
-        switch field.kind {
-        case .string(let min, let max):
-            guard let s = value.stringValue else { throw ServiceError.invalidField(name, "Field '\(name)' must be a string.") }
-            guard s.count >= min, s.count <= max else {
-                throw ServiceError.invalidField(name, "Field '\(name)' must be \(min) to \(max) characters long.")
-            }
-            guard !s.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) else {
-                throw ServiceError.invalidField(name, "Field '\(name)' contains control characters.")
-            }
-        case .email:
-            guard let s = value.stringValue else { throw ServiceError.invalidField(name, "Field '\(name)' must be a string.") }
-            guard EmailAddress.isValid(s) else {
-                throw ServiceError.invalidField(name, "Field '\(name)' must be an email address.")
-            }
-        case .bool:
-            guard value.boolValue != nil else { throw ServiceError.invalidField(name, "Field '\(name)' must be true or false.") }
-        case .integer(let range):
-            guard let i = value.intValue, range.contains(i) else {
-                throw ServiceError.invalidField(name, "Field '\(name)' must be an integer in \(range.lowerBound)...\(range.upperBound).")
-            }
-        case .oneOf(let choices):
-            guard let s = value.stringValue, choices.contains(s) else {
-                throw ServiceError.invalidField(name, "Field '\(name)' must be one of: \(choices.joined(separator: ", ")).")
-            }
-        case .any:
-            break
+    func check(_ field: FieldSpec, _ value: JSON) throws(ServiceError) -> JSON {
+        switch field.kind.check(value, name: field.name) {
+        case .success(let normal): return normal
+        case .failure(let refusal): throw ServiceError.invalidField(field.name, refusal.message)
         }
     }
 }

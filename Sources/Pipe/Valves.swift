@@ -4,14 +4,8 @@ import Support
 /// operators find them here (REFERENCE-PIPE.md). Download limits are the service-wide runtime
 /// settings instead, so one guard configuration governs every fetch.
 public struct ValveSpec: Sendable {
-    public enum Kind: Sendable {
-        case text(maxLength: Int)
-        case url
-        case secret(minLength: Int)
-        case bool
-        case integer(ClosedRange<Int>)
-        case choice([String])
-    }
+    /// The same vocabulary as request fields and runtime settings.
+    public typealias Kind = ValueKind
     public let name: String
     public let defaultValue: String
     public let kind: Kind
@@ -23,14 +17,14 @@ public enum Valves {
     public static let pipeID = "openrouter"
 
     public static let all: [ValveSpec] = [
-        ValveSpec(name: "BASE_URL", defaultValue: "https://openrouter.ai/api/v1", kind: .url,
+        ValveSpec(name: "BASE_URL", defaultValue: "https://openrouter.ai/api/v1", kind: .baseURL,
             doc: "OpenRouter's API base; must be in OPENAI_ALLOWED_API_BASE_URLS."),
-        ValveSpec(name: "API_KEY", defaultValue: "", kind: .secret(minLength: 1),
+        ValveSpec(name: "API_KEY", defaultValue: "", kind: .secret(min: 1, max: 4096),
             doc: "OpenRouter key (EncryptedStr); OPENROUTER_API_KEY when empty."),
         ValveSpec(name: "HTTP_CONNECT_TIMEOUT_SECONDS", defaultValue: "10", kind: .integer(1...120), doc: "Connect timeout to OpenRouter."),
         ValveSpec(name: "HTTP_SOCK_READ_SECONDS", defaultValue: "300", kind: .integer(5...3600),
             doc: "Longest a streamed answer may take."),
-        ValveSpec(name: "ARTIFACT_ENCRYPTION_KEY", defaultValue: "", kind: .secret(minLength: 16),
+        ValveSpec(name: "ARTIFACT_ENCRYPTION_KEY", defaultValue: "", kind: .secret(min: 16, max: 4096),
             doc: "Encrypts stored artifacts (EncryptedStr, at least 16 characters). Changing it starts a new table."),
         ValveSpec(name: "ENCRYPT_ALL", defaultValue: "true", kind: .bool,
             doc: "With the artifact key: encrypt every artifact (false: only reasoning)."),
@@ -38,7 +32,7 @@ public enum Valves {
             doc: "Compress encrypted payloads with LZ4 first, when that makes them smaller."),
         ValveSpec(name: "MIN_COMPRESS_BYTES", defaultValue: "0", kind: .integer(0...(64 << 20)),
             doc: "Smallest payload worth compressing (0: always try)."),
-        ValveSpec(name: "PERSIST_REASONING_TOKENS", defaultValue: "conversation", kind: .choice(["disabled", "next_reply",
+        ValveSpec(name: "PERSIST_REASONING_TOKENS", defaultValue: "conversation", kind: .oneOf(["disabled", "next_reply",
             "conversation"]), doc: "Keep reasoning items: never, for the next reply only, or for the whole conversation."),
         ValveSpec(name: "ARTIFACT_CLEANUP_DAYS", defaultValue: "90", kind: .integer(1...365),
             doc: "`cryotensor cleanup` deletes artifacts unused for this long."),
@@ -46,12 +40,12 @@ public enum Valves {
         ValveSpec(name: "REDIS_CACHE_TTL_SECONDS", defaultValue: "600", kind: .integer(60...3600), doc: "Lifetime of a cached artifact."),
         ValveSpec(name: "SESSION_LOG_STORE_ENABLED", defaultValue: "false", kind: .bool,
             doc: "Write each turn's exchange as an encrypted zip archive."),
-        ValveSpec(name: "SESSION_LOG_ZIP_PASSWORD", defaultValue: "", kind: .secret(minLength: 8),
+        ValveSpec(name: "SESSION_LOG_ZIP_PASSWORD", defaultValue: "", kind: .secret(min: 8, max: 4096),
             doc: "AES-256 password of the archives (EncryptedStr). Required to store logs."),
         ValveSpec(name: "SESSION_LOG_RETENTION_DAYS", defaultValue: "90", kind: .integer(1...3650),
             doc: "`cryotensor cleanup` deletes older archives."),
         ValveSpec(name: "SEND_END_USER_ID", defaultValue: "false", kind: .bool, doc: "Send the user as OpenRouter's `user`."),
-        ValveSpec(name: "END_USER_ID_SOURCE", defaultValue: "id", kind: .choice(["id", "email"]), doc: "What `user` carries."),
+        ValveSpec(name: "END_USER_ID_SOURCE", defaultValue: "id", kind: .oneOf(["id", "email"]), doc: "What `user` carries."),
         ValveSpec(name: "SEND_SESSION_ID", defaultValue: "false", kind: .bool,
             doc: "Send `metadata.session_id` (an HMAC of the login session)."),
         ValveSpec(name: "SEND_CHAT_ID", defaultValue: "false", kind: .bool, doc: "Send `metadata.chat_id`."),
@@ -62,42 +56,15 @@ public enum Valves {
 
     public static func spec(_ name: String) -> ValveSpec? { all.first { $0.name == name } }
 
-    /// Checks one non-secret value; returns its stored string form.
+    /// Checks one value; returns its stored string form.
     public static func validate(_ spec: ValveSpec, _ value: JSON) -> Result<String, ValveProblem> {
-        func bad(_ m: String) -> Result<String, ValveProblem> { .failure(ValveProblem(name: spec.name, code: "invalid_field", message: m)) }
-        switch spec.kind {
-        case .bool:
-            guard let b = value.boolValue else { return bad("\(spec.name) must be true or false.") }
+        switch spec.kind.check(value, name: spec.name) {
+        case .failure(let refusal):
+            return .failure(ValveProblem(name: spec.name, code: "invalid_field", message: refusal.message))
+        case .success(.bool(let b)):
             return .success(b ? "true" : "false")
-        case .integer(let range):
-            guard let i = value.intValue, range.contains(i) else { return bad("\(spec.name) must be an integer in "
-                + "\(range.lowerBound)...\(range.upperBound).") }
-            return .success(String(i))
-        case .choice(let options):
-            guard let s = value.stringValue, options.contains(s) else { return bad("\(spec.name) must be one of: "
-                + "\(options.joined(separator: ", ")).") }
-            return .success(s)
-        case .text(let max):
-            guard let s = value.stringValue, s.count <= max,
-                  !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-                return bad("\(spec.name) must be one line of text of at most \(max) characters.")
-            }
-            return .success(s)
-        case .url:
-            guard let s = value.stringValue else { return bad("\(spec.name) must be a URL.") }
-            switch BaseURL.normalize(s) {
-            case .success(let normal): return .success(normal)
-            case .failure(let why): return bad("\(spec.name) is not a valid base URL (\(why.rawValue)).")
-            }
-        case .secret(let minLength):
-            guard let s = value.stringValue, s.count >= minLength, s.count <= 4096 else {
-                return bad("\(spec.name) must be at least \(minLength) characters.")
-            }
-            // CR, LF, NUL or any control character in a secret could end up in a header.
-            guard !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-                return bad("\(spec.name) must not contain control characters (newline, tab, NUL).")
-            }
-            return .success(s)
+        case .success(let normal):
+            return .success(normal.intValue.map(String.init) ?? normal.stringValue ?? "")
         }
     }
 }

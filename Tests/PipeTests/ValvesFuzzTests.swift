@@ -51,11 +51,12 @@ import Testing
                     #expect(again == .success(stored), "\(spec.name): \(value.serialized().prefix(60)) stored \(stored.prefix(60))")
                     switch spec.kind {
                     case .integer(let range): #expect(Int(stored).map(range.contains) == true)
-                    case .choice(let options): #expect(options.contains(stored))
+                    case .oneOf(let options): #expect(options.contains(stored))
                     case .bool: #expect(stored == "true" || stored == "false")
-                    case .text(let max): #expect(stored.count <= max && !stored.contains("\0"))
-                    case .url: #expect(BaseURL.normalize(stored) == .success(stored))
-                    case .secret(let min): #expect(stored.count >= min && stored.count <= 4096)
+                    case .line(let max): #expect(stored.count <= max && !stored.contains("\0"))
+                    case .baseURL: #expect(BaseURL.normalize(stored) == .success(stored))
+                    case .secret(let min, let max): #expect(stored.count >= min && stored.count <= max)
+                    default: Issue.record("\(spec.name): a valve kind this test does not know")
                     }
                 case .failure(let problem):
                     #expect(problem.name == spec.name && problem.code == "invalid_field")

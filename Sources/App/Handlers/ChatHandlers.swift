@@ -5,6 +5,13 @@ import Storage
 import Support
 
 enum ChatHandlers {
+    /// OpenAI's request: model and messages required; the other fields pass through the policy's allow-list.
+    static let completionsInput = InputSpec([
+        .required("model", .string(min: 1, max: 200)), .required("messages", .custom { value in
+            guard let list = value.arrayValue, !list.isEmpty, list.count <= 10_000 else { return "must be a list of 1 to 10000 messages" }
+            return nil
+        }), .optional("stream", .bool),
+    ], allowUnknown: true)
     static let createInput = InputSpec([.optional("title", .string(min: 0, max: 200)), .optional("model", .string(min: 1, max: 200))])
     static let patchInput = InputSpec([.required("title", .string(min: 0, max: 200))])
     static let messageInput = InputSpec([.required("content", .string(min: 1, max: 100_000)), .required("model", .string(min: 1, max: 200)),
@@ -141,13 +148,9 @@ enum ChatHandlers {
     /// OpenAI-compatible `POST /chat/completions` for SDKs and curl: routed by model to the
     /// connection that serves it; the provider's answer is relayed (streamed when asked).
     static func completions(_ c: Context) throws -> Response {
-        let document: JSON
-        do { document = try JSON.parse(c.request.body) } catch { throw ServiceError.invalidJSON(error.description) }
-        guard var object = document.objectValue else { throw ServiceError.invalidJSON("expected an object") }
-        guard let model = object["model"]?.stringValue, !model.isEmpty else { throw ServiceError.invalidField("model", "model is required.") }
-        guard let messages = object["messages"]?.arrayValue, !messages.isEmpty else {
-            throw ServiceError.invalidField("messages", "messages must be a non-empty list.")
-        }
+        let input = try c.input(completionsInput)
+        var object = input.document
+        let model = try input.requiredString("model")
         let streaming = object["stream"]?.boolValue ?? false
         object = try CompletionsPolicy.forwardedFields(object, c.config)
         let (connection, key) = try ModelCatalog.route(model: model, c)

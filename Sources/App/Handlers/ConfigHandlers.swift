@@ -4,13 +4,23 @@ import Storage
 import Support
 
 enum ConfigHandlers {
+    /// `PATCH /admin/config`: the editable settings under their API names, in the kinds of the settings table.
+    static let settingsInput = InputSpec(SettingsTable.all.filter(\.isEditable).map { .optional($0.apiName, $0.valueKind) })
+
+    /// An export document; entries are checked by the domain, which reports every problem with its path.
+    static let importInput = InputSpec([
+        .optional("format", .line(max: 100)), .optional("format_version", .integer(1...1)), .optional("exported_at", .integer(0...Int.max)),
+        .optional("settings", .object), .optional("connections", .array(max: 100_000)), .optional("secrets", .oneOf(["omit", "encrypted"])),
+        .optional("omitted_secrets", .array(max: 100_000)),
+    ])
+
     static func get(_ c: Context) throws -> Response {
         let config = try c.services.runtimeConfig()
         return .json(["settings": RuntimeSettings.json(config), "version": JSON(Int(try RuntimeSettingsRepository(c.db).version()))])
     }
 
     static func patch(_ c: Context) throws -> Response {
-        let object = try ConnectionHandlers.body(c)
+        let object = try c.input(settingsInput).document
         let repo = RuntimeSettingsRepository(c.db)
         let (merged, problems) = RuntimeSettings.validate(object, base: c.services.shared.settingsEnvironment,
                                                           overrides: try repo.all(), at: "")
@@ -28,6 +38,6 @@ enum ConfigHandlers {
 
     /// All or nothing: every entry is checked first; any problem gives 422 and writes nothing.
     static func importDocument(_ c: Context) throws -> Response {
-        .json(try ConfigTransfer.importDocument(c, try ConnectionHandlers.body(c), dryRun: c.request.queryItem("dry_run") == "true"))
+        .json(try ConfigTransfer.importDocument(c, try c.input(importInput).document, dryRun: c.request.queryItem("dry_run") == "true"))
     }
 }

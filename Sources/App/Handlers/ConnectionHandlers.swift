@@ -3,12 +3,12 @@ import Storage
 import Support
 
 enum ConnectionHandlers {
-    static func body(_ c: Context) throws(ServiceError) -> [String: JSON] {
-        let document: JSON
-        do { document = try JSON.parse(c.request.body) } catch { throw ServiceError.invalidJSON(error.description) }
-        guard let object = document.objectValue else { throw ServiceError.invalidJSON("expected an object") }
-        return object
-    }
+    /// A connection as sent: each field typed here; the rules (allowlist, key changes) are the domain's.
+    static let connectionInput = InputSpec([
+        .optional("name", .string(min: 1, max: 100)), .optional("kind", .oneOf(ConnectionRules.kinds)),
+        .optional("base_url", .string(min: 1, max: 2048)), .optional("api_version", .line(max: 40)), .optional("enabled", .bool),
+        .optional("api_key", .string(min: 0, max: 4096)), .optional("clear_api_key", .bool), .optional("id", .integer(1...Int.max)),
+    ])
 
     static func list(_ c: Context) throws -> Response {
         let vault = c.services.shared.vault
@@ -21,7 +21,7 @@ enum ConnectionHandlers {
     }
 
     static func create(_ c: Context) throws -> Response {
-        let object = try body(c)
+        let object = try c.input(connectionInput).document
         let (draft, problems) = ConnectionRules.validate(object, at: "", config: c.config, existing: nil, currentKey: nil,
                                                          keyRequired: false, allowCiphertext: false)
         guard let draft else { throw ServiceError(problems: problems) }
@@ -43,7 +43,7 @@ enum ConnectionHandlers {
         let repo = ConnectionRepository(c.db)
         guard let existing = try repo.find(id: id) else { throw ServiceError.notFound }
         let vault = c.services.shared.vault
-        let object = try body(c)
+        let object = try c.input(connectionInput).document
         let (draft, problems) = ConnectionRules.validate(object, at: "", config: c.config, existing: existing,
                                                          currentKey: ConnectionRules.key(of: existing, vault: vault),
                                                          keyRequired: true, allowCiphertext: false)

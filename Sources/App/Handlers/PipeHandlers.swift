@@ -5,6 +5,9 @@ import Storage
 import Support
 
 enum PipeHandlers {
+    /// `{valves: {NAME: value, ...}, clear: [NAME, ...]}`; each valve is checked by its own kind.
+    static let valvesInput = InputSpec([.optional("valves", .object), .optional("clear", .stringList(max: 64))])
+
     static func list(_ c: Context) throws -> Response {
         let valves = try PipeValves.load(c)
         let ready: Bool = { if case .success = valves.apiKey() { return true }; return false }()
@@ -23,7 +26,7 @@ enum PipeHandlers {
 
     /// `{valves: {NAME: value, ...}, clear: [NAME, ...]}`: all checked first, then written together.
     static func putValves(_ c: Context) throws -> Response {
-        let body = try ConnectionHandlers.body(c)
+        let body = try c.input(valvesInput).document
         try PipeValves.update(c, body)
         let patch = body["valves"]?.objectValue ?? [:]
         let answer = try getValves(c)

@@ -24,31 +24,13 @@ package enum RuntimeSettings {
                 problems.append(Problem(path: where_, code: .invalidField, message: "'\(key)' is not an editable setting."))
                 continue
             }
-            switch (spec.kind, value) {
-            case (.bool, .bool(let b)): changes[name] = b ? "true" : "false"
-            case (.positiveNumber(let maxValue), .number(let d)):
-                // Checked before any conversion: an untrusted 1e300 must be a 400, never a trap.
-                guard d.isFinite, d >= SettingSpec.smallestNumber, d <= maxValue else {
-                    problems.append(Problem(path: where_, code: .invalidField,
-                        message: "'\(key)' must be a number from 0.001 to \(Int(maxValue)).")); continue
-                }
-                changes[name] = Int(exactly: d).map(String.init) ?? String(d)
-            case (.integer(let range), .number(let d)):
-                guard let i = Int(exactly: d), range.contains(i) else {
-                    problems.append(Problem(path: where_, code: .invalidField,
-                        message: "'\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound).")); continue
-                }
-                changes[name] = String(i)
-            case (.hostList, .array(let items)), (.cidrList, .array(let items)):
-                let strings = items.compactMap(\.stringValue)
-                guard strings.count == items.count, !strings.contains(where: { $0.contains(",") }) else {
-                    problems.append(Problem(path: where_, code: .invalidField, message: "'\(key)' must be a list of strings."))
-                    continue
-                }
-                changes[name] = strings.joined(separator: ",")
-            case (.text, .string(let s)): changes[name] = s
-            default:
-                problems.append(Problem(path: where_, code: .invalidField, message: "'\(key)' has the wrong type."))
+            switch spec.valueKind.check(value, name: key) {
+            case .failure(let refusal):
+                problems.append(Problem(path: where_, code: .invalidField, message: refusal.message))
+            case .success(.bool(let b)): changes[name] = b ? "true" : "false"
+            case .success(.number(let d)): changes[name] = Int(exactly: d).map(String.init) ?? String(d)
+            case .success(.array(let items)): changes[name] = items.compactMap(\.stringValue).joined(separator: ",")
+            case .success(let other): changes[name] = other.stringValue ?? ""
             }
         }
         let merged = overrides.merging(changes) { _, new in new }

@@ -21,6 +21,19 @@ public struct SettingSpec: Sendable {
     public var apiName: String { name.lowercased() }
     public var isEditable: Bool { shown != nil }
 
+    /// What `/admin/config` and import accept for this setting, in the vocabulary request fields
+    /// and valves use; the string the environment would hold is then parsed as at start-up.
+    public var valueKind: ValueKind {
+        switch kind {
+        case .bool: .bool
+        case .positiveNumber(let max): .number(Self.smallestNumber...max)
+        case .integer(let range): .integer(range)
+        case .hostList, .cidrList, .urlList: .stringList(max: 1000)
+        case .text, .path: .line(max: 200)
+        case .secret, .secretList, .redisURL: .custom { _ in "is not a runtime setting" }
+        }
+    }
+
     public init(name: String, defaultValue: String, kind: Kind, doc: String, shown: (@Sendable (Config) -> JSON)? = nil) {
         self.name = name
         self.defaultValue = defaultValue

@@ -1,0 +1,58 @@
+import Foundation
+@testable import Service
+import Storage
+import Support
+
+/// A domain stack on a temporary SQLite file: the settings, the shared state, one thread's
+/// services and a scope signed in as an admin. No nginx, no responder, no Redis.
+final class DomainFixture {
+    let directory: URL
+    let environment: [String: String]
+    let config: Config
+    let shared: SharedState
+    let services: Services
+    let scope: Scope
+    let admin: User
+    /// Only the fixture that made the folder removes it.
+    let ownsDirectory: Bool
+
+    static let key = "domain-test-key-0123456789abcdefghijklmnop"
+    static let otherKey = "another-domain-test-key-0123456789abcdefgh"
+
+    /// `key`: CONFIG_ENCRYPTION_KEY (nil: secrets in memory); `encryptTranscripts`: ENABLE_LOCAL_ENCRYPTION.
+    init(key: String? = DomainFixture.key, previous: [String] = [], encryptTranscripts: Bool = false, reuse: URL? = nil) throws {
+        ownsDirectory = reuse == nil
+        directory = reuse ?? FileManager.default.temporaryDirectory.appendingPathComponent("ct-domain-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var env = ["CRYOTENSOR_DB": directory.appendingPathComponent("cryotensor.db").path,
+                   "OPENAI_ALLOWED_API_BASE_URLS": "https://api.example.com/v1,https://other.example.com/v1"]
+        if let key { env["CONFIG_ENCRYPTION_KEY"] = key }
+        if !previous.isEmpty { env["CONFIG_ENCRYPTION_KEY_PREVIOUS"] = previous.joined(separator: ",") }
+        if encryptTranscripts { env["ENABLE_LOCAL_ENCRYPTION"] = "true" }
+        environment = env
+        config = try Config.load(environment: env)
+        let db = try Database(path: config.databasePath)
+        _ = try Migrations.apply(db)
+        shared = SharedState(version: "test", config: config, environment: env, cacheMACKey: Array(repeating: 7, count: 32))
+        services = try Services(config: config, shared: shared)
+        scope = Scope(lease: ServicesLease(owned: services), requestID: "test")
+        let users = UserRepository(services.db)
+        admin = try users.find(email: "admin@example.com")
+            ?? users.create(email: "admin@example.com", passwordHash: "x", role: .admin)
+        scope.auth = Authentication(user: admin, method: .token, sessionToken: nil)
+    }
+
+    var db: Database { services.db }
+
+    /// Every byte of the database and its WAL, to look for plaintext.
+    func databaseBytes() throws -> String {
+        _ = try db.run("PRAGMA wal_checkpoint(TRUNCATE)")
+        var all = Data()
+        for suffix in ["", "-wal", "-shm"] {
+            all += (try? Data(contentsOf: URL(fileURLWithPath: config.databasePath + suffix))) ?? Data()
+        }
+        return String(decoding: all, as: UTF8.self)
+    }
+
+    deinit { if ownsDirectory { try? FileManager.default.removeItem(at: directory) } }
+}
