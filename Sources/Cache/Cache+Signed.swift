@@ -44,7 +44,8 @@ extension Cache {
         let prefix = Array(signedPrefix.utf8)
         let headerLength = prefix.count + 64 + 1
         guard bytes.count >= headerLength, bytes.count - headerLength <= maxBytes, bytes.starts(with: prefix),
-              bytes[headerLength - 1] == UInt8(ascii: ".") else { return nil }
+            bytes[headerLength - 1] == UInt8(ascii: ".")
+        else { return nil }
         let sent = Array(bytes[prefix.count..<(headerLength - 1)])
         let value = String(decoding: bytes[headerLength...], as: UTF8.self)
         let expected = Array(mac(key, context: context, value: value, macKey: macKey).utf8)

@@ -56,7 +56,8 @@ public final class Cache {
         var deleted = 0
         for _ in 0..<10_000 {
             guard case .array(let parts)? = command(["SCAN", cursor, "MATCH", pattern.glob, "COUNT", "1000"]),
-                  parts.count == 2, let next = parts[0].string, case .array(let found) = parts[1] else { return nil }
+                parts.count == 2, let next = parts[0].string, case .array(let found) = parts[1]
+            else { return nil }
             let names = found.compactMap(\.string).filter(keep)
             var start = 0
             while start < names.count {

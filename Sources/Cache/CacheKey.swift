@@ -37,7 +37,8 @@ public struct CacheKey: Sendable, Hashable, CustomStringConvertible {
     public static func artifactChatID(_ name: String, pipe: String) -> Int64? {
         let parts = name.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == pipe, parts[1] == "artifact", isPart(parts[3], maxLength: 64),
-              let chatID = Int64(parts[2]), String(chatID) == parts[2] else { return nil }
+            let chatID = Int64(parts[2]), String(chatID) == parts[2]
+        else { return nil }
         return chatID
     }
 

@@ -15,6 +15,8 @@ public enum RedisReply: Sendable, Equatable {
     case string(String)
     case integer(Int64)
     case array([RedisReply])
+    // `nil` is taken by Optional; callers already match on this name.
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     case nil_
     case status(String)
 
@@ -119,8 +121,12 @@ public final class RedisClient {
         let buffers = args.map { arg -> UnsafeMutablePointer<CChar> in
             let p = UnsafeMutablePointer<CChar>.allocate(capacity: max(arg.count, 1))
             arg.withUnsafeBytes { raw in
-                if let base = raw.baseAddress { p.withMemoryRebound(to: UInt8.self,
-                    capacity: arg.count) { $0.update(from: base.assumingMemoryBound(to: UInt8.self), count: arg.count) } }
+                if let base = raw.baseAddress {
+                    p.withMemoryRebound(
+                        to: UInt8.self,
+                        capacity: arg.count
+                    ) { $0.update(from: base.assumingMemoryBound(to: UInt8.self), count: arg.count) }
+                }
             }
             return p
         }

@@ -15,8 +15,9 @@ extension DownloadGuard {
         let transfer = Transfer()
         let easy: CurlEasy
         do throws(OutboundError) {
-            easy = try CurlEasy(url: verdict.url.normalized, timeoutMillis: Int(timeout * 1000),
-                                connectTimeoutMillis: Int(min(timeout, 10) * 1000), maxBytes: settings.maxBytes)
+            easy = try CurlEasy(
+                url: verdict.url.normalized, timeoutMillis: Int(timeout * 1000),
+                connectTimeoutMillis: Int(min(timeout, 10) * 1000), maxBytes: settings.maxBytes)
             if case .name(let name) = verdict.url.host { try easy.pin(host: name, port: verdict.url.port, to: verdict.pinned) }
         } catch {
             return .failure(GuardRefusal(.network, error.message))
@@ -60,8 +61,10 @@ extension DownloadGuard {
         }
         if let refusal = transfer.refusal { return .failure(refusal) }
         let retryAfter = transfer.headers["retry-after"].flatMap { Double($0) }.map { min(max($0, 0), 3600) }
-        return .success(Attempt(status: easy.responseCode, contentType: transfer.headers["content-type"] ?? "application/octet-stream",
-                                location: transfer.headers["location"], retryAfter: retryAfter, body: body))
+        return .success(
+            Attempt(
+                status: easy.responseCode, contentType: transfer.headers["content-type"] ?? "application/octet-stream",
+                location: transfer.headers["location"], retryAfter: retryAfter, body: body))
     }
 
     /// A failed transfer in the guard's words.

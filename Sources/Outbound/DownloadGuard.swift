@@ -21,10 +21,14 @@ public struct SystemResolver: Resolver {
         while let n = node {
             if let sa = n.pointee.ai_addr {
                 if n.pointee.ai_family == AF_INET {
-                    let bytes = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p in withUnsafeBytes(of: p.pointee.sin_addr) { Array($0) } }
+                    let bytes = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p in
+                        withUnsafeBytes(of: p.pointee.sin_addr) { Array($0) }
+                    }
                     if let a = IPAddress(bytes: bytes), !out.contains(a) { out.append(a) }
                 } else if n.pointee.ai_family == AF_INET6 {
-                    let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) } }
+                    let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
+                        withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) }
+                    }
                     if let a = IPAddress(bytes: bytes), !out.contains(a) { out.append(a) }
                 }
             }
@@ -47,8 +51,10 @@ public struct GuardSettings: Sendable {
     public var attemptTimeout: Double = 30
     public var maxRedirects = 5
 
-    public init(protection: Bool, allowInsecureHTTP: Bool, insecureHosts: [String], allowedCIDRs: [CIDR], maxBytes: Int,
-                maxRetries: Int, initialRetryDelay: Double, totalBudget: Double) {
+    public init(
+        protection: Bool, allowInsecureHTTP: Bool, insecureHosts: [String], allowedCIDRs: [CIDR], maxBytes: Int,
+        maxRetries: Int, initialRetryDelay: Double, totalBudget: Double
+    ) {
         self.protection = protection
         self.allowInsecureHTTP = allowInsecureHTTP
         self.insecureHosts = insecureHosts
@@ -86,10 +92,14 @@ public enum DownloadGuard {
         case .failure(let e): return .failure(e)
         }
         if url.scheme == "http" {
-            let allowed = settings.allowInsecureHTTP &&
-                (settings.insecureHosts.contains(url.hostText) || settings.insecureHosts.contains(url.hostAndPort))
+            let allowed =
+                settings.allowInsecureHTTP
+                && (settings.insecureHosts.contains(url.hostText) || settings.insecureHosts.contains(url.hostAndPort))
             if !allowed {
-                return .failure(GuardRefusal(.insecureHTTPNotAllowed, "http is allowed only with ALLOW_INSECURE_HTTP and a host listed in ALLOW_INSECURE_HTTP_HOSTS"))
+                return .failure(
+                    GuardRefusal(
+                        .insecureHTTPNotAllowed,
+                        "http is allowed only with ALLOW_INSECURE_HTTP and a host listed in ALLOW_INSECURE_HTTP_HOSTS"))
             }
         }
         let addresses: [IPAddress]
@@ -119,8 +129,10 @@ public enum DownloadGuard {
     /// Fetches `raw` through the guard: each hop checked and pinned, redirects followed here (at
     /// most `maxRedirects`), retries with backoff inside the time budget, size capped on the
     /// declared length and on the bytes received. Nothing partial is ever returned.
-    public static func fetch(_ raw: String, settings: GuardSettings, resolver: any Resolver = SystemResolver(),
-                             sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }) -> Result<Download, GuardRefusal> {
+    public static func fetch(
+        _ raw: String, settings: GuardSettings, resolver: any Resolver = SystemResolver(),
+        sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }
+    ) -> Result<Download, GuardRefusal> {
         let deadline = Clock.monotonicMillis() + settings.totalBudget * 1000
         func remaining() -> Double { (deadline - Clock.monotonicMillis()) / 1000 }
         var current = raw
@@ -137,7 +149,9 @@ public enum DownloadGuard {
             while true {
                 attempts += 1
                 let timeout = min(settings.attemptTimeout, remaining())
-                guard timeout > 0.05 else { return .failure(GuardRefusal(.timeout, "the download time budget (\(Int(settings.totalBudget)) s) ran out")) }
+                guard timeout > 0.05 else {
+                    return .failure(GuardRefusal(.timeout, "the download time budget (\(Int(settings.totalBudget)) s) ran out"))
+                }
                 outcome = perform(verdict, settings: settings, timeout: timeout)
                 let retryable: Bool
                 var wait = settings.initialRetryDelay * pow(2, Double(retry))
@@ -171,8 +185,10 @@ public enum DownloadGuard {
             guard (200...299).contains(attempt.status) else {
                 return .failure(GuardRefusal(.upstreamStatus, "the server answered HTTP \(attempt.status)"))
             }
-            return .success(Download(finalURL: verdict.url.redacted, status: attempt.status, contentType: attempt.contentType,
-                                     body: attempt.body, attempts: attempts, redirects: redirects))
+            return .success(
+                Download(
+                    finalURL: verdict.url.redacted, status: attempt.status, contentType: attempt.contentType,
+                    body: attempt.body, attempts: attempts, redirects: redirects))
         }
     }
 

@@ -1,7 +1,8 @@
-@testable import Cache
 import Foundation
 import Synchronization
 import Testing
+
+@testable import Cache
 
 /// What each change of health was reported as, in order.
 final class Reports: Sendable {

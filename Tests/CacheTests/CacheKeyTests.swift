@@ -1,6 +1,7 @@
-@testable import Cache
 import TestSupport
 import Testing
+
+@testable import Cache
 
 /// Key names: the layout callers and operators know, and no way for an id to reach another key.
 @Suite struct CacheKeyTests {
@@ -29,8 +30,10 @@ import Testing
     @Test func artifactChatIDReadsOnlyArtifactKeys() {
         #expect(CacheKey.artifactChatID("openrouter:artifact:12:ABC", pipe: "openrouter") == 12)
         #expect(CacheKey.artifactChatID("openrouter:artifact:-3:ABC", pipe: "openrouter") == -3)
-        for name in ["openrouter:artifact:12", "openrouter:artifact:12:A:B", "openrouter:artifact:012:A", "openrouter:artifact:+1:A",
-                     "other:artifact:12:A", "openrouter:models", "ct:models:12", "openrouter:artifact:x:A", "openrouter:artifact:1:*"] {
+        for name in [
+            "openrouter:artifact:12", "openrouter:artifact:12:A:B", "openrouter:artifact:012:A", "openrouter:artifact:+1:A",
+            "other:artifact:12:A", "openrouter:models", "ct:models:12", "openrouter:artifact:x:A", "openrouter:artifact:1:*"
+        ] {
             #expect(CacheKey.artifactChatID(name, pipe: "openrouter") == nil, "\(name)")
         }
     }
@@ -49,7 +52,7 @@ import Testing
             let candidates: [(String, CacheKey?)] = [
                 ("connection|\(chat)", .connectionModels(chat)),
                 ("pipe-models|\(pipe)", CacheKey.pipeModels(pipe: pipe)),
-                ("artifact|\(pipe)|\(chat)|\(id)", CacheKey.artifact(pipe: pipe, chatID: chat, id: id)),
+                ("artifact|\(pipe)|\(chat)|\(id)", CacheKey.artifact(pipe: pipe, chatID: chat, id: id))
             ]
             for (origin, key) in candidates {
                 guard let key else { continue }

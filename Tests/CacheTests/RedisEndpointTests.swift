@@ -1,6 +1,7 @@
-@testable import Cache
 import TestSupport
 import Testing
+
+@testable import Cache
 
 /// `REDIS_URL` as the operator writes it: both forms, credentials, and what is refused.
 @Suite struct RedisEndpointTests {
@@ -35,7 +36,7 @@ import Testing
         "unix:///", "unix:///s?db=-1", "unix:///s?db=1024", "unix:///s?db=x", "unix:///s?user=u", "unix:///s?password=",
         "unix:///s?pass=x", "unix:///s?password=%0d%0aFLUSHALL", "redis://h:0", "redis://h:65536", "redis://h:-1",
         "redis://h:80x", "redis://:@h", "redis://u:@h", "redis://h/1024", "redis://h/-1",
-        "redis://[::1", "redis://[::1]x", "redis://a@b@", "redis://u:%zz@h", "redis://u:p%0a@h", "redis://@h",
+        "redis://[::1", "redis://[::1]x", "redis://a@b@", "redis://u:%zz@h", "redis://u:p%0a@h", "redis://@h"
     ])
     func refused(_ url: String) {
         #expect(RedisEndpoint.parse(url) == nil, "\(url)")
@@ -53,8 +54,10 @@ import Testing
     /// Hostile URLs never trap, and whatever parses never shows its password in its description.
     @Test func hostileInputsNeverTrapOrLeak() {
         var rng = SeededGenerator(state: 0x4ED15)
-        let pieces = ["redis://", "unix://", "/", ":", "@", "[", "]", "?", "&", "=", "%", "%4", "%41", "%00", "%0a", "db=", "user=",
-                      "password=", "65535", "0", "-", "::1", "h", "é", "\u{0}", " ", "secretword"]
+        let pieces = [
+            "redis://", "unix://", "/", ":", "@", "[", "]", "?", "&", "=", "%", "%4", "%41", "%00", "%0a", "db=", "user=",
+            "password=", "65535", "0", "-", "::1", "h", "é", "\u{0}", " ", "secretword"
+        ]
         for _ in 0..<20_000 {
             let url = (0..<rng.int(1...10)).map { _ in rng.pick(pieces) }.joined()
             guard let e = RedisEndpoint.parse(url) else { continue }

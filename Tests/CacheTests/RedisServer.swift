@@ -22,9 +22,11 @@ final class RedisServer {
     }
 
     func start() throws {
-        let args = ["/usr/bin/redis-server", "--port", "0", "--unixsocket", socket, "--unixsocketperm", "700",
-                    "--dir", directory.path, "--save", "", "--appendonly", "no", "--daemonize", "no",
-                    "--logfile", directory.appendingPathComponent("log").path]
+        let args = [
+            "/usr/bin/redis-server", "--port", "0", "--unixsocket", socket, "--unixsocketperm", "700",
+            "--dir", directory.path, "--save", "", "--appendonly", "no", "--daemonize", "no",
+            "--logfile", directory.appendingPathComponent("log").path
+        ]
         pid = try Self.spawn(args)
         // Ready once the socket accepts a connection.
         for _ in 0..<250 {

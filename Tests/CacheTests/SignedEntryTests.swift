@@ -1,7 +1,8 @@
-@testable import Cache
 import Crypto
 import Support
 import Testing
+
+@testable import Cache
 
 /// Signed entries read back only when written by us, for the same key and context.
 @Suite struct SignedEntryTests {
@@ -26,16 +27,16 @@ import Testing
     @Test func forgedEntriesAreRefused() {
         let good = signed("alpha")
         let forged = [
-            good.replacingOccurrences(of: "alpha", with: "alphb"),                 // value changed
-            signed("alpha", key: .connectionModels(5)),                               // copied from another key
-            signed("alpha", context: "connection|4|https://evil"),                    // bound to something else
+            good.replacingOccurrences(of: "alpha", with: "alphb"),  // value changed
+            signed("alpha", key: .connectionModels(5)),  // copied from another key
+            signed("alpha", context: "connection|4|https://evil"),  // bound to something else
             "ct2." + Cache.mac(key, context: "connection|4|https://a", value: "alpha", macKey: Array(repeating: 8, count: 32)) + ".alpha",
             good.uppercased(),
             "ct1." + good.dropFirst(4),
-            String(good.dropLast(6)),                                                  // no separator or value
+            String(good.dropLast(6)),  // no separator or value
             "ct2." + String(repeating: "0", count: 64) + ".alpha",
-            #"{"names":["planted-model"],"mac":"00"}"#,                               // version 1 / planted
-            "",
+            #"{"names":["planted-model"],"mac":"00"}"#,  // version 1 / planted
+            ""
         ]
         for stored in forged { #expect(verify(stored) == nil, "\(stored)") }
         #expect(verify(good, context: "connection|4|https://a|") == nil)

@@ -24,8 +24,10 @@ import Testing
     }
 
     @Test func headersByTheirHTTPName() {
-        let r = Request(params: ["CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "12", "HTTP_X_CSRF_TOKEN": "t",
-                                 "HTTP_CONTENT_TYPE": "spoofed"])
+        let r = Request(params: [
+            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "12", "HTTP_X_CSRF_TOKEN": "t",
+            "HTTP_CONTENT_TYPE": "spoofed"
+        ])
         #expect(r.header("Content-Type") == "application/json")
         #expect(r.header("content-length") == "12")
         #expect(r.header("X-CSRF-Token") == "t")
@@ -45,17 +47,17 @@ import Testing
         ("   ct_session=abc   ;b=2", "abc"),
         ("b=2;;  ; ct_session=abc", "abc"),
         ("ct_session=", ""),
-        ("ct_session=a=b", "a=b"),
+        ("ct_session=a=b", "a=b")
     ])
     func cookieFound(_ header: String, _ value: String) {
         #expect(Self.request(cookie: header).cookie("ct_session") == value)
     }
 
     @Test(arguments: [
-        "ct_session=abc; ct_session=def",         // planted twin: ambiguous, so nothing
-        "ct_session=abc;ct_session=abc",          // even when equal
+        "ct_session=abc; ct_session=def",  // planted twin: ambiguous, so nothing
+        "ct_session=abc;ct_session=abc",  // even when equal
         "CT_SESSION=abc", "ct_session =abc", "ct_sessionx=abc", "xct_session=abc", "ct_session", "", ";;;",
-        "a=ct_session=abc",
+        "a=ct_session=abc"
     ])
     func cookieNotFound(_ header: String) {
         #expect(Self.request(cookie: header).cookie("ct_session") == nil, "\(header)")
@@ -82,12 +84,12 @@ import Testing
 
     @Test func queryItems() {
         let r = Self.request(query: "a=1&b=&c&d=x%3Dy&e=1+2&a=second&%66=f&=empty")
-        #expect(r.queryItem("a") == "1")           // the first one wins
+        #expect(r.queryItem("a") == "1")  // the first one wins
         #expect(r.queryItem("b") == "")
         #expect(r.queryItem("c") == "")
         #expect(r.queryItem("d") == "x=y")
         #expect(r.queryItem("e") == "1 2")
-        #expect(r.queryItem("f") == "f")           // names are decoded too
+        #expect(r.queryItem("f") == "f")  // names are decoded too
         #expect(r.queryItem("") == "empty")
         #expect(r.queryItem("missing") == nil)
         #expect(Self.request().queryItem("a") == nil)
@@ -97,7 +99,7 @@ import Testing
     @Test(arguments: [
         ("", ""), ("plain", "plain"), ("a+b", "a b"), ("a%2Bb", "a+b"), ("%20", " "), ("%41%42", "AB"), ("%c3%a9", "é"),
         ("%C3%A9", "é"), ("100%", "100%"), ("%4", "%4"), ("%G1", "%G1"), ("%%41", "%A"), ("%+1", "% 1"), ("%-1", "%-1"),
-        ("%00", "\u{0}"), ("a%00b", "a\u{0}b"),
+        ("%00", "\u{0}"), ("a%00b", "a\u{0}b")
     ])
     func percentDecoding(_ text: String, _ decoded: String) {
         #expect(percentDecode(text) == decoded)
@@ -105,8 +107,10 @@ import Testing
 
     /// Bytes that are not UTF-8 (a lone continuation byte, an overlong `/`, a surrogate, a cut
     /// sequence) become U+FFFD: a handler never sees them as the character they imitate.
-    @Test(arguments: [("%C0%AF", "\u{FFFD}\u{FFFD}"), ("%80", "\u{FFFD}"), ("%ED%A0%80", "\u{FFFD}\u{FFFD}\u{FFFD}"),
-                      ("%E2%82", "\u{FFFD}"), ("%FF%FE", "\u{FFFD}\u{FFFD}"), ("%E0%80%AF", "\u{FFFD}\u{FFFD}\u{FFFD}")])
+    @Test(arguments: [
+        ("%C0%AF", "\u{FFFD}\u{FFFD}"), ("%80", "\u{FFFD}"), ("%ED%A0%80", "\u{FFFD}\u{FFFD}\u{FFFD}"),
+        ("%E2%82", "\u{FFFD}"), ("%FF%FE", "\u{FFFD}\u{FFFD}"), ("%E0%80%AF", "\u{FFFD}\u{FFFD}\u{FFFD}")
+    ])
     func invalidUTF8IsReplaced(_ text: String, _ decoded: String) {
         let result = percentDecode(text)
         #expect(result == decoded)
