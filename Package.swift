@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "FastCGI", dependencies: ["CFastCGI", "Support"]),
         .target(name: "Crypto", dependencies: ["CCrypto", "Support"]),
         .target(name: "Storage", dependencies: ["CSQLite", "Support"]),
-        .target(name: "Cache", dependencies: ["CHiredis", "Support"]),
+        .target(name: "Cache", dependencies: ["CHiredis", "Support", "Crypto"]),
         .target(name: "Outbound", dependencies: ["CCurl", "Support"]),
         .target(name: "Pipe", dependencies: ["CLZ4", "CZip", "Support", "Crypto", "Storage", "Outbound"]),
         // The domain: settings, secrets, accounts, connections, chats, the pipe, files. Never HTTP.
@@ -37,6 +37,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "CacheTests", dependencies: ["Cache", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),
         .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "AppTests", dependencies: ["App", "Service"]),

@@ -21,7 +21,7 @@ public enum AddressPolicy {
         r("192.0.0.0/24", "IETF protocol assignments"), r("192.0.2.0/24", "documentation"),
         r("192.88.99.0/24", "6to4 relay anycast"), r("192.168.0.0/16", "private"), r("198.18.0.0/15", "benchmarking"),
         r("198.51.100.0/24", "documentation"), r("203.0.113.0/24", "documentation"), r("224.0.0.0/4", "multicast"),
-        r("240.0.0.0/4", "reserved"), r("255.255.255.255/32", "limited broadcast"),
+        r("240.0.0.0/4", "reserved"), r("255.255.255.255/32", "limited broadcast")
     ]
 
     public static let blockedIPv6: [Range] = [
@@ -29,7 +29,7 @@ public enum AddressPolicy {
         r("64:ff9b:1::/48", "local-use IPv4/IPv6 translation"), r("2001::/23", "IETF protocol assignments"),
         r("2001:db8::/32", "documentation"), r("3fff::/20", "documentation"), r("5f00::/16", "segment routing"),
         r("fc00::/7", "unique local"), r("fe80::/10", "link-local"), r("fec0::/10", "site-local (deprecated)"),
-        r("ff00::/8", "multicast"),
+        r("ff00::/8", "multicast")
     ]
 
     /// The IPv4 address an IPv6 address carries, and the form it uses, if any.

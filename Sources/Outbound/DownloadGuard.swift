@@ -1,4 +1,3 @@
-import CCurl
 import Foundation
 import Support
 
@@ -22,10 +21,14 @@ public struct SystemResolver: Resolver {
         while let n = node {
             if let sa = n.pointee.ai_addr {
                 if n.pointee.ai_family == AF_INET {
-                    let bytes = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p in withUnsafeBytes(of: p.pointee.sin_addr) { Array($0) } }
+                    let bytes = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p in
+                        withUnsafeBytes(of: p.pointee.sin_addr) { Array($0) }
+                    }
                     if let a = IPAddress(bytes: bytes), !out.contains(a) { out.append(a) }
                 } else if n.pointee.ai_family == AF_INET6 {
-                    let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) } }
+                    let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
+                        withUnsafeBytes(of: p.pointee.sin6_addr) { Array($0) }
+                    }
                     if let a = IPAddress(bytes: bytes), !out.contains(a) { out.append(a) }
                 }
             }
@@ -48,8 +51,10 @@ public struct GuardSettings: Sendable {
     public var attemptTimeout: Double = 30
     public var maxRedirects = 5
 
-    public init(protection: Bool, allowInsecureHTTP: Bool, insecureHosts: [String], allowedCIDRs: [CIDR], maxBytes: Int,
-                maxRetries: Int, initialRetryDelay: Double, totalBudget: Double) {
+    public init(
+        protection: Bool, allowInsecureHTTP: Bool, insecureHosts: [String], allowedCIDRs: [CIDR], maxBytes: Int,
+        maxRetries: Int, initialRetryDelay: Double, totalBudget: Double
+    ) {
         self.protection = protection
         self.allowInsecureHTTP = allowInsecureHTTP
         self.insecureHosts = insecureHosts
@@ -87,10 +92,14 @@ public enum DownloadGuard {
         case .failure(let e): return .failure(e)
         }
         if url.scheme == "http" {
-            let allowed = settings.allowInsecureHTTP &&
-                (settings.insecureHosts.contains(url.hostText) || settings.insecureHosts.contains(url.hostAndPort))
+            let allowed =
+                settings.allowInsecureHTTP
+                && (settings.insecureHosts.contains(url.hostText) || settings.insecureHosts.contains(url.hostAndPort))
             if !allowed {
-                return .failure(GuardRefusal(.insecureHTTPNotAllowed, "http is allowed only with ALLOW_INSECURE_HTTP and a host listed in ALLOW_INSECURE_HTTP_HOSTS"))
+                return .failure(
+                    GuardRefusal(
+                        .insecureHTTPNotAllowed,
+                        "http is allowed only with ALLOW_INSECURE_HTTP and a host listed in ALLOW_INSECURE_HTTP_HOSTS"))
             }
         }
         let addresses: [IPAddress]
@@ -120,8 +129,10 @@ public enum DownloadGuard {
     /// Fetches `raw` through the guard: each hop checked and pinned, redirects followed here (at
     /// most `maxRedirects`), retries with backoff inside the time budget, size capped on the
     /// declared length and on the bytes received. Nothing partial is ever returned.
-    public static func fetch(_ raw: String, settings: GuardSettings, resolver: any Resolver = SystemResolver(),
-                             sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }) -> Result<Download, GuardRefusal> {
+    public static func fetch(
+        _ raw: String, settings: GuardSettings, resolver: any Resolver = SystemResolver(),
+        sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }
+    ) -> Result<Download, GuardRefusal> {
         let deadline = Clock.monotonicMillis() + settings.totalBudget * 1000
         func remaining() -> Double { (deadline - Clock.monotonicMillis()) / 1000 }
         var current = raw
@@ -138,7 +149,9 @@ public enum DownloadGuard {
             while true {
                 attempts += 1
                 let timeout = min(settings.attemptTimeout, remaining())
-                guard timeout > 0.05 else { return .failure(GuardRefusal(.timeout, "the download time budget (\(Int(settings.totalBudget)) s) ran out")) }
+                guard timeout > 0.05 else {
+                    return .failure(GuardRefusal(.timeout, "the download time budget (\(Int(settings.totalBudget)) s) ran out"))
+                }
                 outcome = perform(verdict, settings: settings, timeout: timeout)
                 let retryable: Bool
                 var wait = settings.initialRetryDelay * pow(2, Double(retry))
@@ -172,8 +185,10 @@ public enum DownloadGuard {
             guard (200...299).contains(attempt.status) else {
                 return .failure(GuardRefusal(.upstreamStatus, "the server answered HTTP \(attempt.status)"))
             }
-            return .success(Download(finalURL: verdict.url.redacted, status: attempt.status, contentType: attempt.contentType,
-                                     body: attempt.body, attempts: attempts, redirects: redirects))
+            return .success(
+                Download(
+                    finalURL: verdict.url.redacted, status: attempt.status, contentType: attempt.contentType,
+                    body: attempt.body, attempts: attempts, redirects: redirects))
         }
     }
 
@@ -193,111 +208,5 @@ public enum DownloadGuard {
         let location: String?
         let retryAfter: Double?
         let body: [UInt8]
-    }
-
-    /// What one transfer's callbacks share; reached through libcurl's user pointers.
-    final class Transfer {
-        let pinned: IPAddress
-        let settings: GuardSettings
-        var body: [UInt8] = []
-        var headers: [String: String] = [:]
-        var refusal: GuardRefusal?
-        init(pinned: IPAddress, settings: GuardSettings) {
-            self.pinned = pinned
-            self.settings = settings
-        }
-    }
-
-    static func perform(_ verdict: Verdict, settings: GuardSettings, timeout: Double) -> Result<Attempt, GuardRefusal> {
-        guard HTTPClient.initialized, let handle = curl_easy_init() else { return .failure(GuardRefusal(.network, "libcurl unavailable")) }
-        defer { curl_easy_cleanup(handle) }
-        let transfer = Transfer(pinned: verdict.pinned, settings: settings)
-        let context = Unmanaged.passRetained(transfer)
-        defer { context.release() }
-
-        var resolveList: UnsafeMutablePointer<curl_slist>? = nil
-        if case .name(let name) = verdict.url.host {
-            let address = verdict.pinned.isIPv4 ? "\(verdict.pinned)" : "[\(verdict.pinned)]"
-            resolveList = curl_slist_append(nil, "\(name):\(verdict.url.port):\(address)")
-        }
-        defer { curl_slist_free_all(resolveList) }
-
-        _ = ccurl_setopt_string(handle, CURLOPT_URL, verdict.url.normalized)
-        _ = ccurl_setopt_slist(handle, CURLOPT_RESOLVE, resolveList)
-        _ = ccurl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
-        _ = ccurl_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
-        _ = ccurl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
-        _ = ccurl_setopt_string(handle, CURLOPT_PROXY, "")
-        _ = ccurl_setopt_string(handle, CURLOPT_NOPROXY, "*")
-        _ = ccurl_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
-        _ = ccurl_setopt_long(handle, CURLOPT_FRESH_CONNECT, 1)
-        _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
-        _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(timeout * 1000))
-        _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(min(timeout, 10) * 1000))
-        _ = ccurl_setopt_string(handle, CURLOPT_USERAGENT, "CryoTensor-fetch/1")
-        _ = ccurl_setopt_pointer(handle, CURLOPT_OPENSOCKETDATA, context.toOpaque())
-        _ = ccurl_setopt_opensocket(handle) { clientp, purpose, address in
-            // Last line of defence: whatever libcurl wants to connect to must be the checked address.
-            guard let clientp, let address else { return CURL_SOCKET_BAD }
-            let transfer = Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue()
-            var raw = [UInt8](repeating: 0, count: 16)
-            let family = ccurl_sockaddr_ip(address, &raw)
-            let ip = family == AF_INET ? IPAddress(bytes: Array(raw.prefix(4))) : family == AF_INET6 ? IPAddress(bytes: raw) : nil
-            guard let ip, ip == transfer.pinned else {
-                transfer.refusal = GuardRefusal(.blockedAddress, "connection to an address that was not checked")
-                return CURL_SOCKET_BAD
-            }
-            if transfer.settings.protection, let reason = AddressPolicy.blockReason(ip, allowed: transfer.settings.allowedCIDRs) {
-                transfer.refusal = GuardRefusal(.blockedAddress, "\(ip) is \(reason)")
-                return CURL_SOCKET_BAD
-            }
-            return socket(address.pointee.family, address.pointee.socktype, address.pointee.protocol)
-        }
-        _ = ccurl_setopt_pointer(handle, CURLOPT_HEADERDATA, context.toOpaque())
-        _ = ccurl_setopt_write_function(handle, CURLOPT_HEADERFUNCTION) { data, size, count, clientp in
-            guard let data, let clientp else { return 0 }
-            let transfer = Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue()
-            let n = size * count
-            let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
-            if line.hasPrefix("HTTP/") { transfer.headers = [:]; return n }
-            if let colon = line.firstIndex(of: ":") {
-                let name = line[..<colon].lowercased()
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-                transfer.headers[name] = value
-                if name == "content-length", let length = Int(value), length > transfer.settings.maxBytes {
-                    transfer.refusal = GuardRefusal(.tooLarge, "declared \(length) bytes, over the \(transfer.settings.maxBytes)-byte cap")
-                    return 0
-                }
-            }
-            return n
-        }
-        _ = ccurl_setopt_pointer(handle, CURLOPT_WRITEDATA, context.toOpaque())
-        _ = ccurl_setopt_write_function(handle, CURLOPT_WRITEFUNCTION) { data, size, count, clientp in
-            guard let data, let clientp else { return 0 }
-            let transfer = Unmanaged<Transfer>.fromOpaque(clientp).takeUnretainedValue()
-            let n = size * count
-            // Counted here: a chunked or lying body is cut off at the cap, whatever it declared.
-            if transfer.body.count + n > transfer.settings.maxBytes {
-                transfer.refusal = GuardRefusal(.tooLarge, "more than \(transfer.settings.maxBytes) bytes received")
-                transfer.body = []
-                return 0
-            }
-            transfer.body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: n))
-            return n
-        }
-        let code = curl_easy_perform(handle)
-        if let refusal = transfer.refusal { return .failure(refusal) }
-        switch code {
-        case CURLE_OK: break
-        case CURLE_OPERATION_TIMEDOUT: return .failure(GuardRefusal(.timeout, "no complete answer within \(Int(timeout)) s"))
-        case CURLE_COULDNT_RESOLVE_HOST: return .failure(GuardRefusal(.dnsFailure, "host not found"))
-        case CURLE_UNSUPPORTED_PROTOCOL: return .failure(GuardRefusal(.schemeNotAllowed, "protocol refused"))
-        default: return .failure(GuardRefusal(.network, String(cString: curl_easy_strerror(code))))
-        }
-        var status = 0
-        _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        let retryAfter = transfer.headers["retry-after"].flatMap { Double($0) }.map { min(max($0, 0), 3600) }
-        return .success(Attempt(status: status, contentType: transfer.headers["content-type"] ?? "application/octet-stream",
-                                location: transfer.headers["location"], retryAfter: retryAfter, body: transfer.body))
     }
 }

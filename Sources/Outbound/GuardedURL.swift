@@ -62,12 +62,18 @@ public struct GuardedURL: Sendable, Equatable {
             if scalar == "\\" { return refuse("backslash") }
         }
         guard let sep = raw.range(of: "://") else {
-            if raw.lowercased().hasPrefix("data:") || raw.contains(":") { return .failure(GuardRefusal(.schemeNotAllowed, "only https (and allowed http) URLs")) }
+            if raw.lowercased().hasPrefix("data:") || raw.contains(":") {
+                return .failure(GuardRefusal(.schemeNotAllowed, "only https (and allowed http) URLs"))
+            }
             return refuse("no scheme")
         }
         let scheme = raw[..<sep.lowerBound].lowercased()
-        guard scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }), !scheme.isEmpty else { return refuse("malformed scheme") }
-        guard scheme == "https" || scheme == "http" else { return .failure(GuardRefusal(.schemeNotAllowed, "scheme \(scheme) is not allowed")) }
+        guard scheme.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }), !scheme.isEmpty else {
+            return refuse("malformed scheme")
+        }
+        guard scheme == "https" || scheme == "http" else {
+            return .failure(GuardRefusal(.schemeNotAllowed, "scheme \(scheme) is not allowed"))
+        }
         let rest = raw[sep.upperBound...]
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         let authority = rest[..<authorityEnd]
@@ -93,15 +99,20 @@ public struct GuardedURL: Sendable, Equatable {
         var port = defaultPort
         if let portText {
             guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let p = Int(portText), (1...65535).contains(p) else { return refuse("invalid port") }
+                let p = Int(portText), (1...65535).contains(p)
+            else { return refuse("invalid port") }
             port = p
         }
         let explicit = port != defaultPort
 
         if authority.hasPrefix("[") {
-            guard !hostPart.contains("%"), let address = IPAddress(String(hostPart)), !address.isIPv4 else { return refuse("invalid IPv6 address") }
-            return .success(GuardedURL(scheme: scheme, host: .address(address), hostText: "[\(address)]", port: port,
-                                       explicitPort: explicit, pathAndQuery: tail))
+            guard !hostPart.contains("%"), let address = IPAddress(String(hostPart)), !address.isIPv4 else {
+                return refuse("invalid IPv6 address")
+            }
+            return .success(
+                GuardedURL(
+                    scheme: scheme, host: .address(address), hostText: "[\(address)]", port: port,
+                    explicitPort: explicit, pathAndQuery: tail))
         }
         var host = hostPart.lowercased()
         guard host.allSatisfy({ $0.isASCII }) else { return refuse("non-ASCII host (use its xn-- form)") }
@@ -111,15 +122,21 @@ public struct GuardedURL: Sendable, Equatable {
         let labels = host.split(separator: ".", omittingEmptySubsequences: false)
         let looksNumeric = labels.last.map { $0.allSatisfy { $0.isNumber } || $0.hasPrefix("0x") } ?? false
         if looksNumeric || host.allSatisfy({ $0.isNumber || $0 == "." }) {
-            guard labels.count == 4, labels.allSatisfy({ label in
-                !label.isEmpty && label.count <= 3 && label.allSatisfy(\.isNumber) && (label == "0" || !label.hasPrefix("0")) && (Int(label) ?? 256) <= 255
-            }), let address = IPAddress(host) else { return refuse("IPv4 addresses must be four decimal parts (no octal, hex or short forms)") }
-            return .success(GuardedURL(scheme: scheme, host: .address(address), hostText: host, port: port, explicitPort: explicit, pathAndQuery: tail))
+            guard labels.count == 4,
+                labels.allSatisfy({ label in
+                    !label.isEmpty && label.count <= 3 && label.allSatisfy(\.isNumber) && (label == "0" || !label.hasPrefix("0"))
+                        && (Int(label) ?? 256) <= 255
+                }), let address = IPAddress(host)
+            else { return refuse("IPv4 addresses must be four decimal parts (no octal, hex or short forms)") }
+            return .success(
+                GuardedURL(scheme: scheme, host: .address(address), hostText: host, port: port, explicitPort: explicit, pathAndQuery: tail))
         }
         for label in labels {
             guard !label.isEmpty, label.count <= 63, label.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }),
-                  !label.hasPrefix("-"), !label.hasSuffix("-") else { return refuse("invalid host name") }
+                !label.hasPrefix("-"), !label.hasSuffix("-")
+            else { return refuse("invalid host name") }
         }
-        return .success(GuardedURL(scheme: scheme, host: .name(host), hostText: host, port: port, explicitPort: explicit, pathAndQuery: tail))
+        return .success(
+            GuardedURL(scheme: scheme, host: .name(host), hostText: host, port: port, explicitPort: explicit, pathAndQuery: tail))
     }
 }
