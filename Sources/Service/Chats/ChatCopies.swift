@@ -1,3 +1,4 @@
+import Cache
 import Foundation
 import Pipe
 import Support
@@ -8,34 +9,19 @@ import Support
 /// to their user and chat by a MAC).
 package enum ChatCopies {
     package static func remove(_ c: Scope, userID: Int64, chatIDs: [Int64], wholeUser: Bool) {
-        if chatIDs.count == 1, let only = chatIDs.first {
-            removeCached(c, pattern: PipeTurn.cacheKeyPattern(chatID: only)) { _ in true }
-        } else if !chatIDs.isEmpty {
-            // A whole user: one walk over the namespace, keeping the keys of their chats.
-            let wanted = Set(chatIDs.map(String.init))
-            removeCached(c, pattern: "\(PipeTurn.namespace):artifact:*") { key in
-                let parts = key.split(separator: ":")
-                return parts.count >= 4 && wanted.contains(String(parts[2]))
-            }
+        let cache = c.services.cache
+        if chatIDs.count == 1, let only = chatIDs.first, let pattern = CachePattern.artifacts(pipe: Valves.pipeID, chatID: only) {
+            cache.deleteMatching(pattern)
+        } else if chatIDs.count > 1, let pattern = CachePattern.artifacts(pipe: Valves.pipeID) {
+            // A whole user: one walk over the pipe's artifacts, keeping the keys of their chats.
+            let wanted = Set(chatIDs)
+            cache.deleteMatching(pattern) { name in CacheKey.artifactChatID(name, pipe: Valves.pipeID).map(wanted.contains) ?? false }
         }
         let dir = PipeTurn.sessionLogDirectory(c.config)
         if wholeUser {
             SessionLog.removeUser(dir: dir, user: String(userID))
         } else {
             for chatID in chatIDs { SessionLog.removeChat(dir: dir, user: String(userID), chat: String(chatID)) }
-        }
-    }
-
-    /// Deletes the keys matching `pattern`, walking SCAN with a bound on the number of rounds.
-    package static func removeCached(_ c: Scope, pattern: String, keep: (String) -> Bool) {
-        var cursor = "0"
-        for _ in 0..<10_000 {
-            guard case .array(let parts)? = c.services.redisCommand(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"]),
-                  parts.count == 2, let next = parts[0].string, case .array(let keys) = parts[1] else { return }
-            let names = keys.compactMap(\.string).filter(keep)
-            if !names.isEmpty { _ = c.services.redisCommand(["DEL"] + names) }
-            cursor = next
-            if cursor == "0" { return }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Cache
 import Crypto
 import Outbound
 import Pipe
@@ -8,9 +9,7 @@ import Support
 /// its key and cached briefly in Redis (names only, never a key). A failing connection is
 /// reported in `errors` without hiding the others.
 package enum ModelCatalog {
-    package static let cacheSeconds = "60"
-
-    package static func cacheKey(_ id: Int64) -> String { "ct:models:\(id)" }
+    package static let cacheSeconds = 60
 
     package static func upstreamRequest(_ c: ConnectionRecord, key: String, path: String) -> (url: String, headers: [(String, String)]) {
         switch c.kind {
@@ -27,23 +26,18 @@ package enum ModelCatalog {
     }
 
     /// A cached model list steers routing (which connection, and so which key, serves a model), so
-    /// it is stored with an HMAC over the connection, its URL and the names; a list someone else
-    /// wrote to Redis fails the check and is fetched again.
-    package static func cacheMAC(_ c: Scope, scope: String, names: JSON) -> String {
-        Encoding.hex(Digest.hmacSHA256(key: c.services.shared.cacheMACKey, data: Array("models v1|\(scope)|\(names.serialized())".utf8)))
-    }
-
-    package static func readCache(_ c: Scope, key: String, scope: String) -> [String]? {
-        guard let cached = c.services.redisCommand(["GET", key])?.string, cached.utf8.count <= 4 << 20,
-              let doc = try? JSON.parse(cached), let names = doc["names"], let list = names.arrayValue, let mac = doc["mac"]?.stringValue,
-              Encoding.constantTimeEqual(Array(mac.utf8), Array(cacheMAC(c, scope: scope, names: names).utf8)) else { return nil }
+    /// it is a signed entry bound to the connection and its URL (`scope`); a list someone else wrote
+    /// to Redis fails the check and is fetched again.
+    package static func readCache(_ c: Scope, key: CacheKey?, scope: String) -> [String]? {
+        guard let key, let cached = c.services.cache.getSigned(key, context: scope, macKey: c.services.shared.cacheMACKey),
+              let list = (try? JSON.parse(cached))?.arrayValue else { return nil }
         return list.compactMap(\.stringValue)
     }
 
-    package static func writeCache(_ c: Scope, key: String, scope: String, names: [String]) {
-        let list = JSON.array(names.map { .string($0) })
-        let doc: JSON = ["names": list, "mac": .string(cacheMAC(c, scope: scope, names: list))]
-        _ = c.services.redisCommand(["SET", key, doc.serialized(), "EX", cacheSeconds])
+    package static func writeCache(_ c: Scope, key: CacheKey?, scope: String, names: [String]) {
+        guard let key else { return }
+        c.services.cache.setSigned(key, JSON.array(names.map { .string($0) }).serialized(), context: scope,
+                                   macKey: c.services.shared.cacheMACKey, ttlSeconds: cacheSeconds)
     }
 
     package static func scope(_ connection: ConnectionRecord) -> String { "connection|\(connection.id)|\(connection.baseURL)" }
@@ -54,7 +48,7 @@ package enum ModelCatalog {
 
     /// One connection's model names: from Redis when cached (and authentic), else from the provider.
     package static func names(of connection: ConnectionRecord, _ c: Scope) -> Result<[String], Failure> {
-        if let cached = readCache(c, key: cacheKey(connection.id), scope: scope(connection)) {
+        if let cached = readCache(c, key: .connectionModels(connection.id), scope: scope(connection)) {
             return .success(cached)
         }
         let now = Clock.monotonicMillis() / 1000
@@ -84,7 +78,7 @@ package enum ModelCatalog {
                 return .failure(Failure(code: .upstreamInvalid, message: "The provider's model list is not in the expected form."))
             }
             let found = data.compactMap { $0["id"]?.stringValue }.filter { $0.count <= 200 }
-            writeCache(c, key: cacheKey(connection.id), scope: scope(connection), names: found)
+            writeCache(c, key: .connectionModels(connection.id), scope: scope(connection), names: found)
             return .success(found)
         } catch {
             return .failure(Failure(code: error.kind == .timeout ? .timeout : .upstreamUnreachable,
@@ -117,6 +111,6 @@ package enum ModelCatalog {
     /// Drops a connection's cached names (and remembered failure) after it changed.
     package static func invalidate(_ c: Scope, id: Int64) {
         c.services.shared.modelFailures.withLock { $0[id] = nil }
-        _ = c.services.redisCommand(["DEL", cacheKey(id)])
+        c.services.cache.delete([.connectionModels(id)])
     }
 }

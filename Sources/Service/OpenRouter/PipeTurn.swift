@@ -1,3 +1,4 @@
+import Cache
 import Crypto
 import Foundation
 import Outbound
@@ -10,9 +11,6 @@ import Synchronization
 /// to `{BASE_URL}/responses`, artifacts stored and replayed through marker lines.
 package enum PipeTurn {
     package static let modelPrefix = "openrouter/"
-    /// Redis namespace of the pipe (its id).
-    package static let namespace = Valves.pipeID
-    package static let modelsCacheKey = "\(namespace):models"
 
     package struct Requested { let kind: ResponsesInput.Attachment.Kind; let url: String }
 
@@ -43,7 +41,7 @@ package enum PipeTurn {
         guard let valves = try? PipeValves.load(c), case .success(let key) = valves.apiKey(),
               let base = try? baseURL(c, valves) else { return nil }
         let scope = "pipe|\(Valves.pipeID)|\(base)"
-        if let cached = ModelCatalog.readCache(c, key: modelsCacheKey, scope: scope) {
+        if let cached = ModelCatalog.readCache(c, key: .pipeModels(pipe: Valves.pipeID), scope: scope) {
             return .success(cached)
         }
         do {
@@ -54,7 +52,7 @@ package enum PipeTurn {
                 return .failure(.init(code: .upstreamStatus, message: "The provider answered HTTP \(answer.status)."))
             }
             let names = data.compactMap { $0["id"]?.stringValue }.filter { $0.count <= 200 }.map { modelPrefix + $0 }
-            ModelCatalog.writeCache(c, key: modelsCacheKey, scope: scope, names: names)
+            ModelCatalog.writeCache(c, key: .pipeModels(pipe: Valves.pipeID), scope: scope, names: names)
             return .success(names)
         } catch {
             return .failure(.init(code: .upstreamUnreachable, message: "The provider could not be reached (\(error.kind.rawValue))."))
@@ -80,29 +78,17 @@ package enum PipeTurn {
         return try ArtifactStore(db: c.db, sealing: sealing)
     }
 
-    package static func cacheKey(chatID: Int64, id: String) -> String { "\(namespace):artifact:\(chatID):\(id)" }
-    package static func cacheKeyPattern(chatID: Int64) -> String { "\(namespace):artifact:\(chatID):*" }
-
-    /// A cached row is bound to its user, chat and id by an HMAC under a key kept in the database:
-    /// whoever can write to Redis cannot plant an artifact into anyone's replay.
-    package static func cacheMAC(_ c: Scope, userID: Int64, chatID: Int64, id: String, row: StoredArtifact) -> String {
-        let text = "artifact v1|\(userID)|\(chatID)|\(id)|\(row.type)|\(row.encrypted)|\(row.stored)"
-        return Encoding.hex(Digest.hmacSHA256(key: c.services.shared.cacheMACKey, data: Array(text.utf8)))
-    }
-
+    /// A cached row is a signed entry bound to its user (its key names the chat and the id): whoever
+    /// can write to Redis cannot plant an artifact into anyone's replay.
     package static func cachedArtifact(_ c: Scope, userID: Int64, chatID: Int64, id: String) -> StoredArtifact? {
-        guard let cached = c.services.redisCommand(["GET", cacheKey(chatID: chatID,
-            id: id)])?.string, cached.utf8.count <= replayBudgetBytes,
+        guard let key = CacheKey.artifact(pipe: Valves.pipeID, chatID: chatID, id: id),
+              let cached = c.services.cache.getSigned(key, context: "user \(userID)", macKey: c.services.shared.cacheMACKey,
+                                                      maxBytes: replayBudgetBytes),
               let doc = try? JSON.parse(cached), let type = doc["type"]?.stringValue, let stored = doc["stored"]?.stringValue,
-              let encrypted = doc["encrypted"]?.boolValue, let mac = doc["mac"]?.stringValue else { return nil }
-        let row = StoredArtifact(type: type, stored: stored, encrypted: encrypted)
-        guard Encoding.constantTimeEqual(Array(mac.utf8), Array(cacheMAC(c, userID: userID, chatID: chatID, id: id, row: row).utf8)) else {
-            Log.event(.warn, "cache_entry_rejected", ["request_id": .string(c.requestID), "key": .string(cacheKey(chatID: chatID, id: id))])
-            return nil
-        }
+              let encrypted = doc["encrypted"]?.boolValue else { return nil }
         // With local encryption on, nothing plaintext of a turn is taken from (or put in) Redis.
         if c.config.localEncryption && !encrypted { return nil }
-        return row
+        return StoredArtifact(type: type, stored: stored, encrypted: encrypted)
     }
 
     /// Downloads attachments through the guard as data URLs, all at once within the guard's time
@@ -162,7 +148,7 @@ package enum PipeTurn {
         _ = try artifactStore(c, valves)  // an undecryptable artifact key fails here, before anything is stored
         let user = try c.user
         let useRedis = valves.bool("ENABLE_REDIS_CACHE")
-        let ttl = String(valves.int("REDIS_CACHE_TTL_SECONDS"))
+        let ttl = valves.int("REDIS_CACHE_TTL_SECONDS")
         let webuiKey = c.config.webuiSecretKey
         let sessionToken = c.auth?.sessionToken
 
@@ -270,11 +256,11 @@ package enum PipeTurn {
                                                                       messageID: String(userMessageID), model: model)
                     if useRedis {
                         for (id, stored, encrypted) in written where encrypted || !c.config.localEncryption {
-                            let row = StoredArtifact(type: artifacts.first { $0.id == id }?.type ?? "", stored: stored,
-                                encrypted: encrypted)
-                            let doc: JSON = ["type": .string(row.type), "stored": .string(stored), "encrypted": .bool(encrypted),
-                                             "mac": .string(cacheMAC(c, userID: user.id, chatID: chat.id, id: id, row: row))]
-                            _ = c.services.redisCommand(["SET", cacheKey(chatID: chat.id, id: id), doc.serialized(), "EX", ttl])
+                            guard let key = CacheKey.artifact(pipe: Valves.pipeID, chatID: chat.id, id: id) else { continue }
+                            let doc: JSON = ["type": .string(artifacts.first { $0.id == id }?.type ?? ""), "stored": .string(stored),
+                                             "encrypted": .bool(encrypted)]
+                            c.services.cache.setSigned(key, doc.serialized(), context: "user \(user.id)",
+                                                       macKey: c.services.shared.cacheMACKey, ttlSeconds: ttl)
                         }
                     }
                     markerIDs = artifacts.map(\.id)

@@ -1,3 +1,4 @@
+import Cache
 import Crypto
 import Pipe
 import Storage
@@ -129,7 +130,7 @@ package struct PipeValves {
         guard problems.isEmpty else { throw ServiceError(problems: problems) }
         let repo = PipeValveRepository(c.db)
         try c.db.transaction { try repo.apply(pipeID: Valves.pipeID, writes: writes, clears: clears) }
-        _ = c.services.redisCommand(["DEL", PipeTurn.modelsCacheKey])
+        if let key = CacheKey.pipeModels(pipe: Valves.pipeID) { c.services.cache.delete([key]) }
         Log.event(.info, "pipe_valves_changed", ["request_id": .string(c.requestID),
             "valves": .array((Array(writes.keys) + clears).sorted().map { .string($0) })])
     }

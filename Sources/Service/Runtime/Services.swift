@@ -7,7 +7,8 @@ import Support
 public final class Services {
     public let config: Config
     public let db: Database
-    public let redis: RedisClient?
+    /// The Redis cache (every key named by `CacheKey`); does nothing when Redis is absent or down.
+    public let cache: Cache
     public let shared: SharedState
     /// This thread's copy of the runtime settings, keyed by their version.
     package var runtimeCache: (version: Int64, overrides: [String: String], config: Config)?
@@ -16,19 +17,10 @@ public final class Services {
         self.config = config
         self.shared = shared
         self.db = try Database(path: config.databasePath)
-        self.redis = config.redis.map { RedisClient(endpoint: $0) }
+        self.cache = Cache(endpoint: config.redis, health: shared.cacheHealth)
     }
 
-    /// Runs a Redis command; nil when Redis is not configured or down (degraded mode).
-    package func redisCommand(_ args: [String]) -> RedisReply? {
-        guard let redis else { return nil }
-        do {
-            return try redis.command(args)
-        } catch {
-            shared.noteRedisFailure(error.message)
-            return nil
-        }
-    }
+
 }
 
 /// Where a request's services come from: the accepting thread's own, or a shared pool from which

@@ -10,7 +10,8 @@ public final class SharedState: Sendable {
     public let vault: SecretVault
     /// The environment's values of the settings table (nothing else of the environment).
     public let settingsEnvironment: [String: String]
-    package let redisDownLogged = AtomicFlag()
+    /// Redis health for the whole process: its loss and recovery are logged once each.
+    public let cacheHealth = CacheHealth()
     /// Authenticates what this service puts in Redis (cached artifacts, model lists). Kept in
     /// the database, so writing to Redis is not enough to forge an entry.
     public let cacheMACKey: [UInt8]
@@ -28,13 +29,5 @@ public final class SharedState: Sendable {
         self.settingsEnvironment = environment.filter { key, _ in SettingsTable.spec(key) != nil }
         self.vault = SecretVault(keyring: Keyring(current: config.encryptionKey?.reveal(),
                                                   previous: config.previousEncryptionKeys.map { $0.reveal() }))
-    }
-
-    public func noteRedisFailure(_ message: String) {
-        if redisDownLogged.set() { Log.event(.warn, "redis_unavailable", ["reason": .string(message)]) }
-    }
-
-    public func noteRedisOK() {
-        if redisDownLogged.clear() { Log.event(.info, "redis_recovered") }
     }
 }
