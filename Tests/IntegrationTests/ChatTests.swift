@@ -8,7 +8,7 @@ struct ChatTests {
         var env = ["OPENAI_ALLOWED_API_BASE_URLS": upstream.baseURL, "CONFIG_ENCRYPTION_KEY": encryptionKeyA]
         if encrypted { env["ENABLE_LOCAL_ENCRYPTION"] = "true" }
         let stack = try Stack(env: env)
-        let admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        let admin = try stack.signedIn("admin@example.com", admin: true)
         let r = try admin.post("/admin/connections", ["name": "mock", "kind": "openai", "base_url": .string(upstream.baseURL),
                                                       "api_key": "sk-chat-test-0123456789abcd"])
         guard r.status == 201 else { throw StackError("connection: \(r.text)") }
@@ -101,7 +101,7 @@ struct ChatTests {
         #expect(found.json?["results"]?.arrayValue?.first?["chat"]?["id"]?.intValue == chat)
         #expect(try admin.get("/chats/search?q=%22unbalanced").status == 200, "FTS syntax in the query is treated as text")
         #expect(try admin.get("/chats/search?q=").status == 400)
-        let other = try stack.login("b@example.com", try stack.addUser("b@example.com"))
+        let other = try stack.signedIn("b@example.com")
         #expect(try other.get("/chats/search?q=zebra").json?["results"]?.arrayValue?.isEmpty == true)
     }
 
@@ -110,7 +110,7 @@ struct ChatTests {
         let (stack, alice) = try makeStack(upstream)
         let chat = try newChat(alice)
         _ = try alice.post("/chats/\(chat)/messages", ["content": "alice secret plan", "model": "mock-gpt-4o", "stream": false])
-        let bob = try stack.login("bob@example.com", try stack.addUser("bob@example.com"))
+        let bob = try stack.signedIn("bob@example.com")
         #expect(try bob.get("/chats").json?["chats"]?.arrayValue?.isEmpty == true)
         #expect(try bob.get("/chats/\(chat)").status == 404)
         #expect(try bob.patch("/chats/\(chat)", ["title": "mine now"]).status == 404)

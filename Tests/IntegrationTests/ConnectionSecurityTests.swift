@@ -9,7 +9,7 @@ struct ConnectionSecurityTests {
         let stack = try Stack(env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyA, "OPENAI_ALLOWED_API_BASE_URLS": upstream.baseURL])
         let monitor = try Child("/usr/bin/redis-cli", ["-s", stack.redisSocket, "MONITOR"])
         usleep(200_000)
-        let admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        let admin = try stack.signedIn("admin@example.com", admin: true)
 
         let planted = "sk-PLANTED-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let replaced = "sk-REPLACED-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
@@ -120,7 +120,7 @@ struct ConnectionSecurityTests {
 
     @Test func runtimeConfigChangesAreSeenByEveryWorkerAtOnce() throws {
         let stack = try Stack(threads: 4)
-        let admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        let admin = try stack.signedIn("admin@example.com", admin: true)
         #expect(try admin.get("/admin/config").json?["settings"]?["enable_ssrf_protection"] == true)
         // Warm every worker's copy, then change it.
         for _ in 0..<8 { _ = try admin.get("/admin/config") }

@@ -118,7 +118,7 @@ struct ConnectionTests {
 
         // Same key, fresh database: everything comes back, and the restored key really works.
         let fresh = try Stack(env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyA, "OPENAI_ALLOWED_API_BASE_URLS": "\(hostA.baseURL),\(hostB.baseURL)"])
-        let freshAdmin = try fresh.login("root@example.com", try fresh.addUser("root@example.com", admin: true))
+        let freshAdmin = try fresh.signedIn("root@example.com", admin: true)
         let dry = try freshAdmin.request("POST", "/admin/config/import?dry_run=true", body: sealed.body)
         #expect(dry.json?["applied"] == false && dry.json?["created"] == 1)
         #expect(try freshAdmin.get("/admin/connections").json?["connections"]?.arrayValue?.isEmpty == true)
@@ -132,7 +132,7 @@ struct ConnectionTests {
 
         // Another key: the ciphertext is refused, nothing is written.
         let other = try Stack(env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyB, "OPENAI_ALLOWED_API_BASE_URLS": hostA.baseURL])
-        let otherAdmin = try other.login("o@example.com", try other.addUser("o@example.com", admin: true))
+        let otherAdmin = try other.signedIn("o@example.com", admin: true)
         let refused = try otherAdmin.request("POST", "/admin/config/import", body: sealed.body)
         #expect(refused.status == 422)
         #expect(refused.json?["problems"]?.arrayValue?.first?["code"]?.stringValue == "undecryptable_secret")
@@ -140,7 +140,7 @@ struct ConnectionTests {
 
         // No key at all: plaintext secrets in an import are dropped and listed, never stored.
         let keyless = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": hostA.baseURL])
-        let keylessAdmin = try keyless.login("k@example.com", try keyless.addUser("k@example.com", admin: true))
+        let keylessAdmin = try keyless.signedIn("k@example.com", admin: true)
         let dropped = try keylessAdmin.post("/admin/config/import", ["connections": [["name": "n", "kind": "openai", "base_url": .string(hostA.baseURL), "api_key": "sk-dropped-0123456789abcd"]]])
         #expect(dropped.json?["dropped_secrets"]?.arrayValue == ["connections[0].api_key"])
         #expect(try keylessAdmin.get("/admin/connections").json?["connections"]?.arrayValue?.first?["api_key"]?["set"] == false)

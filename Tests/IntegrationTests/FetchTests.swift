@@ -24,7 +24,7 @@ struct FetchTests {
             "REMOTE_FILE_MAX_SIZE_MB": "0.01", "REMOTE_DOWNLOAD_MAX_RETRIES": "3",
             "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS": "0.2", "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS": "3",
         ])
-        user = try stack.login("u@example.com", try stack.addUser("u@example.com"))
+        user = try stack.signedIn("u@example.com")
     }
 
     var origin: String { "http://127.0.0.1:\(server.port)" }
@@ -47,7 +47,7 @@ struct FetchTests {
         #expect(content.body.count == 1000)
         #expect(content.header("Content-Type") == "application/octet-stream", "fetched HTML is never rendered from our origin")
         #expect(content.header("Content-Disposition")?.hasPrefix("attachment") == true)
-        let other = try stack.login("o@example.com", try stack.addUser("o@example.com"))
+        let other = try stack.signedIn("o@example.com")
         #expect(try other.get("/files/\(id)").status == 404)
         #expect(try other.get("/files/\(id)/content").status == 404)
     }

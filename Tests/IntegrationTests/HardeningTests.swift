@@ -8,7 +8,7 @@ import Testing
 @Suite("Hardening: attacks from the adversarial read fail", .serialized)
 struct HardeningTests {
     func admin(_ stack: Stack) throws -> Client {
-        try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        try stack.signedIn("admin@example.com", admin: true)
     }
 
     /// A checkpointed copy of every database file (db, WAL, SHM) as bytes.

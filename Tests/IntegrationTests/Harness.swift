@@ -111,6 +111,11 @@ final class Stack: @unchecked Sendable {
     }
 
     /// Logs in and returns a client carrying the session cookie and CSRF token.
+    /// A new account, signed in: where most tests start.
+    func signedIn(_ email: String, admin: Bool = false) throws -> Client {
+        try login(email, try addUser(email, admin: admin))
+    }
+
     func login(_ email: String, _ password: String) throws -> Client {
         let client = Client(base: base)
         let r = try client.post("/auth/login", ["email": .string(email), "password": .string(password)])
@@ -313,7 +318,7 @@ struct PipeStack {
         var environment = ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL, "WEBUI_SECRET_KEY": webuiKeyA]
         for (k, v) in env { environment[k] = v }
         stack = try Stack(env: environment)
-        admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        admin = try stack.signedIn("admin@example.com", admin: true)
         var all: [String: JSON] = ["BASE_URL": .string(mock.baseURL), "API_KEY": "sk-or-v1-pipe-key-0123456789"]
         for (k, v) in valves { all[k] = v }
         let r = try admin.put("/admin/pipes/openrouter/valves", ["valves": .object(all)])

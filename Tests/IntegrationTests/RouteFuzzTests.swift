@@ -22,7 +22,7 @@ struct RouteFuzzTests {
     @Test func noInputOnAnyRouteIsA5xxOrKillsTheService() throws {
         let upstream = try MockUpstream()
         let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": upstream.baseURL])
-        let admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        let admin = try stack.signedIn("admin@example.com", admin: true)
         let settings = try #require(try admin.get("/admin/config").json?["settings"]?.objectValue).keys.sorted()
         let valves = try #require(try admin.get("/admin/pipes/openrouter/valves").json?["valves"]?.objectValue).keys.sorted()
         #expect(settings.count >= 10 && valves.count >= 15, "learned \(settings.count) settings and \(valves.count) valves")

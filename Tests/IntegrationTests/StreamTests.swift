@@ -16,7 +16,7 @@ struct StreamTests {
     func setUp(delay: Double, chunks: Int, threads: Int = 4, serveArgs: String = "", perUser: Int = 100) throws -> Setup {
         let mock = try MockUpstream(["--delay", String(delay), "--chunks", String(chunks)])
         let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL, "CRYOTENSOR_SERVE_ARGS": serveArgs], threads: threads)
-        let admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        let admin = try stack.signedIn("admin@example.com", admin: true)
         #expect(try admin.post("/admin/connections", ["name": "slow", "kind": "openai", "base_url": .string(mock.baseURL),
                                                       "api_key": "sk-slow-provider-0123456789"]).status == 201)
         #expect(try admin.patch("/admin/config", ["max_streams_per_user": .number(Double(perUser))]).status == 200)
@@ -180,7 +180,7 @@ struct FaultTests {
         // 40 deltas 0.25 s apart: 10 s of answer; the responder is killed a few seconds in.
         let mock = try MockUpstream(["--delay", "0.25", "--chunks", "40"])
         let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL])
-        let admin = try stack.login("admin@example.com", try stack.addUser("admin@example.com", admin: true))
+        let admin = try stack.signedIn("admin@example.com", admin: true)
         #expect(try admin.post("/admin/connections", ["name": "slow", "kind": "openai", "base_url": .string(mock.baseURL),
                                                       "api_key": "sk-slow-provider-0123456789"]).status == 201)
         let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)

@@ -16,30 +16,9 @@ enum AuthHandlers {
 
     static func login(_ c: Context) throws -> Response {
         let input = try c.input(loginInput)
-        let email = input.string("email") ?? ""
-        let password = input.string("password") ?? ""
-        let limiter = LoginLimiter(context: c)
-        if let wait = try limiter.admit(email: email) {
-            Log.event(.warn, "login_rate_limited", ["request_id": .string(c.requestID), "remote_addr": .string(c.clientAddress)])
-            throw ServiceError.rateLimited(retryAfter: wait)
-        }
-        let users = UserRepository(c.db)
-        let user = try users.find(email: email)
-        // Verify against a decoy when the account is missing, so timing does not tell.
-        let stored = try user.flatMap { try users.passwordHash(userID: $0.id) } ?? PasswordHasher.decoy
-        let valid = PasswordHasher.verify(password, against: stored)
-        guard let user, valid, !user.disabled else {
-            Log.event(.info, "login_failed", ["request_id": .string(c.requestID), "remote_addr": .string(c.clientAddress)])
-            throw ServiceError(.invalidCredentials, "Wrong email or password.")
-        }
-        limiter.recordSuccess(email: email)
-        let token = Credentials.newSessionToken()
-        let csrf = Credentials.csrfToken(forSession: token)
-        let ttl = Int64(c.config.sessionHours) * 3600
-        try SessionRepository(c.db).create(tokenHash: Credentials.hash(token), csrfHash: Credentials.hash(csrf), userID: user.id,
-            ttlSeconds: ttl)
-        Log.event(.info, "login", ["request_id": .string(c.requestID), "user_id": .number(Double(user.id))])
-        return .json(["user": UserJSON.of(user), "csrf_token": .string(csrf)], headers: [c.sessionCookie(token, maxAge: Int(ttl))])
+        let session = try Accounts.signIn(c, email: try input.requiredString("email"), password: try input.requiredString("password"))
+        return .json(["user": UserJSON.of(session.user), "csrf_token": .string(session.csrfToken)],
+                     headers: [c.sessionCookie(session.sessionToken, maxAge: Int(session.ttlSeconds))])
     }
 
     static func logout(_ c: Context) throws -> Response {

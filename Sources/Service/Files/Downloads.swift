@@ -1,3 +1,5 @@
+import Storage
+import Crypto
 import Outbound
 import Support
 
@@ -50,5 +52,42 @@ public enum Downloads {
             return (false, "refused: \(r.code.rawValue): \(r.reason)")
         }
     }
-}
 
+    /// `dry_run`: the guard's verdict without connecting. Only admins see what a name resolved to.
+    package static func verdict(_ s: Scope, url raw: String) throws -> JSON {
+        let settings = settings(try s.services.runtimeConfig())
+        let isAdmin = try s.user.role == .admin
+        switch DownloadGuard.check(raw, settings: settings, resolver: SystemResolver()) {
+        case .success(let verdict):
+            guard isAdmin else { return ["allowed": true, "url": .string(verdict.url.redacted)] }
+            return ["allowed": true, "url": .string(verdict.url.redacted), "address": .string(verdict.pinned.description),
+                    "addresses": .array(verdict.addresses.map { .string($0.description) })]
+        case .failure(let refusal):
+            logRefusal(s, url: raw, refusal)
+            return ["allowed": false, "code": .string(refusal.code.rawValue),
+                    "reason": .string(isAdmin ? refusal.reason : publicReason(refusal.code))]
+        }
+    }
+
+    /// Fetches through the guard and stores the bytes for the caller. No SQLite or Redis
+    /// connection is held while downloading.
+    package static func fetchAndStore(_ s: Scope, url raw: String) throws -> FileRecord {
+        let settings = settings(try s.services.runtimeConfig())
+        let user = try s.user
+        s.releaseServices()
+        switch DownloadGuard.fetch(raw, settings: settings) {
+        case .failure(let refusal):
+            logRefusal(s, url: raw, refusal)
+            throw refusalError(refusal, detailed: user.role == .admin)
+        case .success(let download):
+            let files = FileRepository(s.db)
+            let id = try files.insert(userID: user.id, sourceURL: download.finalURL, contentType: String(download.contentType.prefix(200)),
+                                      sha256: Encoding.hex(Digest.sha256(download.body)), content: download.body)
+            Log.event(.info, "file_fetched", ["request_id": .string(s.requestID), "file_id": .number(Double(id)),
+                                              "url": .string(download.finalURL), "bytes": JSON(download.body.count),
+                                              "attempts": JSON(download.attempts), "redirects": JSON(download.redirects)])
+            guard let record = try files.find(id: id, userID: user.id) else { throw ServiceError.notFound }
+            return record
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Crypto
+import Storage
+import Support
+
+/// Users and sign-in: creation, changes that end old sessions, deletion with every copy, and
+/// the password check with its rate limits.
+package enum Accounts {
+    /// A new user; the generated password (when none was given) is returned once, never stored.
+    package static func create(_ s: Scope, email: String, password given: String?, role: User.Role) throws -> (User, String?) {
+        let password = given ?? Passwords.generate()
+        let users = UserRepository(s.db)
+        guard try users.find(email: email) == nil else { throw ServiceError(.emailTaken, "A user with this email exists.") }
+        let user = try users.create(email: email, passwordHash: try PasswordHasher.standard.hash(password), role: role)
+        Log.event(.info, "user_created", ["request_id": .string(s.requestID), "user_id": .number(Double(user.id)),
+            "by": .number(Double(try s.user.id))])
+        return (user, given == nil ? password : nil)
+    }
+
+    /// Changes role, disabled flag or password; never leaves the service without an active admin.
+    package static func update(_ s: Scope, id: Int64, role: User.Role?, disabled: Bool?, password: String?) throws -> User {
+        let users = UserRepository(s.db)
+        guard let target = try users.find(id: id) else { throw ServiceError.notFound }
+        let losesAdmin = target.role == .admin && !target.disabled && (role == .user || disabled == true)
+        let hash = try password.map { try PasswordHasher.standard.hash($0) }
+        try s.db.transaction {
+            if losesAdmin, try users.adminCount() <= 1 {
+                throw ServiceError(.lastAdmin, "This is the last active admin; make another admin first.")
+            }
+            try users.update(id: id, role: role, disabled: disabled, passwordHash: hash)
+            // A reset or a disabled account ends every way in that was made before it.
+            if disabled == true || hash != nil {
+                try SessionRepository(s.db).deleteAll(userID: id)
+                try TokenRepository(s.db).deleteAll(userID: id)
+            }
+        }
+        guard let updated = try users.find(id: id) else { throw ServiceError.notFound }
+        return updated
+    }
+
+    /// Deletes the user with every copy of what they had: sessions, tokens, chats, messages,
+    /// artifacts and files go by foreign key and the search index by trigger, in one transaction;
+    /// then the Redis cache entries and session-log archives of their chats.
+    package static func delete(_ s: Scope, id: Int64) throws {
+        let users = UserRepository(s.db)
+        let chats = ChatRepository(s.db)
+        let chatIDs = try s.db.transaction {
+            guard let target = try users.find(id: id) else { throw ServiceError.notFound }
+            if target.role == .admin, !target.disabled, try users.adminCount() <= 1 {
+                throw ServiceError(.lastAdmin, "This is the last active admin; make another admin first.")
+            }
+            let ids = try chats.ids(userID: id)
+            _ = try users.delete(id: id)
+            try chats.purgeIndexIfDue()
+            return ids
+        }
+        ChatCopies.remove(s, userID: id, chatIDs: chatIDs, wholeUser: true)
+        Log.event(.info, "user_deleted", ["request_id": .string(s.requestID), "user_id": .number(Double(id)), "chats": JSON(chatIDs.count)])
+    }
+
+    /// A session made by a correct password, within the rate limits: the user, the session
+    /// token for the cookie, and its lifetime.
+    package struct SignIn {
+        package let user: User
+        package let sessionToken: String
+        package let csrfToken: String
+        package let ttlSeconds: Int64
+    }
+
+    package static func signIn(_ s: Scope, email: String, password: String) throws -> SignIn {
+        let limiter = LoginLimiter(context: s)
+        if let wait = try limiter.admit(email: email) {
+            Log.event(.warn, "login_rate_limited", ["request_id": .string(s.requestID), "remote_addr": .string(s.clientAddress)])
+            throw ServiceError.rateLimited(retryAfter: wait)
+        }
+        let users = UserRepository(s.db)
+        let user = try users.find(email: email)
+        // Verify against a decoy when the account is missing, so timing does not tell.
+        let stored = try user.flatMap { try users.passwordHash(userID: $0.id) } ?? PasswordHasher.decoy
+        let valid = PasswordHasher.verify(password, against: stored)
+        guard let user, valid, !user.disabled else {
+            Log.event(.info, "login_failed", ["request_id": .string(s.requestID), "remote_addr": .string(s.clientAddress)])
+            throw ServiceError(.invalidCredentials, "Wrong email or password.")
+        }
+        limiter.recordSuccess(email: email)
+        let token = Credentials.newSessionToken()
+        let csrf = Credentials.csrfToken(forSession: token)
+        let ttl = Int64(s.config.sessionHours) * 3600
+        try SessionRepository(s.db).create(tokenHash: Credentials.hash(token), csrfHash: Credentials.hash(csrf), userID: user.id,
+            ttlSeconds: ttl)
+        Log.event(.info, "login", ["request_id": .string(s.requestID), "user_id": .number(Double(user.id))])
+        return SignIn(user: user, sessionToken: token, csrfToken: csrf, ttlSeconds: ttl)
+    }
+}
