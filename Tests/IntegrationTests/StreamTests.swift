@@ -240,7 +240,9 @@ struct RunScriptTests {
             }
             return false
         }
-        #expect(healthy(within: 30), "scripts/run did not start")
+        // Killed only once scripts/run is in its restart loop (after its demo setup, which needs the responder).
+        #expect(run.waitForOutput("Press Ctrl-C to stop.", within: 60), "scripts/run did not start")
+        #expect(healthy(within: 10), "scripts/run did not start")
         let pid = try #require(Int32((try String(contentsOfFile: dir + "/run/cryotensor.pid", encoding: .utf8))
             .trimmingCharacters(in: .whitespacesAndNewlines)))
         kill(pid, SIGKILL)

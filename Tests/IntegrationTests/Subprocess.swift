@@ -98,6 +98,22 @@ final class Child: @unchecked Sendable {
         return (out, err)
     }
 
+    /// Reads stdout until it holds `text` or `seconds` pass. What it read is consumed.
+    func waitForOutput(_ text: String, within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        var seen = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline, stdoutFD >= 0 {
+            var fd = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
+            guard poll(&fd, 1, 100) > 0 else { continue }
+            let n = read(stdoutFD, &buffer, buffer.count)
+            guard n > 0 else { return false }
+            seen.append(contentsOf: buffer[0..<n])
+            if String(decoding: seen, as: UTF8.self).contains(text) { return true }
+        }
+        return false
+    }
+
     /// Waits for exit: the exit code, or 128 + signal number.
     @discardableResult
     func wait() -> Int32 {

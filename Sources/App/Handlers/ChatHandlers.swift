@@ -126,68 +126,26 @@ enum ChatHandlers {
     /// connection that serves it; the provider's answer is relayed (streamed when asked).
     static func completions(_ c: Context) throws -> Response {
         let input = try c.input(completionsInput)
-        var object = input.document
-        let model = try input.requiredString("model")
-        let streaming = object["stream"]?.boolValue ?? false
-        object = try CompletionsPolicy.forwardedFields(object, c.config)
-        let (connection, key) = try ModelCatalog.route(model: model, c)
-        let target = UpstreamChat.request(connection, key: key)
-        let body = Array(JSON.object(object).serialized().utf8)
-        let registry = c.services.shared.streams
-        let ticket = try registry.open(userID: try c.user.id, chatID: nil, limit: try c.services.runtimeConfig().maxStreamsPerUser)
-        let maxAnswer = c.config.maxAnswerBytes
-        c.releaseServices()
-
-        if !streaming {
-            defer { registry.close(ticket) }
-            let answer: HTTPResponse
-            do {
-                answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
-                                             maxBytes: UpstreamChat.streamedCap(maxAnswer))
-            } catch {
-                throw ServiceError(ErrorCode(outbound: error), "The provider could not be reached or its answer was too large.")
-            }
-            // Provider error bodies can echo parts of a key: only the status is passed on.
-            guard answer.status == 200 else { throw ServiceError(.upstreamStatus, "The provider answered HTTP \(answer.status).") }
-            return Response(status: 200, headers: [("Content-Type", "application/json")], body: answer.body, stream: nil)
+        let relay = try CompletionsRelay(c, request: input.document, model: try input.requiredString("model"))
+        guard relay.streaming else {
+            defer { relay.close() }
+            return Response(status: 200, headers: [("Content-Type", "application/json")], body: try relay.answer(), stream: nil)
         }
         var response = Response(status: 200, headers: [], body: [], stream: nil)
         response.stream = { writer in
-            defer { registry.close(ticket) }
-            var started = false
-            var status = 0
-            var upstreamStatus = 0
-            do {
-                // A client that goes away ends the upstream call: nothing is stored on this path.
-                // Only a 200 answer is relayed: an error body can echo parts of the key.
-                let answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
-                                                 maxBytes: UpstreamChat.streamedCap(maxAnswer), onStatus: { upstreamStatus = $0 },
-                                                 onChunk: { chunk in
-                    guard upstreamStatus == 200 else { return true }
-                    if !started {
-                        started = true
-                        writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
-                    }
-                    writer.write(chunk)
-                    return writer.flush()
-                })
-                status = answer.status
-            } catch {
-                status = writer.broken ? -2 : -1
-            }
-            if status == -2 {
-                Log.event(.info, "client_gone", ["path": "/chat/completions"])
-                return
-            }
-            if status != 200 {
-                let error: JSON = ["error": ["code": status < 0 ? "upstream_unreachable" : "upstream_status",
-                                             "message": .string(status < 0 ? "The provider connection failed." : "The "
-                                                 + "provider answered HTTP \(status).")]]
-                if started {
-                    writer.write("data: " + error.serialized() + "\n\n")
-                } else {
-                    writer.send(status: 502, headers: [("Content-Type", "application/json")], body: Array(error.serialized().utf8))
-                }
+            defer { relay.close() }
+            let ending = relay.relay(start: {
+                writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
+            }, write: { chunk in
+                writer.write(chunk)
+                return writer.flush()
+            })
+            switch ending {
+            case .complete: break
+            case .clientGone: Log.event(.info, "client_gone", ["path": "/chat/completions"])
+            case .failed(let error) where writer.headersSent: writer.write("data: " + error.body.serialized() + "\n\n")
+            case .failed(let error):
+                writer.send(status: error.status, headers: [("Content-Type", "application/json")], body: Array(error.body.serialized().utf8))
             }
         }
         return response
