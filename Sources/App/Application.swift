@@ -113,7 +113,10 @@ public final class Application: @unchecked Sendable {
             lease.release()
             let (failure, headers) = ServiceError.rendering(error)
             if failure.status >= 500 {
-                Log.event(.error, "handler_failed", ["request_id": .string(requestID), "error": .string(String(describing: error))])
+                // Code and message only: a failed turn's error carries the stored answer, which no log may hold.
+                let detail = error is ServiceError || error is HTTPFailure ? "\(failure.code.rawValue): \(failure.message)"
+                    : String(describing: error)
+                Log.event(.error, "handler_failed", ["request_id": .string(requestID), "error": .string(detail)])
             }
             errorCode = failure.code.rawValue
             if writer.headersSent {

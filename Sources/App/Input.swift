@@ -58,25 +58,36 @@ extension InputSpec {
         return try validate(object)
     }
 
+    /// Every field checked; any problem is 400 `invalid_field` naming the first, with all of them in `problems`.
     public func validate(_ object: [String: JSON]) throws(ServiceError) -> Fields {
-        if !allowUnknown, let unknown = object.keys.sorted().first(where: { key in !fields.contains { $0.name == key } }) {
-            throw ServiceError.invalidField(unknown, "Unknown field '\(unknown)'.")
+        let (fields, problems) = check(object)
+        guard problems.isEmpty else { throw ServiceError(problems: problems) }
+        return fields
+    }
+
+    /// The checked fields and every problem, each with its field as path (for callers that report
+    /// them with their own, as an import does).
+    public func check(_ object: [String: JSON], at path: String = "") -> (Fields, [Problem]) {
+        func place(_ name: String) -> String { path.isEmpty ? name : "\(path).\(name)" }
+        var problems: [Problem] = []
+        if !allowUnknown {
+            for unknown in object.keys.sorted() where !fields.contains(where: { $0.name == unknown }) {
+                problems.append(Problem(path: place(unknown), code: .invalidField, message: "Unknown field '\(unknown)'."))
+            }
         }
         var out: [String: JSON] = [:]
         for field in fields {
             guard let value = object[field.name], value != .null else {
-                if field.required { throw ServiceError.invalidField(field.name, "Field '\(field.name)' is required.") }
+                if field.required {
+                    problems.append(Problem(path: place(field.name), code: .invalidField, message: "Field '\(field.name)' is required."))
+                }
                 continue
             }
-            out[field.name] = try check(field, value)
+            switch field.kind.check(value, name: field.name) {
+            case .success(let normal): out[field.name] = normal
+            case .failure(let refusal): problems.append(Problem(path: place(field.name), code: .invalidField, message: refusal.message))
+            }
         }
-        return Fields(values: out, document: object)
-    }
-
-    func check(_ field: FieldSpec, _ value: JSON) throws(ServiceError) -> JSON {
-        switch field.kind.check(value, name: field.name) {
-        case .success(let normal): return normal
-        case .failure(let refusal): throw ServiceError.invalidField(field.name, refusal.message)
-        }
+        return (Fields(values: out, document: object), problems)
     }
 }

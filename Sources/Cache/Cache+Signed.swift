@@ -31,7 +31,8 @@ extension Cache {
     /// The value stored by `setSigned` with the same key, context and MAC key; nil when absent,
     /// longer than `maxBytes`, or not authentic (logged as `cache_entry_rejected`).
     public func getSigned(_ key: CacheKey, context: String, macKey: [UInt8], maxBytes: Int = 4 << 20) -> String? {
-        guard macKey.count >= Self.minMACKeyBytes, let stored = get(key) else { return nil }
+        // Entries of an earlier format (or none of ours) are a quiet miss; only a forged ct2 entry is worth a warning.
+        guard macKey.count >= Self.minMACKeyBytes, let stored = get(key), stored.hasPrefix(Self.signedPrefix) else { return nil }
         guard let value = Self.verify(stored, key: key, context: context, macKey: macKey, maxBytes: maxBytes) else {
             Log.event(.warn, "cache_entry_rejected", ["key": .string(key.name)])
             return nil

@@ -51,3 +51,26 @@ struct ConfigTests {
         #expect(mode.trimmingCharacters(in: .whitespacesAndNewlines) == "wal")
     }
 }
+
+@Suite("Refusals of the admin API keep their documented shape")
+struct RefusalShapeTests {
+    @Test func everyProblemIsListedAndAnImportStaysA422() throws {
+        let stack = try Stack()
+        let admin = try stack.signedIn("admin@example.com", admin: true)
+        // PATCH /admin/config: 400 invalid_field naming the first, with every problem listed.
+        let patch = try admin.patch("/admin/config", ["max_streams_per_user": 0, "bogus": 1])
+        #expect(patch.status == 400 && patch.errorCode == "invalid_field")
+        let patchPaths = Set(patch.json?["problems"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? [])
+        #expect(patchPaths == ["max_streams_per_user", "bogus"], "\(patch.text)")
+        // An import with a stray top-level field and a wrong type: 422 import_invalid, all problems, nothing written.
+        let imported = try admin.post("/admin/config/import", ["settings": [], "extra": 1, "connections": [["name": "x"]]])
+        #expect(imported.status == 422 && imported.errorCode == "import_invalid", "\(imported.text)")
+        let paths = imported.json?["problems"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []
+        #expect(paths.contains("extra") && paths.contains("settings") && paths.contains("connections[0].base_url"), "\(paths)")
+        #expect(try admin.get("/admin/connections").json?["connections"]?.arrayValue?.isEmpty == true)
+        // A connection's refusal still names its field and lists the problems.
+        let created = try admin.post("/admin/connections", ["name": "x", "base_url": "https://api.example.com/v1", "enabled": "yes"])
+        #expect(created.status == 400 && created.json?["error"]?["field"]?.stringValue == "enabled")
+        #expect(created.json?["problems"]?.arrayValue?.isEmpty == false)
+    }
+}

@@ -58,3 +58,19 @@ import Testing
         #expect(ConnectionRules.key(of: record, vault: f.shared.vault) == nil, "never stored from an import without the key")
     }
 }
+
+extension ConfigTransferTests {
+    @Test func problemsFoundBeforeJoinTheDomainsInOne422() throws {
+        let f = try DomainFixture()
+        let earlier = [Problem(path: "settings", code: .invalidField, message: "'settings' must be an object.")]
+        do {
+            _ = try ConfigTransfer.importDocument(f.scope, ["settings": [], "connections": [["name": "x"]]], dryRun: false,
+                                                  problems: earlier)
+            Issue.record("applied")
+        } catch let error as ServiceError {
+            let paths = error.extra["problems"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []
+            #expect(error.status == 422 && paths.first == "settings" && paths.filter { $0 == "settings" }.count == 1, "\(paths)")
+            #expect(paths.contains("connections[0].base_url"))
+        }
+    }
+}

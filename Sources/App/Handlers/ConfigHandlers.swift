@@ -9,7 +9,8 @@ enum ConfigHandlers {
 
     /// An export document; entries are checked by the domain, which reports every problem with its path.
     static let importInput = InputSpec([
-        .optional("format", .line(max: 100)), .optional("format_version", .integer(1...1)), .optional("exported_at", .integer(0...Int.max)),
+        .optional("format", .line(max: 100)), .optional("format_version", .integer(0...1_000_000)),
+        .optional("exported_at", .number(0...1e13)),
         .optional("settings", .object), .optional("connections", .array(max: 100_000)), .optional("secrets", .oneOf(["omit", "encrypted"])),
         .optional("omitted_secrets", .array(max: 100_000)),
     ])
@@ -38,6 +39,9 @@ enum ConfigHandlers {
 
     /// All or nothing: every entry is checked first; any problem gives 422 and writes nothing.
     static func importDocument(_ c: Context) throws -> Response {
-        .json(try ConfigTransfer.importDocument(c, try c.input(importInput).document, dryRun: c.request.queryItem("dry_run") == "true"))
+        // The declared input's problems join the domain's: one 422 lists them all, and nothing is written.
+        let (fields, problems) = importInput.check(try ConnectionHandlers.bodyObject(c))
+        return .json(try ConfigTransfer.importDocument(c, fields.document, dryRun: c.request.queryItem("dry_run") == "true",
+                                                       problems: problems))
     }
 }

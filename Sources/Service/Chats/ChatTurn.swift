@@ -36,6 +36,8 @@ package final class ChatTurn {
     let model: String
     let produce: Producer
     let ticket: StreamTicket
+    /// Kept from the start: closing must not borrow services from the pool again.
+    let registry: StreamRegistry
     let history: [(role: String, content: String)]
     var closed = false
 
@@ -75,13 +77,14 @@ package final class ChatTurn {
         self.chat = chat
         self.model = model
         self.ticket = ticket
+        self.registry = registry
     }
 
     /// Ends the turn's place among the streams in flight (its user's count, stop by chat).
     package func close() {
         guard !closed else { return }
         closed = true
-        scope.services.shared.streams.close(ticket)
+        registry.close(ticket)
     }
 
     /// Asks the model, hands each delta on as it arrives, and stores the answer. If the client

@@ -10,8 +10,9 @@ package final class CompletionsRelay {
     let target: (url: String, headers: [(String, String)])
     let body: [UInt8]
     let maxBytes: Int
-    let scope: Scope
+    let registry: StreamRegistry
     let ticket: StreamTicket
+    var closed = false
 
     package init(_ s: Scope, request: [String: JSON], model: String) throws {
         streaming = request["stream"]?.boolValue ?? false
@@ -20,13 +21,18 @@ package final class CompletionsRelay {
         target = UpstreamChat.request(connection, key: key)
         body = Array(JSON.object(forwarded).serialized().utf8)
         maxBytes = UpstreamChat.streamedCap(s.config.maxAnswerBytes)
-        ticket = try s.services.shared.streams.open(userID: try s.user.id, chatID: nil, limit: try s.services.runtimeConfig().maxStreamsPerUser)
-        scope = s
+        registry = s.services.shared.streams
+        ticket = try registry.open(userID: try s.user.id, chatID: nil, limit: try s.services.runtimeConfig().maxStreamsPerUser)
         // No SQLite or Redis connection is held while the provider answers.
         s.releaseServices()
     }
 
-    package func close() { scope.services.shared.streams.close(ticket) }
+    /// Ends the relay's place among the caller's streams, once.
+    package func close() {
+        guard !closed else { return }
+        closed = true
+        registry.close(ticket)
+    }
 
     /// The provider's whole answer (`stream: false`).
     package func answer() throws -> [UInt8] {
@@ -35,7 +41,9 @@ package final class CompletionsRelay {
             answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
                                          maxBytes: maxBytes)
         } catch {
-            throw ServiceError(ErrorCode(outbound: error), "The provider could not be reached or its answer was too large.")
+            let code = ErrorCode(outbound: error)
+            throw ServiceError(code, code == .answerTooLarge ? "The provider's answer was larger than this service relays."
+                : code == .timeout ? "The provider did not answer in time." : "The provider could not be reached.")
         }
         guard answer.status == 200 else { throw ServiceError(.upstreamStatus, "The provider answered HTTP \(answer.status).") }
         return answer.body

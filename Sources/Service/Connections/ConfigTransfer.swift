@@ -46,14 +46,15 @@ package enum ConfigTransfer {
     package static func exportPlace(_ name: String) -> String { "export/connection/\(name)/api_key" }
 
     /// All or nothing: every entry is checked first; any problem gives 422 and writes nothing.
-    package static func importDocument(_ c: Scope, _ object: [String: JSON], dryRun: Bool) throws -> JSON {
+    /// `problems`: what the caller found already (the declared input's), reported with the rest.
+    package static func importDocument(_ c: Scope, _ object: [String: JSON], dryRun: Bool, problems found: [Problem] = []) throws -> JSON {
         let vault = c.services.shared.vault
-        var problems: [Problem] = []
+        var problems = found
         var warnings: [JSON] = []
         var dropped: [JSON] = []
 
         for key in object.keys.sorted() where !["format", "format_version", "exported_at", "settings", "connections", "secrets",
-            "omitted_secrets"].contains(key) {
+            "omitted_secrets"].contains(key) && !found.contains(where: { $0.path == key }) {
             problems.append(Problem(path: key, code: .invalidField, message: "Unknown top-level field '\(key)'."))
         }
         if let format = object["format"], format != "cryotensor-config" {
@@ -126,6 +127,8 @@ package enum ConfigTransfer {
             if let draft, found.isEmpty { planned.append((draft, existing?.id)) }
         }
 
+        // A field the caller's checks already refused is reported once, in their words.
+        problems = found + problems.dropFirst(found.count).filter { p in !found.contains { $0.path == p.path } }
         guard problems.isEmpty else {
             var e = ServiceError(.importInvalid, "The document has \(problems.count) problem(s); nothing was written.")
             e.extra = ["problems": .array(problems.map(\.json)), "applied": false]

@@ -7,6 +7,11 @@ public struct Problem: Sendable {
     public let path: String
     public let code: ErrorCode
     public let message: String
+    public init(path: String, code: ErrorCode, message: String) {
+        self.path = path
+        self.code = code
+        self.message = message
+    }
     package var json: JSON { ["path": .string(path), "code": .string(code.rawValue), "message": .string(message)] }
 }
 

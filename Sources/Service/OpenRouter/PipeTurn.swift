@@ -31,7 +31,7 @@ package enum PipeTurn {
     package static func baseURL(_ c: Scope, _ valves: PipeValves) throws -> String {
         let base = valves.value("BASE_URL")
         guard c.config.allowedBaseURLs.contains(base) else {
-            throw ServiceError(.baseURLNotAllowed, "The pipe's BASE_URL \(base) is not in OPENAI_ALLOWED_API_BASE_URLS.")
+            throw ServiceError(.pipeNotConfigured, "The pipe's BASE_URL \(base) is not in OPENAI_ALLOWED_API_BASE_URLS.")
         }
         return base
     }
@@ -107,6 +107,7 @@ package enum PipeTurn {
         var fetched: [ResponsesInput.Attachment] = []
         var notes: [String] = []
         var total = 0
+        var videos = 0
         for (index, item) in requested.enumerated() {
             let shown: String = (try? GuardedURL.parse(item.url).get().redacted) ?? "the given URL"
             switch results.withLock({ $0[index] }) {
@@ -116,15 +117,15 @@ package enum PipeTurn {
                     + "\(Downloads.publicReason(refusal.code))).")
             case .success(let download)?:
                 let encoded = Encoding.base64(download.body)
-                switch AttachmentBudget.admit(contentType: download.contentType, encodedBytes: encoded.utf8.count, encodedSoFar: total,
-                                              config: config) {
+                switch AttachmentBudget.admit(contentType: download.contentType, encodedBytes: encoded.utf8.count, videosSoFar: videos,
+                                              othersSoFar: total, config: config) {
                 case .refused(let why):
                     notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (too_large: \(why)).")
                     continue
                 case .counted:
                     total += encoded.utf8.count
                 case .video:
-                    break
+                    videos += encoded.utf8.count
                 }
                 let type = download.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) }
                     ?? "application/octet-stream"
