@@ -17,6 +17,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CZip", pkgConfig: "libzip", providers: [.apt(["libzip-dev"])]),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
 
         .target(name: "Support"),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "Support"]),
@@ -24,6 +25,8 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CSQLite", "Support"]),
         .target(name: "Cache", dependencies: ["CHiredis", "Support", "Crypto"]),
         .target(name: "Outbound", dependencies: ["CCurl", "Support"]),
+        // libpq for DATABASE_URL=postgresql://… (issue 18: the engine behind the repositories; not yet linked into serve).
+        .target(name: "Postgres", dependencies: ["CPostgres"]),
         .target(name: "Pipe", dependencies: ["CLZ4", "CZip", "Support", "Crypto", "Storage", "Outbound"]),
         // The domain: settings, secrets, accounts, connections, chats, the pipe, files. Never HTTP.
         .target(name: "Service", dependencies: ["Support", "Crypto", "Storage", "Cache", "Outbound", "Pipe"]),
@@ -37,6 +40,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),
         .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "TestSupport"]),
