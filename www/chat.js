@@ -58,9 +58,12 @@ async function newChat() {
   $("prompt").focus();
 }
 
+// After an answer: the list's order and titles (the first message titles a chat) are fresh.
 async function refreshList() {
   state.chats = (await api("GET", "/chats")).chats;
   renderChatList();
+  const open = state.chats.find((c) => c.id === state.current);
+  if (open && open.title) $("chat-heading").textContent = open.title;
 }
 
 export function initChat() {

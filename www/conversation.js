@@ -57,10 +57,16 @@ export async function ask(content) {
     answer.dataset.complete = "true";
     setBusy(false);
   }
-  const retry = () => { answer.remove(); if (outcome.refused) question.remove(); return ask(content); };
+  // Asking again keeps an answer that was stored (stopped, cut, lost midway) and drops a refused one.
+  const retry = () => {
+    if (outcome.refused) { answer.remove(); question.remove(); }
+    for (const b of answer.querySelectorAll("button.retry")) b.remove();
+    return ask(content);
+  };
   if (outcome.failure) showFailure(answer, outcome, retry);
   if (answer.content) addCopy(answer);
-  if (answer.isConnected) offerRegenerate(list, answer, retry);
+  // A failure already offers Retry next to its message: one way to ask again is enough.
+  if (answer.isConnected && !outcome.failure) offerRegenerate(list, answer, retry);
   focusPrompt();
   await hooks.finished();
 }
