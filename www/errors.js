@@ -37,6 +37,7 @@ function showInline(box, text, retry) {
   message.textContent = text;
   box.append(message);
   box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });  // a long admin form can leave it below the fold
   if (retry) {
     const b = document.createElement("button");
     b.type = "button";

@@ -104,3 +104,17 @@ def open_newest_chat(browser):
     """After a reload: waits for the chat list, then opens the chat used last."""
     wait_for(lambda: browser.find_element(By.ID, "chat-view").is_displayed(), what="chat view")
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#chat-list button.open"), what="the chat list")[0].click()
+
+
+# Every visible control must have a name a screen reader can read: its text, a label, or aria-label.
+UNLABELLED_JS = """
+const nameOf = (el) => (el.getAttribute("aria-label") || "").trim() || (el.labels && [...el.labels].map((l) => l.textContent).join("").trim())
+  || (el.getAttribute("aria-labelledby") ? document.getElementById(el.getAttribute("aria-labelledby")).textContent.trim() : "")
+  || (el.tagName === "BUTTON" || el.tagName === "A" ? el.textContent.trim() : "") || (el.getAttribute("title") || "").trim();
+return [...document.querySelectorAll("button, a[href], input:not([type=hidden]), select, textarea")]
+  .filter((el) => el.getClientRects().length && !nameOf(el)).map((el) => el.outerHTML.slice(0, 80));
+"""
+
+
+def unlabelled_controls(browser):
+    return browser.execute_script(UNLABELLED_JS)

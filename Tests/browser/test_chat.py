@@ -5,9 +5,11 @@ import time
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.select import Select
 
 from conftest import wait_for
-from pages import open_newest_chat, login, send, type_text, answers, last_answer, finished, body_text, mock_get, contrast_failures
+from pages import (open_newest_chat, login, send, type_text, answers, last_answer, finished, body_text, mock_get,
+                   contrast_failures, unlabelled_controls)
 
 
 def test_enter_sends_and_shift_enter_breaks_the_line(browser, stack):
@@ -172,3 +174,72 @@ def test_a_dropped_connection_says_so_and_offers_retry(browser, slow_stack):
         browser.snap()
     finally:
         slow_stack.start_responder()
+
+
+def test_the_model_is_remembered_per_chat(browser, stack):
+    login(browser, stack)
+    model = Select(browser.find_element(By.ID, "model"))
+    browser.find_element(By.ID, "new-chat").click()
+    model.select_by_value("mock-gpt-4o-mini")
+    send(browser, "a chat on the small model")
+    assert "mock-gpt-4o-mini" in finished(browser).find_element(By.CSS_SELECTOR, ".role").text
+    browser.find_element(By.ID, "new-chat").click()
+    model.select_by_value("mock-gpt-4o")
+    send(browser, "a chat on the large model")
+    finished(browser)
+
+    def open_chat(title):
+        wait_for(lambda: [b for b in browser.find_elements(By.CSS_SELECTOR, "#chat-list button.open") if b.text == title],
+                 what=title)[0].click()
+        wait_for(lambda: browser.find_element(By.ID, "chat-heading").text == title, what="chat " + title)
+    open_chat("a chat on the small model")
+    assert model.first_selected_option.get_attribute("value") == "mock-gpt-4o-mini"
+    open_chat("a chat on the large model")
+    assert model.first_selected_option.get_attribute("value") == "mock-gpt-4o"
+    # A choice not yet sent is kept while the page is open; a sent one is kept by the server.
+    model.select_by_value("mock-gpt-4o-mini")
+    open_chat("a chat on the small model")
+    open_chat("a chat on the large model")
+    assert model.first_selected_option.get_attribute("value") == "mock-gpt-4o-mini"
+    browser.refresh()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#chat-list button.open"), what="the chat list")
+    open_chat("a chat on the small model")
+    model = Select(browser.find_element(By.ID, "model"))  # the page was loaded again
+    assert model.first_selected_option.get_attribute("value") == "mock-gpt-4o-mini"
+    browser.snap()
+
+
+def test_chat_list_groups_by_date_renames_and_deletes_after_confirming(browser, stack):
+    login(browser, stack)
+    browser.find_element(By.ID, "new-chat").click()
+    send(browser, "a chat to rename")
+    finished(browser)
+    groups = browser.execute_async_script("""
+        const done = arguments[0];
+        import("/chatlist.js").then((m) => {
+          const today = new Date(); today.setHours(0, 0, 0, 0);
+          const t = today.getTime() / 1000;
+          done([t + 60, t - 60, t - 3 * 86400, t - 30 * 86400].map((s) => m.groupOf(s)));
+        }, (e) => done(String(e)));""")
+    assert groups == ["Today", "Yesterday", "Previous 7 days", "Older"], groups
+    assert browser.find_element(By.CSS_SELECTOR, "#chat-list h3.group").text.lower() == "today"
+    active = browser.find_element(By.CSS_SELECTOR, "#chat-list li.active")
+    active.find_element(By.CSS_SELECTOR, "button[aria-label^='Rename']").click()
+    field = browser.find_element(By.CSS_SELECTOR, "#chat-list form.rename input")
+    assert browser.switch_to.active_element == field
+    field.clear()
+    field.send_keys("Renamed by the test" + Keys.ENTER)
+    wait_for(lambda: browser.find_element(By.CSS_SELECTOR, "#chat-list li.active button.open").text == "Renamed by the test",
+             what="the new title in the list")
+    assert browser.find_element(By.ID, "chat-heading").text == "Renamed by the test"
+    assert browser.switch_to.active_element.text == "Renamed by the test", "focus returns to the chat"
+    assert unlabelled_controls(browser) == []
+    browser.find_element(By.CSS_SELECTOR, "#chat-list li.active button[aria-label^='Delete']").click()
+    confirm = browser.find_element(By.CSS_SELECTOR, "#chat-list li.confirming")
+    assert "Delete “Renamed by the test”?" in confirm.text
+    assert browser.switch_to.active_element.text == "Cancel", "the safe choice has the focus"
+    browser.snap()
+    confirm.find_element(By.CSS_SELECTOR, "button.danger-solid").click()
+    wait_for(lambda: "Renamed by the test" not in browser.find_element(By.ID, "chat-list").text, what="the chat to go")
+    assert browser.find_element(By.ID, "chat-heading").text == "New chat"
+    assert [c for c in stack.api("GET", "/chats", stack.token)["chats"] if c["title"] == "Renamed by the test"] == []

@@ -4,7 +4,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from conftest import wait_for
-from pages import open_newest_chat, login, send, last_answer, finished, body_text
+from pages import unlabelled_controls, open_newest_chat, login, send, last_answer, finished, body_text
 
 
 def csp_violations(browser):
@@ -115,6 +115,7 @@ def test_connections_show_only_fingerprints_and_refusals(browser, stack, mock):
     browser.find_element(By.CSS_SELECTOR, "#connection-form button[type=submit]").click()
     error = wait_for(lambda: browser.find_element(By.ID, "connection-error").text, what="refusal")
     assert "allowlist" in error and "base_url_not_allowed" in error
+    assert unlabelled_controls(browser) == []
     browser.snap()
     open_admin(browser, "status")
     assert "encrypted at rest" in browser.find_element(By.ID, "status-list").text
