@@ -50,6 +50,10 @@ async function apply() {
   }
 }
 
+function secretHint(value) {
+  return `set: ${value.fingerprint || "hidden"} (${value.storage})${value.error ? " — undecryptable, enter again" : ""}`;
+}
+
 export async function loadValves() {
   const { valves } = await api("GET", "/admin/pipes/openrouter/valves");
   const form = $("valves-form");
@@ -60,7 +64,7 @@ export async function loadValves() {
     let input;
     if (value !== null && typeof value === "object") {
       input = el("input", null, { id, type: "password", autocomplete: "off", "data-secret": "true",
-        placeholder: value.set ? `set: ${value.fingerprint || "hidden"} (${value.storage})${value.error ? " — undecryptable, enter again" : ""}` : "not set" });
+        placeholder: value.set ? secretHint(value) : "not set" });
     } else if (typeof value === "boolean") {
       input = el("select", null, { id });
       for (const v of ["true", "false"]) input.append(el("option", v, { value: v }));

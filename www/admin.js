@@ -26,7 +26,8 @@ async function loadStatus() {
   const s = await api("GET", "/admin/status");
   const rows = [
     ["Version", s.version],
-    ["Provider keys stored", s.secrets_storage === "memory" ? "in memory only (lost on restart; set CONFIG_ENCRYPTION_KEY)" : "encrypted at rest"],
+    ["Provider keys stored",
+      s.secrets_storage === "memory" ? "in memory only (lost on restart; set CONFIG_ENCRYPTION_KEY)" : "encrypted at rest"],
     ["Encryption key id", s.encryption.key_id || "none"],
     ["Chat transcripts", s.encryption.transcripts],
     ["Redis", `${s.redis.status}${s.redis.degraded ? " (degraded: working from SQLite)" : ""}`],

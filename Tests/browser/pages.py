@@ -108,7 +108,8 @@ def open_newest_chat(browser):
 
 # Every visible control must have a name a screen reader can read: its text, a label, or aria-label.
 UNLABELLED_JS = """
-const nameOf = (el) => (el.getAttribute("aria-label") || "").trim() || (el.labels && [...el.labels].map((l) => l.textContent).join("").trim())
+const nameOf = (el) => (el.getAttribute("aria-label") || "").trim()
+  || (el.labels && [...el.labels].map((l) => l.textContent).join("").trim())
   || (el.getAttribute("aria-labelledby") ? document.getElementById(el.getAttribute("aria-labelledby")).textContent.trim() : "")
   || (el.tagName === "BUTTON" || el.tagName === "A" ? el.textContent.trim() : "") || (el.getAttribute("title") || "").trim();
 return [...document.querySelectorAll("button, a[href], input:not([type=hidden]), select, textarea")]
