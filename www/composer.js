@@ -24,7 +24,12 @@ export function initComposer(send) {
     if (!content || $("send").disabled) return;
     box.value = "";
     grow();
-    await send(content);
+    try {
+      await send(content);
+    } catch (e) {
+      if (!box.value) { box.value = content; grow(); }  // not sent: the words are not lost
+      throw e;
+    }
   });
 }
 

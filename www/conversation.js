@@ -1,7 +1,7 @@
 // The open conversation: showing a chat, asking a question and streaming its answer, Stop,
 // Regenerate, and failures shown inline next to the answer they belong to, with a Retry.
 import { api, stream, ApiError, ConnectionLost } from "./api.js";
-import { $, el } from "./dom.js";
+import { $, el, announce } from "./dom.js";
 import { report } from "./errors.js";
 import { state } from "./state.js";
 import { messageNode, fill, setStatus, showThinking, addCopy, offerRegenerate } from "./messages.js";
@@ -67,6 +67,7 @@ export async function ask(content) {
   if (answer.content) addCopy(answer);
   // A failure already offers Retry next to its message: one way to ask again is enough.
   if (answer.isConnected && !outcome.failure) offerRegenerate(list, answer, retry);
+  announce(outcome.failure ? "The answer did not finish." : answer.classList.contains("stopped") ? "Answer stopped." : "Answer complete.");
   focusPrompt();
   await hooks.finished();
 }

@@ -1,6 +1,6 @@
 // Copy buttons (messages and code blocks). A copy that the browser refuses reaches report()
 // through dom.on; a successful one says so on the button for two seconds.
-import { button, on } from "./dom.js";
+import { announce, button, on } from "./dom.js";
 
 export function copyButton(text, getText, name) {
   const b = button(text, { class: "copy", "aria-label": name });
@@ -8,6 +8,7 @@ export function copyButton(text, getText, name) {
     await navigator.clipboard.writeText(getText());
     b.textContent = "Copied";
     b.classList.add("copied");
+    announce("Copied to the clipboard.");
     setTimeout(() => { b.textContent = text; b.classList.remove("copied"); }, 2000);
   });
   return b;

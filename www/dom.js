@@ -24,6 +24,13 @@ export function on(target, type, handler, options) {
   }, options);
 }
 
+// Tells screen readers what just happened (a visually hidden status region).
+export function announce(text) {
+  const region = $("sr-status");
+  region.textContent = "";
+  setTimeout(() => { region.textContent = text; }, 50);  // a change, even for the same words twice
+}
+
 // A button with a visible label and, when given, a longer accessible name.
 export function button(text, attrs = {}) {
   return el("button", text, { type: "button", ...attrs });

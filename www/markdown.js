@@ -77,7 +77,7 @@ function decorateCode(pre) {
   const lang = ((code && code.className.match(/language-([\w+#.-]+)/)) || [])[1] || "code";
   const box = el("div", null, { class: "code-block" });
   const bar = el("div", null, { class: "code-bar" });
-  bar.append(el("span", lang, { class: "code-lang" }), copyButton("Copy code", () => (code || pre).textContent, `Copy ${lang} code`));
+  bar.append(el("span", lang, { class: "code-lang" }), copyButton("Copy code", () => (code || pre).textContent, `Copy code (${lang})`));
   pre.replaceWith(box);
   box.append(bar, pre);
   pre.tabIndex = 0;  // a wide block scrolls sideways: the keyboard needs to reach it

@@ -92,7 +92,7 @@ def test_copy_a_code_block(browser, stack):
     assert block.find_element(By.CSS_SELECTOR, ".code-lang").text == "python"
     assert block.find_elements(By.CSS_SELECTOR, "code span[class^='hljs-']"), "the code is highlighted"
     button = block.find_element(By.CSS_SELECTOR, "button.copy")
-    assert button.get_attribute("aria-label") == "Copy python code"
+    assert button.get_attribute("aria-label") == "Copy code (python)"
     button.click()
     wait_for(lambda: button.text == "Copied", what="the copy confirmation")
     assert read_clipboard(browser) == "print('copied from a block')\n"
