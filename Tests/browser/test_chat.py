@@ -22,6 +22,10 @@ def test_enter_sends_and_shift_enter_breaks_the_line(browser, stack):
     assert box.get_attribute("value") == "first line\nsecond line"
     assert answers(browser) == [], "Shift+Enter must not send"
     assert box.size["height"] > one_line, "the box grows with its text"
+    # Records whether the answer said "Thinking" before its first words (that moment is short here).
+    browser.execute_script("""window.sawThinking = false;
+        new MutationObserver(() => { if (document.querySelector('#messages li.thinking .thinking-text')) window.sawThinking = true; })
+          .observe(document.getElementById('messages'), {childList: true, subtree: true});""")
     box.send_keys(Keys.ENTER)
     wait_for(lambda: answers(browser), what="the message to be sent")
     # While the answer is in flight the box is locked and Stop has the focus.
@@ -29,6 +33,7 @@ def test_enter_sends_and_shift_enter_breaks_the_line(browser, stack):
     assert browser.find_element(By.ID, "stop").is_displayed()
     assert browser.switch_to.active_element.get_attribute("id") == "stop"
     finished(browser)
+    assert browser.execute_script("return window.sawThinking")
     question = browser.find_elements(By.CSS_SELECTOR, "#messages li.user .body")[-1]
     assert question.text == "first line\nsecond line"
     assert box.is_enabled() and box.get_attribute("value") == ""
