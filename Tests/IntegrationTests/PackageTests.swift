@@ -318,8 +318,9 @@ struct PackageTests {
                 "the packaged UI through nginx: \(page.stdout)")
         for vendor in ["markdown-it.js", "highlight.js", "purify.js"] {
             let file = try runCommand("/usr/bin/curl", curlBase + ["-D", "/dev/stdout", "\(url)/vendor/\(vendor)"])
-            #expect(file.stdout.hasSuffix("200") && file.stdout.lowercased().contains("content-security-policy"),
-                    "the UI's \(vendor) from Debian's path through the packaged nginx: \(file.stdout)")
+            #expect(
+                file.stdout.hasSuffix("200") && file.stdout.lowercased().contains("content-security-policy"),
+                "the UI's \(vendor) from Debian's path through the packaged nginx: \(file.stdout)")
         }
         // A streamed chat through the packaged nginx, by an admin made as the docs say: as the service
         // user, with the service's own env file. (Its stream threads run under the filter too.)
