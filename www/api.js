@@ -33,7 +33,13 @@ export async function api(method, path, body) {
   return data;
 }
 
-// POSTs and reads server-sent events as they arrive; calls onEvent for each parsed event.
+// The connection broke while an answer streamed (network, proxy or service restart).
+export class ConnectionLost extends Error {
+  constructor() { super("The connection was lost before the answer finished. What arrived is saved in the chat."); }
+}
+
+// POSTs and reads server-sent events as they arrive; calls onEvent for each parsed event. A
+// refusal before the stream starts throws ApiError; a broken stream throws ConnectionLost.
 export async function stream(path, body, onEvent) {
   const response = await fetch(base + path, {
     method: "POST", credentials: "same-origin", headers: headers("POST", true), body: JSON.stringify(body),
@@ -45,16 +51,22 @@ export async function stream(path, body, onEvent) {
   const decoder = new TextDecoder();
   let buffer = "";
   for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
+    let chunk;
+    try { chunk = await reader.read(); } catch { throw new ConnectionLost(); }
+    if (chunk.done) break;
+    buffer += decoder.decode(chunk.value, { stream: true });
     let cut;
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
+      const event = parseEvent(buffer.slice(0, cut));
       buffer = buffer.slice(cut + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
-      if (!data) continue;
-      try { onEvent(JSON.parse(data)); } catch { /* not JSON: ignore */ }
+      if (event) onEvent(event);
     }
   }
+}
+
+// One server-sent event block to its JSON data, or null for comments and keep-alives.
+function parseEvent(block) {
+  const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+  if (!data) return null;
+  try { return JSON.parse(data); } catch { return null; }  // the service only sends JSON; anything else is not an event
 }

@@ -139,6 +139,10 @@ struct PackageTests {
         for library in ["libc6", "libfcgi0ldbl", "libsqlite3-0", "libssl3", "libcurl4", "libhiredis0.14", "adduser"] {
             #expect(depends.contains(library), "Depends lacks \(library): \(depends)")
         }
+        // The UI's libraries are served by the nginx snippet from Debian's paths (docs/ui.md).
+        for library in ["libjs-markdown-it", "libjs-highlight.js", "node-dompurify"] {
+            #expect(depends.contains(library), "Depends lacks \(library): \(depends)")
+        }
     }
 
     // MARK: install
@@ -312,6 +316,12 @@ struct PackageTests {
         let page = try runCommand("/usr/bin/curl", curlBase + ["-D", "/dev/stdout", "\(url)/"])
         #expect(page.stdout.contains("200") && page.stdout.lowercased().contains("content-security-policy"),
                 "the packaged UI through nginx: \(page.stdout)")
+        for vendor in ["markdown-it.js", "highlight.js", "purify.js"] {
+            let file = try runCommand("/usr/bin/curl", curlBase + ["-D", "/dev/stdout", "\(url)/vendor/\(vendor)"])
+            #expect(
+                file.stdout.hasSuffix("200") && file.stdout.lowercased().contains("content-security-policy"),
+                "the UI's \(vendor) from Debian's path through the packaged nginx: \(file.stdout)")
+        }
         // A streamed chat through the packaged nginx, by an admin made as the docs say: as the service
         // user, with the service's own env file. (Its stream threads run under the filter too.)
         let password = "package-admin-password-1"

@@ -4,6 +4,7 @@ provider. Screenshots go to $CRYOTENSOR_TEST_OUTPUT (default var/test-output/scr
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -65,6 +66,15 @@ class Stack:
         with urllib.request.urlopen(req) as r:
             return json.loads(r.read() or b"null")
 
+    def kill_responder(self):
+        """The responder dies at once (SIGKILL), as a crash would: nginx loses it mid-answer."""
+        with open(os.path.join(self.dir, "run", "cryotensor.pid")) as f:
+            os.kill(int(f.read().strip()), signal.SIGKILL)
+
+    def start_responder(self):
+        subprocess.run([os.path.join(ROOT, "scripts", "stack"), "responder-start", "--var", self.dir, "--bin", BIN],
+                       env=self.env, check=True)
+
     def stop(self):
         subprocess.run([os.path.join(ROOT, "scripts", "stack"), "stop", "--var", self.dir], env=self.env)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -101,6 +111,48 @@ def encrypted_stack(mock):
     s.stop()
 
 
+@pytest.fixture(scope="session")
+def slow_mock():
+    """A provider that takes its time (40 deltas, 0.15 s apart): long enough to press Stop."""
+    m = Mock("--chunks", "40", "--delay", "0.15")
+    yield m
+    m.stop()
+
+
+@pytest.fixture(scope="session")
+def slow_stack(slow_mock):
+    s = make_stack(slow_mock)
+    yield s
+    s.stop()
+
+
+# Console entries a test may see without failing: the browser itself logs every failed request,
+# and GET /auth/me answers 401 on every visit before signing in. Tests add the refusals they cause.
+ALLOWED_NETWORK = [("/api/v1/auth/me", "status of 401")]
+
+
+class Console:
+    """Everything the page wrote to the console, kept across reads (get_log empties the buffer)."""
+
+    def __init__(self, driver):
+        self.driver = driver
+        self.entries = []
+        self.allowed = list(ALLOWED_NETWORK)
+
+    def read(self):
+        self.entries.extend(self.driver.get_log("browser"))
+        return self.entries
+
+    def csp_violations(self):
+        return [e for e in self.read() if "Content Security Policy" in e.get("message", "")]
+
+    def errors(self):
+        def allowed(entry):
+            message = entry.get("message", "")
+            return entry.get("source") == "network" and any(url in message and what in message for url, what in self.allowed)
+        return [e for e in self.read() if e.get("level") == "SEVERE" and not allowed(e)]
+
+
 @pytest.fixture
 def browser(request):
     options = webdriver.ChromeOptions()
@@ -110,10 +162,29 @@ def browser(request):
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
     driver.implicitly_wait(0)
-    yield driver
+    driver.console = Console(driver)
+    driver.started_at = time.time()
     os.makedirs(OUTPUT, exist_ok=True)
-    driver.save_screenshot(os.path.join(OUTPUT, request.node.name + ".png"))
-    driver.quit()
+    shot = os.path.join(OUTPUT, request.node.name + ".png")
+    # A test calls browser.snap() when the page shows what its name says; otherwise the end state is kept.
+    driver.snap = lambda: driver.save_screenshot(shot)
+    yield driver
+    if not os.path.exists(shot) or os.path.getmtime(shot) < driver.started_at:
+        driver.save_screenshot(shot)
+    try:
+        if request.node.rep_call.passed:
+            assert driver.console.csp_violations() == [], "CSP violations in the console"
+            assert driver.console.errors() == [], "errors in the browser console"
+    finally:
+        driver.quit()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Lets the browser fixture know whether the test itself passed (its console check runs after)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
 
 
 def wait_for(predicate, timeout=10, step=0.05, what="condition"):

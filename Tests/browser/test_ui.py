@@ -4,32 +4,11 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from conftest import wait_for
-
-
-def login(browser, stack, email="admin@example.com", password="browser-password-123"):
-    browser.get(stack.url)
-    wait_for(lambda: browser.find_element(By.ID, "login-view").is_displayed(), what="login form")
-    browser.find_element(By.ID, "email").send_keys(email)
-    browser.find_element(By.ID, "password").send_keys(password + Keys.ENTER)
-    wait_for(lambda: browser.find_element(By.ID, "chat-view").is_displayed(), what="chat view")
-    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#model option")) > 0, what="models")
-
-
-def send(browser, text):
-    before = len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant"))
-    box = browser.find_element(By.ID, "prompt")
-    box.clear()
-    box.send_keys(text)
-    browser.find_element(By.ID, "send").click()
-    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant")) > before, what="answer bubble")
-
-
-def last_answer(browser):
-    return browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant")[-1]
+from pages import unlabelled_controls, open_newest_chat, login, send, last_answer, finished, body_text
 
 
 def csp_violations(browser):
-    return [e for e in browser.get_log("browser") if "Content Security Policy" in e.get("message", "")]
+    return browser.console.csp_violations()
 
 
 def test_login_chat_streams_and_logout(browser, stack):
@@ -50,6 +29,7 @@ def test_login_chat_streams_and_logout(browser, stack):
     partial = [t for t in seen if t and t != final]
     assert len(partial) >= 2, "answer arrived in one piece: %r" % seen
     assert "Hello from the browser" in browser.find_element(By.ID, "chat-list").text
+    browser.snap()
     browser.find_element(By.ID, "logout").click()
     wait_for(lambda: browser.find_element(By.ID, "login-view").is_displayed(), what="login after logout")
     browser.get(stack.url)
@@ -59,10 +39,13 @@ def test_login_chat_streams_and_logout(browser, stack):
 
 def test_hostile_message_renders_as_text(browser, stack):
     login(browser, stack)
-    hostile = "<img src=x onerror=alert(1)> and [click me](javascript:alert(2)) and [ok](https://example.com)"
+    hostile = ("<img src=x onerror=alert(1)> and [click me](javascript:alert(2)) and [ok](https://example.com)\n\n"
+               "<script>alert(3)</script> <svg onload=alert(4)> ![pic](https://example.com/t.png) [d](data:text/html,x)")
     send(browser, hostile)
-    wait_for(lambda: last_answer(browser).get_attribute("data-complete") == "true", what="answer")
+    finished(browser)
     messages = browser.find_element(By.ID, "messages")
+    assert messages.find_elements(By.CSS_SELECTOR, "script, svg, iframe, object, [onload], [onerror]") == []
+    assert "<script>alert(3)</script>" in body_text(last_answer(browser))
     assert "<img src=x onerror=alert(1)>" in messages.text
     assert messages.find_elements(By.TAG_NAME, "img") == []
     hrefs = [a.get_attribute("href") for a in messages.find_elements(By.TAG_NAME, "a")]
@@ -70,10 +53,10 @@ def test_hostile_message_renders_as_text(browser, stack):
     assert all(a.get_attribute("rel") == "noopener noreferrer" for a in messages.find_elements(By.TAG_NAME, "a"))
     assert "[click me](javascript:alert(2))" in messages.text
     browser.get(stack.url)  # reload: the stored message renders the same way
-    wait_for(lambda: browser.find_element(By.ID, "chat-view").is_displayed(), what="chat view")
-    browser.find_elements(By.CSS_SELECTOR, "#chat-list button")[0].click()
+    open_newest_chat(browser)
     wait_for(lambda: "<img src=x" in browser.find_element(By.ID, "messages").text, what="reloaded chat")
     assert browser.find_element(By.ID, "messages").find_elements(By.TAG_NAME, "img") == []
+    browser.snap()
     assert csp_violations(browser) == []
 
 
@@ -98,6 +81,7 @@ def test_search_in_the_browser_in_encrypted_mode(browser, encrypted_stack):
     login(browser, encrypted_stack)
     send(browser, "the crimson teapot")
     wait_for(lambda: last_answer(browser).get_attribute("data-complete") == "true", what="answer")
+    browser.console.allowed.append(("/api/v1/chats/search", "status of 409"))  # the answer that says: search here
     results = search(browser, "teapot")
     note = browser.find_element(By.ID, "search-note")
     assert note.is_displayed() and "in your browser" in note.text
@@ -124,12 +108,15 @@ def test_connections_show_only_fingerprints_and_refusals(browser, stack, mock):
     table = browser.find_element(By.ID, "connections-table").text
     assert "sk-proj-…zyxw" in table
     assert "BROWSERPLANTED" not in browser.page_source
+    browser.console.allowed.append(("/api/v1/admin/connections", "status of 400"))  # the refusal this test asks for
     browser.find_element(By.ID, "conn-name").send_keys("evil")
     browser.find_element(By.ID, "conn-base").send_keys("https://evil.example.com/v1")
     browser.find_element(By.ID, "conn-key").send_keys("sk-evil-0123456789abcdef")
     browser.find_element(By.CSS_SELECTOR, "#connection-form button[type=submit]").click()
     error = wait_for(lambda: browser.find_element(By.ID, "connection-error").text, what="refusal")
     assert "allowlist" in error and "base_url_not_allowed" in error
+    assert unlabelled_controls(browser) == []
+    browser.snap()
     open_admin(browser, "status")
     assert "encrypted at rest" in browser.find_element(By.ID, "status-list").text
     assert csp_violations(browser) == []
@@ -151,6 +138,7 @@ def test_import_dry_run_then_apply(browser, stack, mock):
     wait_for(lambda: browser.find_element(By.ID, "import-apply").is_enabled(), what="apply enabled")
     browser.find_element(By.ID, "import-apply").click()
     wait_for(lambda: browser.find_element(By.ID, "import-result").text.startswith("Applied"), what="applied")
+    browser.snap()
     open_admin(browser, "connections")
     assert "imported" in browser.find_element(By.ID, "connections-table").text
 
@@ -158,9 +146,15 @@ def test_import_dry_run_then_apply(browser, stack, mock):
 def test_phone_width_is_usable(browser, stack):
     browser.set_window_size(390, 844)
     login(browser, stack)
+    send(browser, "On a phone:\n```sh\necho a-long-line-that-must-scroll-inside-its-block-and-not-widen-the-page\n```")
+    finished(browser)
     width = browser.execute_script("return document.documentElement.scrollWidth")
-    assert width <= 400, "page wider than the phone: %d" % width
+    inner = browser.execute_script("return window.innerWidth")
+    assert width <= inner, "page wider than the phone: %d > %d" % (width, inner)
     assert browser.find_element(By.ID, "prompt").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, "#messages .code-block button.copy").is_displayed()
+    browser.execute_script("arguments[0].scrollIntoView({block: 'end'})", last_answer(browser))
+    browser.snap()
 
 
 def test_pipe_valves_page_masks_secrets(browser, stack, mock):
@@ -176,25 +170,32 @@ def test_pipe_valves_page_masks_secrets(browser, stack, mock):
     placeholder = wait_for(lambda: browser.find_element(By.ID, "valve-API_KEY").get_attribute("placeholder"), what="fingerprint")
     assert "sk-or-v1-…6789" in placeholder
     assert "BROWSERVALVE" not in browser.page_source
+    browser.snap()
     browser.find_element(By.CSS_SELECTOR, "[data-tab='status']").click()
     assert csp_violations(browser) == []
 
 
-def test_an_unfinished_answer_offers_regenerate(browser, stack):
+def test_an_unfinished_answer_offers_retry_then_regenerate(browser, stack):
     login(browser, stack)
     browser.find_element(By.ID, "new-chat").click()
     send(browser, "please __cut__ this answer")
-    wait_for(lambda: last_answer(browser).get_attribute("data-complete") == "true", what="the cut answer to end")
-    cut = last_answer(browser)
+    cut = finished(browser)
     assert "incomplete" in cut.get_attribute("class")
-    button = wait_for(lambda: cut.find_element(By.CSS_SELECTOR, "button.regenerate"), what="Regenerate")
+    assert "stopped early" in cut.find_element(By.CSS_SELECTOR, ".error-box .error").text
+    button = cut.find_element(By.CSS_SELECTOR, ".error-box button.retry")
     before = len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant"))
     button.click()
     wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant")) > before, what="a new answer")
-    wait_for(lambda: last_answer(browser).get_attribute("data-complete") == "true", what="the new answer to end")
-    assert last_answer(browser).find_element(By.CSS_SELECTOR, ".body").text == "Mock answer to: please __cut__ this answer"
-    assert not last_answer(browser).find_elements(By.CSS_SELECTOR, "button.regenerate")
-    # After a reload the unfinished answer still says so and still offers it (only on the last answer).
+    finished(browser)
+    # Markdown: __cut__ is strong emphasis.
+    assert body_text(last_answer(browser)) == "Mock answer to: please cut this answer"
+    assert last_answer(browser).find_element(By.CSS_SELECTOR, ".body strong").text == "cut"
+    # The cut answer keeps its mark and loses its Retry; the new, last answer offers Regenerate.
+    assert "incomplete" in cut.get_attribute("class")
+    assert not cut.find_elements(By.CSS_SELECTOR, "button.retry")
+    assert last_answer(browser).find_elements(By.CSS_SELECTOR, "button.regenerate")
+    browser.snap()
+    # After a reload both answers are there, the cut one still marked.
     browser.refresh()
-    wait_for(lambda: browser.find_element(By.ID, "chat-view").is_displayed(), what="chat view")
-    assert csp_violations(browser) == []
+    open_newest_chat(browser)
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant.incomplete")) == 1, what="the stored cut answer")
