@@ -169,10 +169,9 @@ public final class EnvelopeOpener {
         let result = blob.withUnsafeBytes { b in
             place.withUTF8 { p in
                 Result { () throws(EnvelopeError) -> String in
-                    try reader.open(blob: b, keyring: keyring, purpose: purpose, place: p) { text throws(EnvelopeError) -> String in
-                        guard UTF8Check.isValid(text) else { throw .malformed }
-                        return String(decoding: text, as: UTF8.self)
-                    }
+                    let text = try reader.open(blob: b, keyring: keyring, purpose: purpose, place: p)
+                    guard UTF8Check.isValid(text) else { throw .malformed }
+                    return String(decoding: text, as: UTF8.self)
                 }
             }
         }

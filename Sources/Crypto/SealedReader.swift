@@ -5,13 +5,22 @@ import Support
 
 /// Opens sealed values on one thread: one AES-GCM context per thread and key, set up with the
 /// HKDF-derived key once and kept for the thread's life (responder threads serve for hours), and
-/// one output buffer reused for every value. Per value only the nonce changes.
+/// one output buffer reused for every value. Per value only the nonce changes. Not generic and
+/// without closures on purpose: called across modules, generics cost metadata look-ups per value.
 public final class SealedReader {
     /// Contexts by derived key; a handful at most (purposes times current and previous keys).
     private var openers: [[UInt8]: AESGCMOpener] = [:]
-    private var output: [UInt8] = []
+    private var last: (key: [UInt8], opener: AESGCMOpener)?
+    /// Plaintext of the last value opened; owned here, so no closure or copy per value.
+    private var output: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
 
-    private init() {}
+    private init() {
+        capacity = 4096
+        output = .allocate(capacity: capacity)
+    }
+
+    deinit { output.deallocate() }
 
     /// This thread's reader, made on first use and released when the thread ends.
     public static func forThisThread() -> SealedReader {
@@ -21,31 +30,35 @@ public final class SealedReader {
         return reader
     }
 
-    /// Opens a blob (`SealedBlob`) bound to `place` and hands its plaintext to `body`; the bytes
-    /// are valid only inside `body`. A key the keyring does not hold is `unknownKey`.
-    public func open<R>(blob: UnsafeRawBufferPointer, keyring: Keyring, purpose: KeyPurpose, place: UnsafeBufferPointer<UInt8>,
-                        _ body: (UnsafeBufferPointer<UInt8>) throws(EnvelopeError) -> R) throws(EnvelopeError) -> R {
+    /// Opens a blob (`SealedBlob`) bound to `place`. The plaintext stays valid until the next
+    /// `open` on this reader (so on this thread). A key the keyring does not hold is `unknownKey`.
+    public func open(blob: UnsafeRawBufferPointer, keyring: Keyring, purpose: KeyPurpose,
+                     place: UnsafeBufferPointer<UInt8>) throws(EnvelopeError) -> UnsafeBufferPointer<UInt8> {
         guard let (word, payload) = SealedBlob.split(blob) else { throw .malformed }
         guard let key = keyring.key(word: word) else { throw .unknownKey(SealedBlob.idHex(word)) }
         guard let derived = key.derived[purpose], let opener = opener(derived) else { throw .authenticationFailed }
         let needed = payload.count + 16
-        if output.count < needed { output = [UInt8](repeating: 0, count: max(needed, 2 * output.count, 4096)) }
-        let result = output.withUnsafeMutableBufferPointer { out in
-            Result { () throws(EnvelopeError) -> R in
-                guard let base = out.baseAddress, let count = opener.open(payload: payload, aad: place, into: base) else {
-                    throw .authenticationFailed
-                }
-                return try body(UnsafeBufferPointer(start: base, count: count))
-            }
+        if capacity < needed {
+            output.deallocate()
+            capacity = max(needed, 2 * capacity)
+            output = .allocate(capacity: capacity)
         }
-        return try result.get()
+        guard let count = opener.open(payload: payload, aad: place, into: output) else { throw .authenticationFailed }
+        return UnsafeBufferPointer(start: output, count: count)
     }
 
     private func opener(_ key: [UInt8]) -> AESGCMOpener? {
-        if let known = openers[key] { return known }
+        // Rows of one answer share a key: the last one is compared first (its storage is the
+        // keyring's own, so `==` is a pointer check), before hashing 32 bytes for the table.
+        if let last, last.key == key { return last.opener }
+        if let known = openers[key] {
+            last = (key, known)
+            return known
+        }
         guard let made = AESGCMOpener(key: key) else { return nil }
         if openers.count >= 16 { openers.removeAll() }  // keys replaced many times over in one process (tests)
         openers[key] = made
+        last = (key, made)
         return made
     }
 }

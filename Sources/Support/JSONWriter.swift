@@ -26,13 +26,18 @@ public struct JSONWriter {
             return
         }
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        // Digits from the right into a stack buffer, then one append: no slice, no reverse.
         var n = value.magnitude
-        let start = bytes.count
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: n % 10))
-            n /= 10
-        } while n > 0
-        bytes[start...].reverse()
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var i = raw.count
+            repeat {
+                i -= 1
+                raw[i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: n % 10)
+                n /= 10
+            } while n > 0
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i...]))
+        }
     }
 
     public mutating func string(_ text: String) {
@@ -55,6 +60,15 @@ public struct JSONWriter {
     }
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Writes `text` only when it is valid UTF-8 (a decrypted value that must be text); false,
+    /// with nothing written, otherwise. One pass: checking is part of escaping.
+    public mutating func validString(utf8 text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let mark = bytes.count
+        if escape(text) { return true }
+        bytes.removeSubrange(mark...)
+        return false
+    }
 
     /// Quotes and escapes `text` as `JSON.writeString` does; false (leaving partial output) when
     /// `text` is not valid UTF-8.

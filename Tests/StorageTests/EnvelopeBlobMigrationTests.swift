@@ -92,9 +92,8 @@ import Testing
         var place = place
         return try? place.withUTF8 { p in
             try blob.withUnsafeBytes { b in
-                try SealedReader.forThisThread().open(blob: b, keyring: keyring, purpose: .transcript, place: p) {
-                    String(decoding: $0, as: UTF8.self)
-                }
+                String(decoding: try SealedReader.forThisThread().open(blob: b, keyring: keyring, purpose: .transcript, place: p),
+                       as: UTF8.self)
             }
         }
     }

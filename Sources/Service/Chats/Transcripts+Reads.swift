@@ -73,31 +73,24 @@ extension Transcripts {
     /// Writes a stored value as a JSON string; false (nothing written) when a sealed one does not
     /// open or is not UTF-8, as `open` answers nil for it.
     private func write(_ value: StoredText, place: [UInt8], to w: inout JSONWriter) -> Bool {
-        let blob: [UInt8]
         switch value {
         case .plain(let text):
             w.string(utf8: text)
             return true
-        case .sealedBlob(let bytes):
-            return open(bytes, place: place, to: &w)
+        case .sealedBlob(let blob):
+            return open(blob, place: place, to: &w)
         case .sealedText(let text):
-            guard let converted = SealedBlob.fromEnvelope(String(decoding: text, as: UTF8.self)) else { return false }
-            blob = converted
+            guard let blob = SealedBlob.fromEnvelope(String(decoding: text, as: UTF8.self)) else { return false }
+            return blob.withUnsafeBytes { open($0, place: place, to: &w) }
         }
-        return blob.withUnsafeBytes { open($0, place: place, to: &w) }
     }
 
     private func open(_ blob: UnsafeRawBufferPointer, place: [UInt8], to w: inout JSONWriter) -> Bool {
-        do {
-            try place.withUnsafeBufferPointer { p in
-                try SealedReader.forThisThread().open(blob: blob, keyring: keyring, purpose: .transcript, place: p) { text throws(EnvelopeError) in
-                    guard UTF8Check.isValid(text) else { throw .malformed }
-                    w.string(utf8: text)
-                }
-            }
-            return true
-        } catch {
-            return false
+        let reader = SealedReader.forThisThread()
+        return place.withUnsafeBufferPointer { p in
+            // Not UTF-8: undecryptable, as `String(validating:)` made it on the tree path.
+            guard let text = try? reader.open(blob: blob, keyring: keyring, purpose: .transcript, place: p) else { return false }
+            return w.validString(utf8: text)
         }
     }
 }
