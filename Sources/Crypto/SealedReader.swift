@@ -10,7 +10,7 @@ import Support
 public final class SealedReader {
     /// Contexts by derived key; a handful at most (purposes times current and previous keys).
     private var openers: [[UInt8]: AESGCMOpener] = [:]
-    private var last: (key: [UInt8], opener: AESGCMOpener)?
+    private var last: (keyring: Keyring.Identity, word: UInt32, purpose: KeyPurpose, opener: AESGCMOpener)?
     /// Plaintext of the last value opened; owned here, so no closure or copy per value.
     private var output: UnsafeMutablePointer<UInt8>
     private var capacity: Int
@@ -35,8 +35,17 @@ public final class SealedReader {
     public func open(blob: UnsafeRawBufferPointer, keyring: Keyring, purpose: KeyPurpose,
                      place: UnsafeBufferPointer<UInt8>) throws(EnvelopeError) -> UnsafeBufferPointer<UInt8> {
         guard let (word, payload) = SealedBlob.split(blob) else { throw .malformed }
-        guard let key = keyring.key(word: word) else { throw .unknownKey(SealedBlob.idHex(word)) }
-        guard let derived = key.derived[purpose], let opener = opener(derived) else { throw .authenticationFailed }
+        let opener: AESGCMOpener
+        // Rows of one answer share keyring, key and purpose: the last context is reused without
+        // looking the key up (the identity is held, so it cannot be another keyring's).
+        if let last, last.keyring === keyring.identity, last.word == word, last.purpose == purpose {
+            opener = last.opener
+        } else {
+            guard let key = keyring.key(word: word) else { throw .unknownKey(SealedBlob.idHex(word)) }
+            guard let derived = key.derived[purpose], let made = self.opener(derived) else { throw .authenticationFailed }
+            last = (keyring.identity, word, purpose, made)
+            opener = made
+        }
         let needed = payload.count + 16
         if capacity < needed {
             output.deallocate()
@@ -48,17 +57,10 @@ public final class SealedReader {
     }
 
     private func opener(_ key: [UInt8]) -> AESGCMOpener? {
-        // Rows of one answer share a key: the last one is compared first (its storage is the
-        // keyring's own, so `==` is a pointer check), before hashing 32 bytes for the table.
-        if let last, last.key == key { return last.opener }
-        if let known = openers[key] {
-            last = (key, known)
-            return known
-        }
+        if let known = openers[key] { return known }
         guard let made = AESGCMOpener(key: key) else { return nil }
         if openers.count >= 16 { openers.removeAll() }  // keys replaced many times over in one process (tests)
         openers[key] = made
-        last = (key, made)
         return made
     }
 }
