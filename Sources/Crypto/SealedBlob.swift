@@ -11,8 +11,10 @@ public enum SealedBlob {
     /// The blob for a text envelope, or nil when `text` is not one.
     public static func fromEnvelope(_ text: String) -> [UInt8]? {
         guard let (id, payload) = Keyring.parse(text), let word = idWord(id) else { return nil }
-        return [form, UInt8(truncatingIfNeeded: word >> 24), UInt8(truncatingIfNeeded: word >> 16),
-                UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word)] + payload
+        return [
+            form, UInt8(truncatingIfNeeded: word >> 24), UInt8(truncatingIfNeeded: word >> 16),
+            UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word)
+        ] + payload
     }
 
     /// The text envelope a blob stands for (for code that reads envelopes as strings), or nil.
@@ -37,7 +39,9 @@ public enum SealedBlob {
     }
 
     static func idHex(_ word: UInt32) -> String {
-        Encoding.hex([UInt8(truncatingIfNeeded: word >> 24), UInt8(truncatingIfNeeded: word >> 16),
-                      UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word)])
+        Encoding.hex([
+            UInt8(truncatingIfNeeded: word >> 24), UInt8(truncatingIfNeeded: word >> 16),
+            UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word)
+        ])
     }
 }

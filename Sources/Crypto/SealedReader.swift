@@ -1,7 +1,8 @@
+import Support
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Support
 
 /// Opens sealed values on one thread: one AES-GCM context per thread and key, set up with the
 /// HKDF-derived key once and kept for the thread's life (responder threads serve for hours), and
@@ -32,8 +33,10 @@ public final class SealedReader {
 
     /// Opens a blob (`SealedBlob`) bound to `place`. The plaintext stays valid until the next
     /// `open` on this reader (so on this thread). A key the keyring does not hold is `unknownKey`.
-    public func open(blob: UnsafeRawBufferPointer, keyring: Keyring, purpose: KeyPurpose,
-                     place: UnsafeBufferPointer<UInt8>) throws(EnvelopeError) -> UnsafeBufferPointer<UInt8> {
+    public func open(
+        blob: UnsafeRawBufferPointer, keyring: Keyring, purpose: KeyPurpose,
+        place: UnsafeBufferPointer<UInt8>
+    ) throws(EnvelopeError) -> UnsafeBufferPointer<UInt8> {
         guard let (word, payload) = SealedBlob.split(blob) else { throw .malformed }
         let opener: AESGCMOpener
         // Rows of one answer share keyring, key and purpose: the last context is reused without

@@ -35,8 +35,10 @@ extension ChatRepository {
         try db.each("SELECT \(Self.messageColumns) FROM messages WHERE chat_id = ? ORDER BY id", [.integer(chatID)]) { c in
             guard c.isInteger(0), c.isInteger(1), c.isText(2), let content = Self.stored(c, 3, encrypted: c.isInteger(4) && c.int(4) != 0)
             else { return }
-            try body(MessageView(id: c.int(0), chatID: c.int(1), role: c.text(2), content: content, model: c.isText(5) ? c.text(5) : nil,
-                                 status: c.isText(6) ? c.text(6) : nil, createdAt: c.isInteger(7) ? c.int(7) : 0))
+            try body(
+                MessageView(
+                    id: c.int(0), chatID: c.int(1), role: c.text(2), content: content, model: c.isText(5) ? c.text(5) : nil,
+                    status: c.isText(6) ? c.text(6) : nil, createdAt: c.isInteger(7) ? c.int(7) : 0))
         }
     }
 
@@ -45,8 +47,10 @@ extension ChatRepository {
         let sql = "SELECT \(Self.chatColumns) FROM chats WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?"
         try db.each(sql, [.integer(userID), .integer(Int64(limit))]) { c in
             guard c.isInteger(0), c.isInteger(1), let title = Self.stored(c, 2, encrypted: c.isInteger(3) && c.int(3) != 0) else { return }
-            try body(ChatView(id: c.int(0), userID: c.int(1), title: title, model: c.isText(4) ? c.text(4) : nil,
-                              createdAt: c.isInteger(5) ? c.int(5) : 0, updatedAt: c.isInteger(6) ? c.int(6) : 0))
+            try body(
+                ChatView(
+                    id: c.int(0), userID: c.int(1), title: title, model: c.isText(4) ? c.text(4) : nil,
+                    createdAt: c.isInteger(5) ? c.int(5) : 0, updatedAt: c.isInteger(6) ? c.int(6) : 0))
         }
     }
 

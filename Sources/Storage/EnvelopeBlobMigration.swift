@@ -13,15 +13,16 @@ public enum EnvelopeBlobMigration {
     }
 
     static let tables: [(table: String, column: String, flag: String)] = [
-        ("chats", "title", "title_encrypted"), ("messages", "content", "content_encrypted"),
+        ("chats", "title", "title_encrypted"), ("messages", "content", "content_encrypted")
     ]
 
     /// Rows still in text form, per table.
     public static func pending(_ db: Database) throws(StorageError) -> [String: Int] {
         var out: [String: Int] = [:]
         for t in tables {
-            out[t.table] = Int(try db.queryOne("SELECT COUNT(*) AS n FROM \(t.table) WHERE \(t.flag) != 0 AND typeof(\(t.column)) = 'text'")?
-                .int("n") ?? 0)
+            out[t.table] = Int(
+                try db.queryOne("SELECT COUNT(*) AS n FROM \(t.table) WHERE \(t.flag) != 0 AND typeof(\(t.column)) = 'text'")?
+                    .int("n") ?? 0)
         }
         return out
     }
@@ -36,8 +37,9 @@ public enum EnvelopeBlobMigration {
             var afterID: Int64 = 0
             var done = 0
             while true {
-                let rows = try db.query("SELECT id, \(t.column) AS value FROM \(t.table) WHERE id > ? AND \(t.flag) != 0 "
-                    + "AND typeof(\(t.column)) = 'text' ORDER BY id LIMIT ?", [.integer(afterID), .integer(Int64(batch))])
+                let rows = try db.query(
+                    "SELECT id, \(t.column) AS value FROM \(t.table) WHERE id > ? AND \(t.flag) != 0 "
+                        + "AND typeof(\(t.column)) = 'text' ORDER BY id LIMIT ?", [.integer(afterID), .integer(Int64(batch))])
                 guard let last = rows.last?.int("id") else { break }
                 afterID = last
                 do {
@@ -46,8 +48,9 @@ public enum EnvelopeBlobMigration {
                             guard let id = row.int("id"), let text = row.text("value") else { continue }
                             guard let blob = SealedBlob.fromEnvelope(text) else { report.leftAsText += 1; continue }
                             // Only if unchanged since it was read: a concurrent rewrite wins.
-                            report.converted += try db.run("UPDATE \(t.table) SET \(t.column) = ? WHERE id = ? AND \(t.column) = ?",
-                                                           [.blob(blob), .integer(id), .text(text)])
+                            report.converted += try db.run(
+                                "UPDATE \(t.table) SET \(t.column) = ? WHERE id = ? AND \(t.column) = ?",
+                                [.blob(blob), .integer(id), .text(text)])
                         }
                     }
                 } catch let error as StorageError {

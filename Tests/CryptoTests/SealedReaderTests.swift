@@ -13,7 +13,8 @@ import Testing
         let result = place.withUTF8 { p in
             blob.withUnsafeBytes { b in
                 Result { () throws(EnvelopeError) -> String in
-                    String(decoding: try SealedReader.forThisThread().open(blob: b, keyring: ring, purpose: purpose, place: p), as: UTF8.self)
+                    String(
+                        decoding: try SealedReader.forThisThread().open(blob: b, keyring: ring, purpose: purpose, place: p), as: UTF8.self)
                 }
             }
         }

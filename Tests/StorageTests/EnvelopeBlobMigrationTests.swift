@@ -30,8 +30,9 @@ import Testing
             try db.run("UPDATE chats SET title = ?, title_encrypted = 1 WHERE id = ?", [.text(sealedTitle), .integer(chat)])
             expected.titles[chat] = title
             for m in 0..<messagesPerChat {
-                try db.run("INSERT INTO messages (chat_id, role, content, content_encrypted, created_at) VALUES (?, 'user', '', 0, 2)",
-                           [.integer(chat)])
+                try db.run(
+                    "INSERT INTO messages (chat_id, role, content, content_encrypted, created_at) VALUES (?, 'user', '', 0, 2)",
+                    [.integer(chat)])
                 let id = db.lastInsertRowID
                 let text = "message \(m) of \(c): <b>&</b> \u{2028} é"
                 switch m % 5 {
@@ -92,15 +93,18 @@ import Testing
         var place = place
         return try? place.withUTF8 { p in
             try blob.withUnsafeBytes { b in
-                String(decoding: try SealedReader.forThisThread().open(blob: b, keyring: keyring, purpose: .transcript, place: p),
-                       as: UTF8.self)
+                String(
+                    decoding: try SealedReader.forThisThread().open(blob: b, keyring: keyring, purpose: .transcript, place: p),
+                    as: UTF8.self)
             }
         }
     }
 
     func textRows(_ db: Database) throws -> Int {
-        Int(try db.queryOne("SELECT (SELECT COUNT(*) FROM messages WHERE content_encrypted = 1 AND typeof(content) = 'text') + "
-            + "(SELECT COUNT(*) FROM chats WHERE title_encrypted = 1 AND typeof(title) = 'text') AS n")?.int("n") ?? -1)
+        Int(
+            try db.queryOne(
+                "SELECT (SELECT COUNT(*) FROM messages WHERE content_encrypted = 1 AND typeof(content) = 'text') + "
+                    + "(SELECT COUNT(*) FROM chats WHERE title_encrypted = 1 AND typeof(title) = 'text') AS n")?.int("n") ?? -1)
     }
 
     @Test func convertsInBatchesAndReadsTheSameAtEveryStep() throws {

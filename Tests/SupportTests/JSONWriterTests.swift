@@ -1,6 +1,6 @@
 import Support
-import Testing
 import TestSupport
+import Testing
 
 /// The byte writer must make exactly what the tree serializer makes: clients see no change.
 @Suite struct JSONWriterTests {
@@ -9,7 +9,7 @@ import TestSupport
         "\u{0}\u{1}\u{7}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1b}\u{1f}\u{7f}", "line\u{2028}para\u{2029}end \u{2027}\u{202a}",
         "é ü ß 中文 日本語 한국어", "emoji 😀 👩‍👩‍👧‍👦 🇫🇷 🏳️‍🌈", "combining e\u{301} and \u{fe0f}",
         "\u{fffd}\u{feff}\u{10ffff}\u{e000}", "\\ud800 written out", #"\"escaped\" \u0000"#, "tab\tnew\nret\r",
-        String(repeating: "long ", count: 2000) + "😀",
+        String(repeating: "long ", count: 2000) + "😀"
     ]
 
     /// The old path: a tree serialized by `JSON`.
@@ -29,7 +29,7 @@ import TestSupport
         let cases: [[UInt8]] = [
             [0xFF], [0x61, 0xC0, 0xAF, 0x62], [0xED, 0xA0, 0x80], [0xED, 0xB0, 0x80, 0x22], [0xF4, 0x90, 0x80, 0x80],
             [0xE2, 0x80], [0xE2, 0x80, 0x3C], [0xF0, 0x9F, 0x98], [0x80, 0x80, 0x26], [0xC2], [0xE0, 0x80, 0x80],
-            [0xE2, 0x80, 0xA8, 0xFE, 0xE2, 0x80, 0xA9],
+            [0xE2, 0x80, 0xA8, 0xFE, 0xE2, 0x80, 0xA9]
         ]
         for bytes in cases {
             var w = JSONWriter()
@@ -40,8 +40,10 @@ import TestSupport
 
     @Test func randomBytesMatchTheTree() {
         var g = SeededGenerator(state: 14)
-        let pieces: [[UInt8]] = [[0xE2, 0x80, 0xA8], [0xE2, 0x80, 0xA9], [0xF0, 0x9F, 0x98, 0x80], [0xC3, 0xA9], [0x22], [0x5C],
-                                 [0x3C], [0x26], [0x00], [0x1F], [0xED, 0xA0, 0x80], [0x7F]]
+        let pieces: [[UInt8]] = [
+            [0xE2, 0x80, 0xA8], [0xE2, 0x80, 0xA9], [0xF0, 0x9F, 0x98, 0x80], [0xC3, 0xA9], [0x22], [0x5C],
+            [0x3C], [0x26], [0x00], [0x1F], [0xED, 0xA0, 0x80], [0x7F]
+        ]
         for _ in 0..<3000 {
             var bytes: [UInt8] = []
             for _ in 0..<g.int(0...12) { bytes += g.chance(2) ? g.pick(pieces) : g.bytes(g.int(1...3)) }
@@ -51,8 +53,10 @@ import TestSupport
         }
     }
 
-    static let integers: [Int64] = [0, 1, -1, 42, 1_767_225_600, -9_000_000_000_000_000 + 1, 8_999_999_999_999_999, 9_000_000_000_000_000,
-                                    9_007_199_254_740_993, Int64.max, Int64.min]
+    static let integers: [Int64] = [
+        0, 1, -1, 42, 1_767_225_600, -9_000_000_000_000_000 + 1, 8_999_999_999_999_999, 9_000_000_000_000_000,
+        9_007_199_254_740_993, Int64.max, Int64.min
+    ]
 
     @Test(arguments: integers)
     func integersMatchTheTree(_ value: Int64) {
