@@ -2,7 +2,7 @@
 /// histories): the same bytes `JSON.serialized()` makes for the same values, without building a
 /// tree of dictionaries first. `JSON` sorts object keys; callers here write them in that order.
 public struct JSONWriter {
-    public private(set) var bytes: [UInt8]
+    public internal(set) var bytes: [UInt8]
 
     public init(capacity: Int = 1024) {
         bytes = []
@@ -16,13 +16,11 @@ public struct JSONWriter {
 
     public mutating func null() { raw("null") }
 
-    /// An integer as `JSON.number(Double(value))` writes it.
+    /// An integer as `JSON.number(Double(value))` writes it: below 9e15 as a double (exact
+    /// there, so the value's own digits), anything else in Double's spelling (`number`).
     public mutating func int(_ value: Int64) {
-        let d = Double(value)
-        // `JSON` writes integral doubles below 9e15 as integers (exact there) and others in
-        // Double's own spelling; the same rule keeps every Int64 identical.
-        guard abs(d) < 9.0e15 else {
-            bytes.append(contentsOf: JSON.number(d).serialized().utf8)
+        guard abs(Double(value)) < 9.0e15 else {
+            number(Double(value))
             return
         }
         if value < 0 { bytes.append(UInt8(ascii: "-")) }

@@ -12,8 +12,13 @@ import Testing
         String(repeating: "long ", count: 2000) + "😀"
     ]
 
-    /// The old path: a tree serialized by `JSON`.
-    static func viaTree(_ value: JSON) -> [UInt8] { Array(value.serialized().utf8) }
+    /// The old path: a tree serialized the way `JSON` did before the writer (`ReferenceJSON`);
+    /// today's `JSON.serialized()` must agree with it too.
+    static func viaTree(_ value: JSON) -> [UInt8] {
+        let reference = Array(ReferenceJSON.serialize(value).utf8)
+        #expect(Array(value.serialized().utf8) == reference)
+        return reference
+    }
 
     @Test(arguments: hostile)
     func stringsMatchTheTree(_ text: String) {
@@ -63,6 +68,29 @@ import Testing
         var w = JSONWriter()
         w.int(value)
         #expect(w.bytes == Self.viaTree(.number(Double(value))))
+    }
+
+    @Test func randomTreesSerializeAsBefore() {
+        var g = SeededGenerator(state: 0x7EE)
+        let strings = ["", "a", "\"", "<&>", "\u{2028}", "😀", "\u{0}", "é", "key", "Key", "kéy", "k\u{301}"]
+        let numbers: [Double] = [0, -0.0, 1, -1, 2.5, 1e20, -1e-7, 9e15, 8.9e15, .infinity, 123_456_789, 0.1]
+        func tree(_ depth: Int) -> JSON {
+            switch depth > 3 ? g.int(0...3) : g.int(0...5) {
+            case 0: return .null
+            case 1: return .bool(g.chance(2))
+            case 2: return .number(g.pick(numbers))
+            case 3: return .string((0..<g.int(0...4)).map { _ in g.pick(strings) }.joined())
+            case 4: return .array((0..<g.int(0...4)).map { _ in tree(depth + 1) })
+            default:
+                var fields: [String: JSON] = [:]
+                for _ in 0..<g.int(0...5) { fields[g.pick(strings) + g.pick(strings)] = tree(depth + 1) }
+                return .object(fields)
+            }
+        }
+        for _ in 0..<2000 {
+            let value = tree(0)
+            #expect(value.serialized() == ReferenceJSON.serialize(value))
+        }
     }
 
     @Test func aDocumentMatchesTheTree() {
