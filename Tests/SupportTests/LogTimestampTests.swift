@@ -11,8 +11,9 @@ import Testing
             var t = time_t(seconds)
             var tm = tm()
             gmtime_r(&t, &tm)
-            let expected = String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                                  tm.tm_hour, tm.tm_min, tm.tm_sec, millis)
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, millis)
             #expect(Log.timestamp(seconds: seconds, millis: millis) == expected)
         }
     }
