@@ -10,8 +10,8 @@ import Glibc
 /// without closures on purpose: called across modules, generics cost metadata look-ups per value.
 public final class SealedReader {
     /// Contexts by derived key; a handful at most (purposes times current and previous keys).
-    private var openers: [[UInt8]: AESGCMOpener] = [:]
-    private var last: (keyring: Keyring.Identity, word: UInt32, purpose: KeyPurpose, opener: AESGCMOpener)?
+    private var openers: [[UInt8]: any GCMOpening] = [:]
+    private var last: (keyring: Keyring.Identity, word: UInt32, purpose: KeyPurpose, opener: any GCMOpening)?
     /// Plaintext of the last value opened; owned here, so no closure or copy per value.
     private var output: UnsafeMutablePointer<UInt8>
     private var capacity: Int
@@ -38,7 +38,7 @@ public final class SealedReader {
         place: UnsafeBufferPointer<UInt8>
     ) throws(EnvelopeError) -> UnsafeBufferPointer<UInt8> {
         guard let (word, payload) = SealedBlob.split(blob) else { throw .malformed }
-        let opener: AESGCMOpener
+        let opener: any GCMOpening
         // Rows of one answer share keyring, key and purpose: the last context is reused without
         // looking the key up (the identity is held, so it cannot be another keyring's).
         if let last, last.keyring === keyring.identity, last.word == word, last.purpose == purpose {
@@ -59,9 +59,12 @@ public final class SealedReader {
         return UnsafeBufferPointer(start: output, count: count)
     }
 
-    private func opener(_ key: [UInt8]) -> AESGCMOpener? {
+    /// Which library opens values on this machine (libsodium needs AES-NI and CLMUL).
+    public static var backend: String { SodiumGCMOpener.available ? "libsodium" : "openssl" }
+
+    private func opener(_ key: [UInt8]) -> (any GCMOpening)? {
         if let known = openers[key] { return known }
-        guard let made = AESGCMOpener(key: key) else { return nil }
+        guard let made: any GCMOpening = SodiumGCMOpener(key: key) ?? AESGCMOpener(key: key) else { return nil }
         if openers.count >= 16 { openers.removeAll() }  // keys replaced many times over in one process (tests)
         openers[key] = made
         return made
