@@ -174,6 +174,7 @@ public final class EnvelopeOpener {
             place.withUTF8 { p in
                 Result { () throws(EnvelopeError) -> String in
                     let text = try reader.open(blob: b, keyring: keyring, purpose: purpose, place: p)
+                    defer { reader.wipe() }
                     guard UTF8Check.isValid(text) else { throw .malformed }
                     return String(decoding: text, as: UTF8.self)
                 }

@@ -15,6 +15,8 @@ public final class SealedReader {
     /// Plaintext of the last value opened; owned here, so no closure or copy per value.
     private var output: UnsafeMutablePointer<UInt8>
     private var capacity: Int
+    /// Bytes of `output` holding the last plaintext.
+    private var used = 0
 
     private init() {
         capacity = 4096
@@ -55,8 +57,23 @@ public final class SealedReader {
             capacity = max(needed, 2 * capacity)
             output = .allocate(capacity: capacity)
         }
-        guard let count = opener.open(payload: payload, aad: place, into: output) else { throw .authenticationFailed }
+        wipe()
+        // A value that fails its tag may have been written out already (OpenSSL decrypts before
+        // it checks): it is zeroed at once.
+        used = min(capacity, payload.count)
+        guard let count = opener.open(payload: payload, aad: place, into: output) else {
+            wipe()
+            throw .authenticationFailed
+        }
+        used = count
         return UnsafeBufferPointer(start: output, count: count)
+    }
+
+    /// Zeroes the last plaintext: call when done with it, so no transcript text stays in the
+    /// thread's buffer between requests.
+    public func wipe() {
+        if used > 0 { output.update(repeating: 0, count: used) }
+        used = 0
     }
 
     /// Which library opens values on this machine (libsodium needs AES-NI and CLMUL).

@@ -27,6 +27,7 @@ extension Transcripts {
             w.raw("}")
         }
         w.raw("]}")
+        SealedReader.forThisThread().wipe()
         return w.bytes
     }
 
@@ -67,6 +68,7 @@ extension Transcripts {
         w.raw(",\"updated_at\":")
         w.int(chat.updatedAt)
         w.raw("}")
+        SealedReader.forThisThread().wipe()
         return w.bytes
     }
 
