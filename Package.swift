@@ -13,6 +13,7 @@ let package = Package(
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -21,8 +22,8 @@ let package = Package(
 
         .target(name: "Support"),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "Support"]),
-        .target(name: "Crypto", dependencies: ["CCrypto", "Support"]),
-        .target(name: "Storage", dependencies: ["CSQLite", "Support"]),
+        .target(name: "Crypto", dependencies: ["CCrypto", "CSodium", "Support"]),
+        .target(name: "Storage", dependencies: ["CSQLite", "Support", "Crypto"]),
         .target(name: "Cache", dependencies: ["CHiredis", "Support", "Crypto"]),
         .target(name: "Outbound", dependencies: ["CCurl", "Support"]),
         // libpq for DATABASE_URL=postgresql://… (issue 18: the engine behind the repositories; not yet linked into serve).
@@ -39,7 +40,7 @@ let package = Package(
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestSupport"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Crypto", "Support"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),

@@ -58,6 +58,25 @@ public final class AESGCMOpener {
 
     deinit { EVP_CIPHER_CTX_free(ctx) }
 
+    /// Decrypts `payload` (nonce | ciphertext | tag) into `out`, which holds at least the
+    /// ciphertext's length plus 16 bytes; the plaintext's length, or nil when it does not open.
+    func open(payload: UnsafeRawBufferPointer, aad: UnsafeBufferPointer<UInt8>, into out: UnsafeMutablePointer<UInt8>) -> Int? {
+        let textCount = payload.count - AESGCM.nonceSize - AESGCM.tagSize
+        guard textCount >= 0, let base = payload.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        var length: Int32 = 0
+        guard EVP_DecryptInit_ex(ctx, nil, nil, nil, base) == 1 else { return nil }
+        if let a = aad.baseAddress, aad.count > 0, EVP_DecryptUpdate(ctx, nil, &length, a, Int32(aad.count)) != 1 { return nil }
+        var total = 0
+        if textCount > 0 {
+            guard EVP_DecryptUpdate(ctx, out, &length, base + AESGCM.nonceSize, Int32(textCount)) == 1 else { return nil }
+            total = Int(length)
+        }
+        let tag = UnsafeMutableRawPointer(mutating: base + AESGCM.nonceSize + textCount)
+        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(AESGCM.tagSize), tag) == 1,
+              EVP_DecryptFinal_ex(ctx, out + total, &length) > 0 else { return nil }
+        return total + Int(length)
+    }
+
     public func open(nonce: ArraySlice<UInt8>, ciphertext: ArraySlice<UInt8>, tag: ArraySlice<UInt8>, aad: [UInt8]) throws(CryptoError) -> [UInt8] {
         guard nonce.count == AESGCM.nonceSize, tag.count == AESGCM.tagSize else { throw CryptoError("bad sizes") }
         var out = [UInt8](repeating: 0, count: ciphertext.count + 16)

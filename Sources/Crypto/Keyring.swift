@@ -35,10 +35,15 @@ public struct Keyring: Sendable {
         let legacyID: String
         /// HKDF output per purpose, derived once: deriving per value would dominate decryption.
         let derived: [KeyPurpose: [UInt8]]
+        /// Both ids as numbers, the way blobs carry them.
+        let word: UInt32?
+        let legacyWord: UInt32?
 
         init(_ master: String) {
             id = Keyring.keyID(master)
             legacyID = Keyring.legacyKeyID(master)
+            word = SealedBlob.idWord(id)
+            legacyWord = SealedBlob.idWord(legacyID)
             var derived: [KeyPurpose: [UInt8]] = [:]
             for purpose in KeyPurpose.allCases {
                 derived[purpose] = try? KDF.hkdfSHA256(key: Array(master.utf8), salt: Array("cryotensor".utf8),
@@ -49,6 +54,10 @@ public struct Keyring: Sendable {
     }
     let current: Key?
     let previous: [Key]
+    /// Shared by every copy of this keyring: lets a `SealedReader` know it is the same keys as
+    /// last time without looking them up again.
+    final class Identity: Sendable {}
+    let identity = Identity()
 
     public static let prefix = "ct1."
 
@@ -75,6 +84,11 @@ public struct Keyring: Sendable {
     func key(named id: String) -> Key? {
         if let current, current.id == id || current.legacyID == id { return current }
         return previous.first { $0.id == id || $0.legacyID == id }
+    }
+
+    func key(word: UInt32) -> Key? {
+        if let current, current.word == word || current.legacyWord == word { return current }
+        return previous.first { $0.word == word || $0.legacyWord == word }
     }
 
     static func derive(_ key: Key, _ purpose: KeyPurpose) throws(CryptoError) -> [UInt8] {
@@ -140,33 +154,32 @@ public struct Keyring: Sendable {
     }
 }
 
-/// Opens many envelopes of one purpose with the current key set up once (reading a long
-/// encrypted transcript); envelopes made with a previous key take the ordinary path.
+/// Opens many envelopes of one purpose (reading a long encrypted transcript) through this
+/// thread's `SealedReader`: the AES context is set up once per thread and key, not per request.
 public final class EnvelopeOpener {
     let keyring: Keyring
     let purpose: KeyPurpose
-    let fast: AESGCMOpener?
 
     public init(keyring: Keyring, purpose: KeyPurpose) {
         self.keyring = keyring
         self.purpose = purpose
-        fast = keyring.current.flatMap { $0.derived[purpose] }.flatMap(AESGCMOpener.init(key:))
     }
 
     public func openString(_ envelope: String, place: String) throws(EnvelopeError) -> String {
-        guard let fast, let (id, payload) = Keyring.parse(envelope), id == keyring.currentKeyID || id == keyring.current?.legacyID else {
-            return try keyring.openString(envelope, purpose: purpose, place: place)
+        guard let blob = SealedBlob.fromEnvelope(envelope) else { throw .malformed }
+        var place = place
+        let reader = SealedReader.forThisThread()
+        // The pointer methods rethrow untyped errors: the result carries the typed one out.
+        let result = blob.withUnsafeBytes { b in
+            place.withUTF8 { p in
+                Result { () throws(EnvelopeError) -> String in
+                    let text = try reader.open(blob: b, keyring: keyring, purpose: purpose, place: p)
+                    defer { reader.wipe() }
+                    guard UTF8Check.isValid(text) else { throw .malformed }
+                    return String(decoding: text, as: UTF8.self)
+                }
+            }
         }
-        guard payload.count >= AESGCM.nonceSize + AESGCM.tagSize else { throw .malformed }
-        let bytes: [UInt8]
-        do {
-            bytes = try fast.open(nonce: payload.prefix(AESGCM.nonceSize),
-                ciphertext: payload.dropFirst(AESGCM.nonceSize).dropLast(AESGCM.tagSize),
-                                  tag: payload.suffix(AESGCM.tagSize), aad: Array(place.utf8))
-        } catch {
-            throw .authenticationFailed
-        }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw .malformed }
-        return text
+        return try result.get()
     }
 }

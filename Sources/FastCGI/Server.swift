@@ -250,9 +250,11 @@ public final class Server: Sendable {
         var params: [String: String] = [:]
         if var envp = request.pointee.envp {
             while let entry = envp.pointee {
-                let pair = String(cString: entry)
-                if let eq = pair.firstIndex(of: "=") {
-                    params[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+                // Split at the first '=' byte: a Character search cost half of reading a request
+                // (callgrind, issue 14), and a value starting with a combining mark hid its '='.
+                if let eq = strchr(entry, 0x3D) {
+                    let name = UnsafeRawBufferPointer(start: entry, count: entry.distance(to: eq))
+                    params[String(decoding: name, as: UTF8.self)] = String(cString: eq + 1)
                 }
                 envp += 1
             }

@@ -11,11 +11,14 @@ public struct ChatRow: Sendable {
     public let updatedAt: Int64
 
     init?(_ row: Row) {
-        guard let id = row.int("id"), let user = row.int("user_id"), let title = row.text("title") else { return nil }
+        let encrypted = row.bool("title_encrypted")
+        guard let id = row.int("id"), let user = row.int("user_id"), let title = row.transcript("title", encrypted: encrypted) else {
+            return nil
+        }
         self.id = id
         self.userID = user
         self.title = title
-        self.titleEncrypted = row.bool("title_encrypted")
+        self.titleEncrypted = encrypted
         self.model = row.text("model")
         self.createdAt = row.int("created_at") ?? 0
         self.updatedAt = row.int("updated_at") ?? 0
@@ -33,13 +36,14 @@ public struct MessageRow: Sendable {
     public let createdAt: Int64
 
     init?(_ row: Row) {
+        let encrypted = row.bool("content_encrypted")
         guard let id = row.int("id"), let chat = row.int("chat_id"), let role = row.text("role"),
-              let content = row.text("content") else { return nil }
+              let content = row.transcript("content", encrypted: encrypted) else { return nil }
         self.id = id
         self.chatID = chat
         self.role = role
         self.content = content
-        self.contentEncrypted = row.bool("content_encrypted")
+        self.contentEncrypted = encrypted
         self.model = row.text("model")
         self.status = row.text("status") ?? "complete"
         self.createdAt = row.int("created_at") ?? 0
@@ -64,7 +68,7 @@ public struct ChatRepository {
 
     public func setTitle(chatID: Int64, title: String, encrypted: Bool) throws(StorageError) {
         try db.run("UPDATE chats SET title = ?, title_encrypted = ?, updated_at = ? WHERE id = ?",
-                   [.text(title), SQLValue(encrypted), .integer(Clock.now()), .integer(chatID)])
+                   [Self.stored(title, encrypted), SQLValue(encrypted), .integer(Clock.now()), .integer(chatID)])
     }
 
     public func touch(chatID: Int64, model: String?) throws(StorageError) {
@@ -129,7 +133,7 @@ public struct ChatRepository {
         status: String) throws(StorageError) -> Int64 {
         try db.run("INSERT INTO messages (chat_id, role, content, content_encrypted, model, status, created_at) VALUES (?, "
             + "?, ?, ?, ?, ?, ?)",
-                   [.integer(chatID), .text(role), .text(content), SQLValue(encrypted), SQLValue(model), .text(status),
+                   [.integer(chatID), .text(role), Self.stored(content, encrypted), SQLValue(encrypted), SQLValue(model), .text(status),
                        .integer(Clock.now())])
         return db.lastInsertRowID
     }
@@ -212,7 +216,7 @@ public struct ChatRepository {
 
     public func updateMessage(id: Int64, content: String, encrypted: Bool, status: String) throws(StorageError) {
         try db.run("UPDATE messages SET content = ?, content_encrypted = ?, status = ? WHERE id = ?",
-                   [.text(content), SQLValue(encrypted), .text(status), .integer(id)])
+                   [Self.stored(content, encrypted), SQLValue(encrypted), .text(status), .integer(id)])
     }
 
     /// After a crash: answers still marked `streaming` were cut off; they keep what was stored.
@@ -221,11 +225,13 @@ public struct ChatRepository {
     }
 
     public func rewriteMessage(id: Int64, content: String, encrypted: Bool) throws(StorageError) {
-        try db.run("UPDATE messages SET content = ?, content_encrypted = ? WHERE id = ?", [.text(content), SQLValue(encrypted),
+        try db.run("UPDATE messages SET content = ?, content_encrypted = ? WHERE id = ?", [Self.stored(content, encrypted),
+            SQLValue(encrypted),
             .integer(id)])
     }
 
     public func rewriteTitle(id: Int64, title: String, encrypted: Bool) throws(StorageError) {
-        try db.run("UPDATE chats SET title = ?, title_encrypted = ? WHERE id = ?", [.text(title), SQLValue(encrypted), .integer(id)])
+        try db.run("UPDATE chats SET title = ?, title_encrypted = ? WHERE id = ?", [Self.stored(title, encrypted), SQLValue(encrypted),
+            .integer(id)])
     }
 }

@@ -221,6 +221,14 @@ public enum Migrations {
             value BLOB NOT NULL
         );
         """),
+        // Batched, not one statement: see `batched` and EnvelopeBlobMigration.
+        (7, "sealed transcripts as blobs", ""),
+    ]
+
+    /// Versions that convert data in batches (each its own transaction) instead of running SQL
+    /// in one; the version is recorded when every batch is done.
+    static let batched: [Int: @Sendable (Database, (String) -> Void) throws(StorageError) -> Void] = [
+        7: { db, progress throws(StorageError) in try EnvelopeBlobMigration.run(db, progress: progress) },
     ]
 
     /// Versions that rebuild tables other tables refer to: they run with foreign keys off (a
@@ -235,16 +243,25 @@ public enum Migrations {
         return Int(try db.queryOne("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")?.int("v") ?? 0)
     }
 
-    /// Applies every pending migration; returns the versions applied.
+    /// Applies every pending migration up to `through` (tests build older schemas with it);
+    /// returns the versions applied.
     @discardableResult
-    public static func apply(_ db: Database, progress: (Int, String) -> Void = { _, _ in }) throws(StorageError) -> [Int] {
+    public static func apply(_ db: Database, through: Int = latest, progress: (Int, String) -> Void = { _, _ in })
+        throws(StorageError) -> [Int] {
         let current = try currentVersion(db)
         guard current <= latest else {
             throw StorageError(.migration, "database schema \(current) is newer than this build (\(latest))")
         }
         var applied: [Int] = []
-        for migration in all where migration.version > current {
+        for migration in all where migration.version > current && migration.version <= through {
             progress(migration.version, migration.name)
+            if let convert = batched[migration.version] {
+                do {
+                    try convert(db) { progress(migration.version, "\(migration.name): \($0)") }
+                } catch {
+                    throw StorageError(.migration, "migration \(migration.version) (\(migration.name)) failed: \(error.message)")
+                }
+            }
             let rebuild = rebuildsTables.contains(migration.version)
             if rebuild { try db.execute("PRAGMA foreign_keys=OFF") }
             defer { if rebuild { try? db.execute("PRAGMA foreign_keys=ON") } }
@@ -254,7 +271,9 @@ public enum Migrations {
                     if rebuild, !(try db.query("PRAGMA foreign_key_check")).isEmpty {
                         throw StorageError(.migration, "foreign key check failed after rebuilding tables")
                     }
-                    try db.run("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    // OR IGNORE for a batched one: another process starting at the same time may have finished it.
+                    let insert = batched[migration.version] == nil ? "INSERT" : "INSERT OR IGNORE"
+                    try db.run(insert + " INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                                [.integer(Int64(migration.version)), .text(migration.name), .integer(Clock.now())])
                 }
             } catch let error as StorageError {

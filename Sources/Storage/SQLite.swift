@@ -49,6 +49,8 @@ public struct Row: Sendable {
 public final class Database {
     let handle: OpaquePointer
     public let path: String
+    /// Prepared statements by SQL text, kept for the connection's life (`Database+Statements`).
+    var statements: [String: OpaquePointer] = [:]
 
     public init(path: String, busyTimeoutMillis: Int32 = 5000) throws(StorageError) {
         var db: OpaquePointer?
@@ -69,7 +71,10 @@ public final class Database {
         try execute("PRAGMA synchronous=NORMAL")
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
 
     var lastError: String { String(cString: sqlite3_errmsg(handle)) }
 
@@ -95,7 +100,7 @@ public final class Database {
     @discardableResult
     public func run(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> Int {
         let statement = try prepare(sql, params)
-        defer { sqlite3_finalize(statement) }
+        defer { release(statement, sql) }
         let rc = sqlite3_step(statement)
         guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw error(rc, .step) }
         return Int(sqlite3_changes(handle))
@@ -103,7 +108,7 @@ public final class Database {
 
     public func query(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> [Row] {
         let statement = try prepare(sql, params)
-        defer { sqlite3_finalize(statement) }
+        defer { release(statement, sql) }
         var rows: [Row] = []
         while true {
             let rc = sqlite3_step(statement)
@@ -142,9 +147,7 @@ public final class Database {
     }
 
     func prepare(_ sql: String, _ params: [SQLValue]) throws(StorageError) -> OpaquePointer {
-        var statement: OpaquePointer?
-        let rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
-        guard rc == SQLITE_OK, let statement else { throw error(rc, .prepare) }
+        let statement = try statement(for: sql)
         for (offset, value) in params.enumerated() {
             let index = Int32(offset + 1)
             let bindRC: Int32
@@ -165,8 +168,9 @@ public final class Database {
                 bindRC = b.withUnsafeBytes { csqlite_bind_blob_transient(statement, index, $0.baseAddress, Int32(b.count)) }
             }
             guard bindRC == SQLITE_OK else {
-                sqlite3_finalize(statement)
-                throw error(bindRC, .prepare)
+                let failure = error(bindRC, .prepare)
+                release(statement, sql)
+                throw failure
             }
         }
         return statement

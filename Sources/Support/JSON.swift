@@ -225,59 +225,15 @@ private struct JSONParser {
 }
 
 extension JSON {
-    /// Compact serialization with sorted keys, so output is stable for tests and diffs.
+    /// Compact serialization with sorted keys, so output is stable for tests and diffs. Written
+    /// through `JSONWriter` on bytes: per-scalar `String` appends cost most of a long answer.
     public func serialized() -> String {
-        var out = ""
-        write(to: &out)
-        return out
+        var w = JSONWriter(capacity: 256)
+        w.value(self)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 
     public func write(to out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let d):
-            if d.rounded() == d, abs(d) < 9.0e15 { out += String(Int(d)) } else { out += String(d) }
-        case .string(let s): JSON.writeString(s, to: &out)
-        case .array(let items):
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                item.write(to: &out)
-            }
-            out += "]"
-        case .object(let fields):
-            out += "{"
-            for (i, key) in fields.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
-                JSON.writeString(key, to: &out)
-                out += ":"
-                fields[key]!.write(to: &out)
-            }
-            out += "}"
-        }
-    }
-
-    static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "<": out += "\\u003c"  // keeps JSON safe to embed in HTML
-            case ">": out += "\\u003e"
-            case "&": out += "\\u0026"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+        out += serialized()
     }
 }

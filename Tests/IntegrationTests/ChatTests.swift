@@ -136,6 +136,12 @@ struct ChatTests {
         #expect(search.status == 409 && search.errorCode == "search_unavailable_encrypted")
         #expect(try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM chat_search"]).stdout == "0\n")
         for (name, data) in stack.persistedBytes() { #expect(!data.contains(sentence), "planted sentence in \(name)") }
+        // Sealed values are kept as BLOBs (issue 14), and the list reads the sealed title back.
+        let forms = try runCommand("/usr/bin/sqlite3", [stack.dbPath,
+            "SELECT DISTINCT typeof(content) FROM messages WHERE content_encrypted = 1 "
+                + "UNION ALL SELECT DISTINCT typeof(title) FROM chats WHERE title_encrypted = 1"]).stdout
+        #expect(forms == "blob\nblob\n")
+        #expect(try admin.get("/chats").json?["chats"]?.arrayValue?.first?["title"]?.stringValue == "title " + sentence)
     }
 
     @Test func switchingModesWithReencryptKeepsEveryMessage() throws {

@@ -136,7 +136,7 @@ struct PackageTests {
             #expect(conffiles.contains(path), "\(path) is not a conffile:\n\(conffiles)")
         }
         let depends = try runCommand("/usr/bin/dpkg-deb", ["--field", deb, "Depends"]).stdout
-        for library in ["libc6", "libfcgi0ldbl", "libsqlite3-0", "libssl3", "libcurl4", "libhiredis0.14", "adduser"] {
+        for library in ["libc6", "libfcgi0ldbl", "libsqlite3-0", "libssl3", "libsodium23", "libcurl4", "libhiredis0.14", "adduser"] {
             #expect(depends.contains(library), "Depends lacks \(library): \(depends)")
         }
         // The UI's libraries are served by the nginx snippet from Debian's paths (docs/ui.md).

@@ -16,6 +16,18 @@ import Testing
         }
     }
 
+    /// The hand-written base64url spells exactly what Foundation's encoder did after its three
+    /// replacements (every stored envelope was written that way).
+    @Test func base64urlMatchesFoundationsSpelling() {
+        var rng = SeededGenerator(state: 0x64_0014)
+        for _ in 0..<20_000 {
+            let bytes = rng.bytes(rng.int(0...70))
+            let foundation = Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(Encoding.base64url(bytes) == foundation)
+        }
+    }
+
     @Test func randomBytesNeverTrap() {
         var rng = SeededGenerator(state: 0xFEED)
         for _ in 0..<50_000 {

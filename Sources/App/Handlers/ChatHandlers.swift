@@ -24,8 +24,8 @@ enum ChatHandlers {
     }
 
     static func list(_ c: Context) throws -> Response {
-        let t = c.transcripts
-        return .json(["chats": .array(try ChatRepository(c.db).list(userID: try c.user.id).map(t.chatJSON))])
+        // Written straight into bytes (Transcripts+Reads.swift): the same JSON as `chatJSON` in a tree.
+        .json(bytes: try c.transcripts.listBody(ChatRepository(c.db), userID: try c.user.id))
     }
 
     static func create(_ c: Context) throws -> Response {
@@ -46,10 +46,7 @@ enum ChatHandlers {
 
     static func get(_ c: Context) throws -> Response {
         let chat = try ownedChat(c)
-        let t = c.transcripts
-        guard case .object(var body) = t.chatJSON(chat) else { throw ServiceError.notFound }
-        body["messages"] = .array(try ChatRepository(c.db).messages(chatID: chat.id).map(t.messageJSON))
-        return .json(.object(body))
+        return .json(bytes: try c.transcripts.historyBody(ChatRepository(c.db), chat: chat))
     }
 
     static func rename(_ c: Context) throws -> Response {
