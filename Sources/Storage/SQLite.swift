@@ -120,6 +120,9 @@ public final class Database {
 
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
+    /// Copies the WAL into the main file and empties it, so deleted rows leave the WAL too.
+    public func checkpointWAL() throws(StorageError) { try run("PRAGMA wal_checkpoint(TRUNCATE)") }
+
     /// True inside BEGIN ... COMMIT: an audit event then joins the change it records.
     public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 

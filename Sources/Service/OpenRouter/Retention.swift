@@ -46,7 +46,7 @@ public enum Retention {
             progress("audit: dropped \(counts.auditEventsPruned) events older than \(config.auditRetentionDays) days (checkpoint kept)")
         }
         // Deleted rows leave the WAL once it is checkpointed into the (secure_delete) main file.
-        _ = try? db.run("PRAGMA wal_checkpoint(TRUNCATE)")
+        try? db.checkpointWAL()
         return counts
     }
 }
