@@ -3,6 +3,7 @@
 // textContent or rendered by the safe Markdown subset (markdown.js), never as HTML.
 import { api, stream, setCsrf, ApiError } from "./api.js";
 import { render } from "./markdown.js";
+import { loadAudit } from "./audit.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { user: null, chats: [], current: null, searchLocal: false };
@@ -279,7 +280,8 @@ async function openTab(name) {
     if (b.dataset.tab === name) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   }
   for (const t of document.querySelectorAll(".tab")) t.hidden = t.id !== `tab-${name}`;
-  const loaders = { status: loadStatus, connections: loadConnections, users: loadUsers, config: async () => {}, pipe: loadValves };
+  const loaders = { status: loadStatus, connections: loadConnections, users: loadUsers, config: async () => {}, pipe: loadValves,
+    audit: loadAudit };
   await loaders[name]();
 }
 
