@@ -15,7 +15,8 @@ import Testing
         let keys = AuditKeys(config: f.config)
         for age in [90, 60, 45, 10, 1] as [Int64] {
             try AuditLog.append(.init(actor: .system, client: nil, requestID: nil, action: .configUpdate, target: nil, outcome: .ok,
-                                      details: ["age_days": JSON(Int(age))]), db: f.db, keys: keys, now: now - age * Self.day)
+                                      details: ["marker": .string("aged-event-\(age)-days")]), db: f.db, keys: keys,
+                               now: now - age * Self.day)
         }
         let counts = try Retention.run(f.scope, now: now) { _ in }
         #expect(counts.auditEventsPruned == 3)
@@ -28,6 +29,9 @@ import Testing
         let last = try #require(kept.last)
         let recorded = try #require(try JSON.parse(last.details).objectValue)
         #expect(recorded["audit_events_pruned"] == 3 && recorded["chats_deleted"] == 0)
+        // Gone from the file and its WAL, not only from queries; the kept ones are still there.
+        let bytes = try f.databaseBytes()
+        #expect(!bytes.contains("aged-event-90-days") && !bytes.contains("aged-event-45-days") && bytes.contains("aged-event-10-days"))
         #expect(kept.last?.actorType == "token")
 
         // Events before the checkpoint are still refused to anything but retention.
