@@ -97,6 +97,11 @@ extension AuditTests {
         let fetch = try Self.last(admin, "files.fetch_refused")
         #expect(fetch["outcome"] == "denied" && fetch["details"]?["url"] == "https://127.0.0.1:9")
         #expect(fetch["actor"]?["email"] == "user@example.com")
+        // An operator's rotation run, by the CLI.
+        #expect(try stack.cli(["reencrypt"]).status == 0)
+        let rotation = try Self.last(admin, "secrets.reencrypt")
+        #expect(rotation["actor"]?["type"] == "operator" && rotation["outcome"] == "ok" && rotation["details"]?["failed"] == 0)
+        #expect(rotation["target"]?["type"] == "database" && rotation["details"]?["key_id"]?.stringValue?.count == 8)
         #expect(try admin.patch("/admin/config", ["enable_ssrf_protection": false]).status == 200)
         let changed = try Self.last(admin, "config.update")["details"]?["changes"]
         #expect(changed == ["enable_ssrf_protection": ["before": true, "after": false]])
