@@ -4,8 +4,11 @@ import { $, el, on } from "./dom.js";
 import { loadConnections, initConnections } from "./admin-connections.js";
 import { loadUsers, initUsers } from "./admin-users.js";
 import { loadValves, initConfig } from "./admin-config.js";
+import { loadAudit } from "./admin-audit.js";
 
-const loaders = { status: loadStatus, connections: loadConnections, users: loadUsers, config: async () => {}, pipe: loadValves };
+const loaders = {
+  status: loadStatus, connections: loadConnections, users: loadUsers, config: async () => {}, pipe: loadValves, audit: loadAudit,
+};
 
 export async function openTab(name) {
   for (const b of document.querySelectorAll("[data-tab]")) {

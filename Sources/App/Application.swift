@@ -57,32 +57,34 @@ public final class Application: @unchecked Sendable {
         Route("POST", "/auth/logout", .anyone, AuthHandlers.logout),
         Route("GET", "/auth/me", .user, AuthHandlers.me),
         Route("GET", "/tokens", .user, TokenHandlers.list),
-        Route("POST", "/tokens", .user, TokenHandlers.create),
-        Route("DELETE", "/tokens/{id}", .user, TokenHandlers.delete),
+        Route("POST", "/tokens", .user, audit: .tokenCreate, TokenHandlers.create),
+        Route("DELETE", "/tokens/{id}", .user, audit: .tokenRevoke, TokenHandlers.delete),
         Route("GET", "/admin/status", .admin, AdminHandlers.status),
         Route("GET", "/admin/users", .admin, AdminHandlers.listUsers),
-        Route("POST", "/admin/users", .admin, AdminHandlers.createUser),
-        Route("PATCH", "/admin/users/{id}", .admin, AdminHandlers.updateUser),
-        Route("DELETE", "/admin/users/{id}", .admin, AdminHandlers.deleteUser),
+        Route("POST", "/admin/users", .admin, audit: .userCreate, AdminHandlers.createUser),
+        Route("PATCH", "/admin/users/{id}", .admin, audit: .userUpdate, AdminHandlers.updateUser),
+        Route("DELETE", "/admin/users/{id}", .admin, audit: .userDelete, AdminHandlers.deleteUser),
         Route("GET", "/admin/connections", .admin, ConnectionHandlers.list),
-        Route("POST", "/admin/connections", .admin, ConnectionHandlers.create),
+        Route("POST", "/admin/connections", .admin, audit: .connectionCreate, ConnectionHandlers.create),
         Route("GET", "/admin/connections/{id}", .admin, ConnectionHandlers.get),
-        Route("PUT", "/admin/connections/{id}", .admin, ConnectionHandlers.update),
-        Route("DELETE", "/admin/connections/{id}", .admin, ConnectionHandlers.delete),
+        Route("PUT", "/admin/connections/{id}", .admin, audit: .connectionUpdate, ConnectionHandlers.update),
+        Route("DELETE", "/admin/connections/{id}", .admin, audit: .connectionDelete, ConnectionHandlers.delete),
+        Route("GET", "/admin/audit", .admin, AuditHandlers.list),
         Route("GET", "/admin/config", .admin, ConfigHandlers.get),
-        Route("PATCH", "/admin/config", .admin, ConfigHandlers.patch),
-        Route("GET", "/admin/config/export", .admin, ConfigHandlers.export),
-        Route("POST", "/admin/config/import", .admin, ConfigHandlers.importDocument),
+        Route("PATCH", "/admin/config", .admin, audit: .configUpdate, ConfigHandlers.patch),
+        Route("GET", "/admin/config/export", .admin, audit: .configExport, ConfigHandlers.export),
+        Route("POST", "/admin/config/import", .admin, audit: .configImport, ConfigHandlers.importDocument),
         Route("GET", "/models", .user, ModelHandlers.list),
         Route("GET", "/admin/pipes", .admin, PipeHandlers.list),
         Route("GET", "/admin/pipes/openrouter/valves", .admin, PipeHandlers.getValves),
-        Route("PUT", "/admin/pipes/openrouter/valves", .admin, PipeHandlers.putValves),
+        Route("PUT", "/admin/pipes/openrouter/valves", .admin, audit: .pipeValvesUpdate, PipeHandlers.putValves),
         Route("GET", "/chats", .user, ChatHandlers.list),
         Route("POST", "/chats", .user, ChatHandlers.create),
+        Route("DELETE", "/chats", .user, audit: .chatDelete, ChatHandlers.deleteAll),
         Route("GET", "/chats/search", .user, ChatHandlers.search),
         Route("GET", "/chats/{id}", .user, ChatHandlers.get),
         Route("PATCH", "/chats/{id}", .user, ChatHandlers.rename),
-        Route("DELETE", "/chats/{id}", .user, ChatHandlers.delete),
+        Route("DELETE", "/chats/{id}", .user, audit: .chatDelete, ChatHandlers.delete),
         Route("POST", "/chats/{id}/messages", .user, ChatHandlers.postMessage),
         Route("POST", "/chats/{id}/stop", .user, ChatHandlers.stop),
         Route("POST", "/chat/completions", .user, ChatHandlers.completions),
@@ -150,6 +152,16 @@ public final class Application: @unchecked Sendable {
         let context = Context(request: request, pathParams: params, lease: lease, requestID: requestID)
         context.auth = try context.authenticate()
         userID = context.auth?.user.id
+        do {
+            return try authorizeAndRun(route, context)
+        } catch {
+            if let action = route.audit { AuditFailures.record(context, action, error) }
+            throw error
+        }
+    }
+
+    func authorizeAndRun(_ route: Route, _ context: Context) throws -> Response {
+        let request = context.request
         switch route.access {
         case .anyone: break
         case .user: guard context.auth != nil else { throw ServiceError.unauthorized }

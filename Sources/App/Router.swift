@@ -28,12 +28,16 @@ public struct Route: Sendable {
     public let method: String
     public let segments: [String]  // "{name}" marks a parameter
     public let access: Access
+    /// The audit action of a route that changes something: a success is recorded by the domain
+    /// in its transaction; a denial or failure is recorded here, on its own (`Application`).
+    public let audit: AuditAction?
     public let handler: Handler
 
-    public init(_ method: String, _ pattern: String, _ access: Access, _ handler: @escaping Handler) {
+    public init(_ method: String, _ pattern: String, _ access: Access, audit: AuditAction? = nil, _ handler: @escaping Handler) {
         self.method = method
         self.segments = pattern.split(separator: "/").map(String.init)
         self.access = access
+        self.audit = audit
         self.handler = handler
     }
 

@@ -125,6 +125,15 @@ public struct ChatRepository {
         try db.queryOne("SELECT user_id FROM chats WHERE id = ?", [.integer(chatID)])?.int("user_id")
     }
 
+    /// Chats not updated since `cutoff` (retention), oldest first, at most `limit`.
+    public func untouched(before cutoff: Int64, limit: Int) throws(StorageError) -> [(id: Int64, userID: Int64)] {
+        try db.query("SELECT id, user_id FROM chats WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?",
+                     [.integer(cutoff), .integer(Int64(limit))]).compactMap { row in
+            guard let id = row.int("id"), let user = row.int("user_id") else { return nil }
+            return (id, user)
+        }
+    }
+
     public func ids(userID: Int64) throws(StorageError) -> [Int64] {
         try db.query("SELECT id FROM chats WHERE user_id = ?", [.integer(userID)]).compactMap { $0.int("id") }
     }

@@ -223,6 +223,47 @@ public enum Migrations {
         """),
         // Batched, not one statement: see `batched` and EnvelopeBlobMigration.
         (7, "sealed transcripts as blobs", ""),
+        (8, "audit trail", """
+        -- Append-only: nothing updates an event, and only retention deletes, and only events older
+        -- than the checkpoint it moved first (the triggers say so to anything but a raw sqlite3
+        -- that drops them; `audit verify` catches that).
+        CREATE TABLE audit_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts INTEGER NOT NULL,
+            actor_type TEXT NOT NULL,
+            actor_user_id INTEGER,
+            actor_email TEXT,
+            client TEXT,
+            request_id TEXT,
+            action TEXT NOT NULL,
+            target_type TEXT,
+            target_id TEXT,
+            target_name TEXT,
+            outcome TEXT NOT NULL,
+            details TEXT NOT NULL,
+            prev_id INTEGER NOT NULL,
+            key_id TEXT NOT NULL,
+            mac TEXT NOT NULL
+        );
+        CREATE INDEX audit_events_ts ON audit_events(ts);
+        CREATE INDEX audit_events_action ON audit_events(action, id);
+        CREATE INDEX audit_events_actor ON audit_events(actor_email, id);
+        -- Where the chain starts after retention: the first kept event's predecessor and its mac.
+        CREATE TABLE audit_checkpoint (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            before_id INTEGER NOT NULL,
+            before_mac TEXT NOT NULL,
+            pruned INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN
+            SELECT RAISE(ABORT, 'audit events are append-only');
+        END;
+        CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+            WHEN old.id > COALESCE((SELECT before_id FROM audit_checkpoint), 0) BEGIN
+            SELECT RAISE(ABORT, 'audit events are deleted only by retention, behind the checkpoint');
+        END;
+        """),
     ]
 
     /// Versions that convert data in batches (each its own transaction) instead of running SQL

@@ -125,6 +125,12 @@ public final class Database {
 
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
+    /// Copies the WAL into the main file and empties it, so deleted rows leave the WAL too.
+    public func checkpointWAL() throws(StorageError) { try run("PRAGMA wal_checkpoint(TRUNCATE)") }
+
+    /// True inside BEGIN ... COMMIT: an audit event then joins the change it records.
+    public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
     /// Serializes this process's write transactions. SQLite allows one writer at a time; without
     /// this, hundreds of threads starting answers at once each poll the lock through the busy
     /// handler, which sleeps up to 100 ms between tries. A mutex hands the turn over at once.

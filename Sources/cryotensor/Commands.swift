@@ -26,7 +26,11 @@ enum Commands {
       token create --user EMAIL [--name NAME]
                                  create an API token and print it alone on stdout
       reencrypt                  rewrite stored secrets under the current key, and chats to the current mode and key
-      cleanup                    retention: delete pipe artifacts and session-log archives past their age
+      cleanup                    retention: drop audit events past AUDIT_RETENTION_DAYS (checkpoint kept), delete chats
+                                 past CHAT_RETENTION_DAYS with every copy, pipe artifacts and session-log archives past their age
+      audit verify               check the audit chain: exit 0 when whole, 1 naming the first event that fails
+      audit export [--since UNIX]
+                                 write audit events as JSON lines to stdout (for a SIEM)
       check-url URL              the download guard's verdict for URL under the current settings (no connection)
       version                    print the version
     """
@@ -61,6 +65,7 @@ enum Commands {
         case "reencrypt": return reencrypt(environment: environment)
         case "check-url": return checkURL(rest, environment: environment)
         case "cleanup": return cleanup(environment: environment)
+        case "audit": return audit(rest, environment: environment)
         case "version", "--version": print(version); return 0
         case "help", "--help", "-h": print(usage); return 0
         default: return fail("unknown command '\(command)'\n\(usage)", code: 2)
@@ -177,10 +182,10 @@ enum Commands {
         // The same rule as `POST /admin/users`.
         guard EmailAddress.isValid(email) else { return fail("not an email address: \(email)", code: 2) }
         do {
-            let users = UserRepository(db)
-            guard try users.find(email: email) == nil else { return fail("a user with email \(email) exists") }
-            let user = try users.create(email: email, passwordHash: try PasswordHasher.standard.hash(password),
-                                        role: parsed.values["--admin"] != nil ? .admin : .user)
+            guard try UserRepository(db).find(email: email) == nil else { return fail("a user with email \(email) exists") }
+            let scope = try operatorScope(config, db: db, environment: environment)
+            let (user, _) = try Accounts.create(scope, email: email, password: password,
+                                                role: parsed.values["--admin"] != nil ? .admin : .user, generated: generated)
             if generated { print(password) }
             FileHandle.standardError.write(Data("created \(user.role.rawValue) \(user.email) (id \(user.id))\n".utf8))
             return 0
@@ -196,7 +201,8 @@ enum Commands {
         guard let config = loadConfig(environment), let db = openDatabase(config) else { return 1 }
         do {
             guard let user = try UserRepository(db).find(email: email) else { return fail("no user with email \(email)") }
-            let (_, token) = try APITokens.issue(db: db, userID: user.id, name: parsed.values["--name"] ?? "cli token")
+            let scope = try operatorScope(config, db: db, environment: environment)
+            let (_, token) = try APITokens.issue(scope, user: user, name: parsed.values["--name"] ?? "cli token")
             print(token)
             return 0
         } catch {
@@ -222,7 +228,7 @@ enum Commands {
         guard let config = loadConfig(environment) else { return 2 }
         guard let db = openDatabase(config) else { return 1 }
         do {
-            try Retention.run(db: db, config: config) { print("cleanup: \($0)") }
+            try Retention.run(try operatorScope(config, db: db, environment: environment)) { print("cleanup: \($0)") }
             return 0
         } catch {
             return fail("\(error)")
@@ -237,6 +243,11 @@ enum Commands {
                 FileHandle.standardError.write(Data("reencrypt: \(line)\n".utf8))
             }
             print("rewritten \(report.rewritten), already current \(report.alreadyCurrent), failed \(report.failed.count)")
+            try operatorScope(config, db: db, environment: environment).audit(.secretsReencrypt, target: AuditTarget("database"),
+                outcome: report.failed.isEmpty ? .ok : .failed, details: [
+                    "key_id": JSON(config.encryptionKey.map { Keyring.keyID($0.reveal()) }), "rewritten": JSON(report.rewritten),
+                    "already_current": JSON(report.alreadyCurrent), "failed": JSON(report.failed.count),
+                ])
             for failure in report.failed {
                 FileHandle.standardError.write(Data("reencrypt: cannot decrypt \(failure); left unchanged\n".utf8))
             }

@@ -20,7 +20,9 @@ final class DomainFixture {
     static let otherKey = "another-domain-test-key-0123456789abcdefgh"
 
     /// `key`: CONFIG_ENCRYPTION_KEY (nil: secrets in memory); `encryptTranscripts`: ENABLE_LOCAL_ENCRYPTION.
-    init(key: String? = DomainFixture.key, previous: [String] = [], encryptTranscripts: Bool = false, reuse: URL? = nil) throws {
+    /// `extra`: more settings (retention days in the audit tests).
+    init(key: String? = DomainFixture.key, previous: [String] = [], encryptTranscripts: Bool = false, reuse: URL? = nil,
+         extra: [String: String] = [:]) throws {
         ownsDirectory = reuse == nil
         directory = reuse ?? FileManager.default.temporaryDirectory.appendingPathComponent("ct-domain-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -29,6 +31,7 @@ final class DomainFixture {
         if let key { env["CONFIG_ENCRYPTION_KEY"] = key }
         if !previous.isEmpty { env["CONFIG_ENCRYPTION_KEY_PREVIOUS"] = previous.joined(separator: ",") }
         if encryptTranscripts { env["ENABLE_LOCAL_ENCRYPTION"] = "true" }
+        env.merge(extra) { _, new in new }
         environment = env
         config = try Config.load(environment: env)
         let db = try Database(path: config.databasePath)

@@ -129,7 +129,7 @@ import Testing
     @Test func migrationSevenRunsFromApplyWithProgressAndIsRecorded() throws {
         let (db, expected) = try oldDatabase(chats: 2, messagesPerChat: 10)
         var names: [String] = []
-        #expect(try Migrations.apply(db) { names.append("\($0) \($1)") } == [7])
+        #expect(try Migrations.apply(db, through: 7) { names.append("\($0) \($1)") } == [7])
         #expect(names.contains("7 sealed transcripts as blobs: messages: 16/16"))
         #expect(try Migrations.currentVersion(db) == 7)
         try checkReads(db, expected)

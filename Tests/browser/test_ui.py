@@ -199,3 +199,39 @@ def test_an_unfinished_answer_offers_retry_then_regenerate(browser, stack):
     browser.refresh()
     open_newest_chat(browser)
     wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#messages li.assistant.incomplete")) == 1, what="the stored cut answer")
+
+
+def test_audit_page_filters_and_every_event_is_reachable_by_keyboard(browser, stack):
+    stack.api("POST", "/tokens", stack.token, {"name": "audit-browser-token"})
+    login(browser, stack)
+    open_admin(browser, "audit")
+    wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#audit-table tbody tr")) >= 3, what="audit rows")
+    text = browser.find_element(By.ID, "audit-table").text
+    assert "auth.login" in text and "token.create" in text and "connection.create" in text
+    # A filter by action narrows the table to that action.
+    browser.find_element(By.ID, "audit-action").send_keys("token.create")
+    browser.find_element(By.CSS_SELECTOR, "#audit-filters button[type=submit]").click()
+    wait_for(lambda: all("token.create" in r.text for r in browser.find_elements(By.CSS_SELECTOR, "#audit-table tbody tr")),
+             what="filtered rows")
+    # Tab reaches every row's Details button; Enter opens the before/after view, Back returns focus.
+    buttons = browser.find_elements(By.CSS_SELECTOR, "#audit-table tbody button")
+    assert buttons
+    browser.find_element(By.CSS_SELECTOR, "#audit-filters button[type=submit]").send_keys(Keys.TAB)
+    reached = []
+    for _ in range(len(buttons) + 4):
+        active = browser.switch_to.active_element
+        if active in buttons:
+            reached.append(active)
+        active.send_keys(Keys.TAB)
+    assert len(set(b.id for b in reached)) == len(buttons)
+    buttons[0].send_keys(Keys.ENTER)
+    detail = wait_for(lambda: browser.find_element(By.ID, "audit-detail").is_displayed() and browser.find_element(By.ID, "audit-detail"),
+                      what="detail view")
+    assert "token.create" in detail.text and "prefix" in detail.text
+    detail.find_element(By.TAG_NAME, "button").send_keys(Keys.ENTER)
+    wait_for(lambda: browser.switch_to.active_element == buttons[0], what="focus back on the row")
+    # An actor that is neither an email nor a type is refused with the server's reason, not shown as events.
+    browser.find_element(By.ID, "audit-actor").send_keys("not an actor")
+    browser.find_element(By.CSS_SELECTOR, "#audit-filters button[type=submit]").click()
+    wait_for(lambda: "invalid_field" in browser.find_element(By.ID, "audit-status").text, what="refusal")
+    assert csp_violations(browser) == []

@@ -22,9 +22,7 @@ enum AuthHandlers {
     }
 
     static func logout(_ c: Context) throws -> Response {
-        if let auth = c.auth, let token = auth.sessionToken {
-            try SessionRepository(c.db).delete(tokenHash: Credentials.hash(token))
-        }
+        try Accounts.signOut(c)
         return .noContent(headers: [c.sessionCookie("", maxAge: 0)])
     }
 
@@ -46,7 +44,7 @@ enum TokenHandlers {
 
     static func create(_ c: Context) throws -> Response {
         let input = c.request.body.isEmpty ? nil : try c.input(createInput)
-        let (record, token) = try APITokens.issue(db: c.db, userID: try c.user.id, name: input?.string("name") ?? "api token")
+        let (record, token) = try APITokens.issue(c, user: try c.user, name: input?.string("name") ?? "api token")
         guard case .object(var body) = tokenJSON(record) else { throw ServiceError.notFound }
         body["token"] = .string(token)
         return .json(.object(body), status: 201, headers: [("Cache-Control", "no-store")])
@@ -57,7 +55,7 @@ enum TokenHandlers {
     }
 
     static func delete(_ c: Context) throws -> Response {
-        guard try TokenRepository(c.db).delete(id: try c.id(), userID: try c.user.id) else { throw ServiceError.notFound }
+        guard try APITokens.revoke(c, id: try c.id()) else { throw ServiceError.notFound }
         return .noContent()
     }
 }

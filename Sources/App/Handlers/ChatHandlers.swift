@@ -60,12 +60,17 @@ enum ChatHandlers {
     }
 
     static func delete(_ c: Context) throws -> Response {
-        let userID = try c.user.id
-        let id = try c.id()
-        let deleted = try c.db.transaction { try ChatRepository(c.db).delete(id: id, userID: userID) }
-        guard deleted else { throw ServiceError.notFound }
-        ChatCopies.remove(c, userID: userID, chatIDs: [id], wholeUser: false)
+        try ChatDeletion.deleteOne(c, id: try c.id())
         return .noContent()
+    }
+
+    /// `DELETE /chats?confirm=all`: every chat of the caller with every copy. The query guards
+    /// against a client that meant to delete one chat and lost its id.
+    static func deleteAll(_ c: Context) throws -> Response {
+        guard c.request.queryItem("confirm") == "all" else {
+            throw ServiceError.invalidField("confirm", "Deleting every chat needs ?confirm=all.")
+        }
+        return .json(["deleted": JSON(try ChatDeletion.deleteAll(c))])
     }
 
     static func search(_ c: Context) throws -> Response {

@@ -22,11 +22,7 @@ enum ConfigHandlers {
 
     static func patch(_ c: Context) throws -> Response {
         let object = try c.input(settingsInput).document
-        let repo = RuntimeSettingsRepository(c.db)
-        let (merged, problems) = RuntimeSettings.validate(object, base: c.services.shared.settingsEnvironment,
-                                                          overrides: try repo.all(), at: "")
-        guard problems.isEmpty else { throw ServiceError(problems: problems) }
-        let version = try c.db.transaction { try repo.set(merged) }
+        let version = try RuntimeSettings.update(c, object)
         Log.event(.info, "config_changed", ["request_id": .string(c.requestID), "version": JSON(Int(version)),
                                             "keys": .array(object.keys.sorted().map { .string($0) })])
         return try get(c)

@@ -29,49 +29,21 @@ enum ConnectionHandlers {
     }
 
     static func create(_ c: Context) throws -> Response {
-        let object = try c.input(connectionInput).document
-        let (draft, problems) = ConnectionRules.validate(object, at: "", config: c.config, existing: nil, currentKey: nil,
-                                                         keyRequired: false, allowCiphertext: false)
-        guard let draft else { throw ServiceError(problems: problems) }
-        let repo = ConnectionRepository(c.db)
-        guard try repo.find(name: draft.name) == nil else { throw ServiceError(.nameTaken,
-            "A connection with this name exists.", field: "name") }
-        let vault = c.services.shared.vault
-        let written = try c.db.transaction { try ConnectionRules.write(draft, existingID: nil, db: c.db, vault: vault) }
-        written.afterCommit()
-        let id = written.id
-        guard let record = try repo.find(id: id) else { throw ServiceError.notFound }
-        Log.event(.info, "connection_created", ["request_id": .string(c.requestID), "connection_id": .number(Double(id)),
+        let record = try Connections.create(c, try c.input(connectionInput).document)
+        Log.event(.info, "connection_created", ["request_id": .string(c.requestID), "connection_id": .number(Double(record.id)),
             "base_url": .string(record.baseURL)])
-        return .json(ConnectionRules.json(record, vault: vault), status: 201)
+        return .json(ConnectionRules.json(record, vault: c.services.shared.vault), status: 201)
     }
 
     static func update(_ c: Context) throws -> Response {
         let id = try c.id()
-        let repo = ConnectionRepository(c.db)
-        guard let existing = try repo.find(id: id) else { throw ServiceError.notFound }
-        let vault = c.services.shared.vault
-        let object = try c.input(connectionInput).document
-        let (draft, problems) = ConnectionRules.validate(object, at: "", config: c.config, existing: existing,
-                                                         currentKey: ConnectionRules.key(of: existing, vault: vault),
-                                                         keyRequired: true, allowCiphertext: false)
-        guard let draft else { throw ServiceError(problems: problems) }
-        if let other = try repo.find(name: draft.name), other.id != id {
-            throw ServiceError(.nameTaken, "A connection with this name exists.", field: "name")
-        }
-        let written = try c.db.transaction { try ConnectionRules.write(draft, existingID: id, db: c.db, vault: vault) }
-        written.afterCommit()
-        ModelCatalog.invalidate(c, id: id)
-        guard let record = try repo.find(id: id) else { throw ServiceError.notFound }
+        let record = try Connections.update(c, id: id, try c.input(connectionInput).document)
         Log.event(.info, "connection_updated", ["request_id": .string(c.requestID), "connection_id": .number(Double(id))])
-        return .json(ConnectionRules.json(record, vault: vault))
+        return .json(ConnectionRules.json(record, vault: c.services.shared.vault))
     }
 
     static func delete(_ c: Context) throws -> Response {
-        let id = try c.id()
-        guard try ConnectionRepository(c.db).delete(id: id) else { throw ServiceError.notFound }
-        c.services.shared.vault.clear(place: ConnectionRules.place(id))
-        ModelCatalog.invalidate(c, id: id)
+        try Connections.delete(c, id: try c.id())
         return .noContent()
     }
 }

@@ -31,15 +31,24 @@ package struct LoginLimiter {
                 ("ct:rl:login:client:" + client, context.config.loginMaxFailuresPerClient)]
     }
 
-    /// Counts this attempt against every limit; returns seconds to wait when one is over.
+    /// A refused attempt: seconds to wait, and whether it is the first refused one of its window
+    /// (the only one the audit trail records; the rest of a flood is counted, not written).
+    package struct Refusal {
+        package let wait: Int
+        package let first: Bool
+        package let limit: String
+    }
+
+    /// Counts this attempt against every limit; returns a refusal when one is over.
     /// The client is counted first and, once it is over, nothing else is: random emails from
     /// one client cannot add rows without bound. Counters of past windows are deleted.
-    package func admit(email: String) throws -> Int? {
+    package func admit(email: String) throws -> Refusal? {
         let repo = RateLimitRepository(context.db)
         let wait = Int(Self.windowSeconds - Clock.now() % Self.windowSeconds) + 1
         try repo.forgetOldWindows(windowSeconds: Self.windowSeconds)
-        for (key, limit) in keys(email: email).reversed() where try repo.increment(key: key, windowSeconds: Self.windowSeconds) > limit {
-            return wait
+        for (index, (key, limit)) in keys(email: email).enumerated().reversed() {
+            let count = try repo.increment(key: key, windowSeconds: Self.windowSeconds)
+            if count > limit { return Refusal(wait: wait, first: count == limit + 1, limit: index == 0 ? "account" : "client") }
         }
         return nil
     }

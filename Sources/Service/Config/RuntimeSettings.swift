@@ -77,3 +77,22 @@ extension Services {
         return config
     }
 }
+
+extension RuntimeSettings {
+    /// `PATCH /admin/config`: checks the patch, stores the new overrides and records the before
+    /// and after of each setting that changed, in one transaction. Returns the new version.
+    package static func update(_ s: Scope, _ patch: [String: JSON]) throws -> Int64 {
+        let repo = RuntimeSettingsRepository(s.db)
+        let before = json(try s.services.runtimeConfig()).objectValue ?? [:]
+        let (merged, problems) = validate(patch, base: s.services.shared.settingsEnvironment, overrides: try repo.all(), at: "")
+        guard problems.isEmpty else { throw ServiceError(problems: problems) }
+        let after = json(try Config.load(environment: s.services.shared.settingsEnvironment.merging(merged) { _, new in new }))
+        return try s.db.transaction {
+            let version = try repo.set(merged)
+            try s.audit(.configUpdate, target: AuditTarget("config", name: "runtime settings"), details: [
+                "changes": .object(AuditDetails.changes(before, after.objectValue ?? [:])), "version": JSON(Int(version)),
+            ])
+            return version
+        }
+    }
+}

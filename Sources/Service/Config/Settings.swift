@@ -125,6 +125,12 @@ public enum SettingsTable {
             doc: "Failed logins per account in 15 minutes before further attempts get 429."),
         SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT", defaultValue: "20", kind: .integer(1...10000),
             doc: "Failed logins per client address in 15 minutes before further attempts get 429."),
+        SettingSpec(name: "AUDIT_RETENTION_DAYS", defaultValue: "0", kind: .integer(0...36_500),
+            doc: "`cryotensor cleanup` drops audit events older than this many days and keeps the chain verifiable from the "
+            + "oldest kept event (a checkpoint); 0 keeps every event."),
+        SettingSpec(name: "CHAT_RETENTION_DAYS", defaultValue: "0", kind: .integer(0...36_500),
+            doc: "`cryotensor cleanup` deletes chats not updated for this many days, with every copy (messages, search index, "
+            + "artifacts, Redis entries, session logs); 0 keeps every chat."),
     ]
 
     public static func spec(_ name: String) -> SettingSpec? { all.first { $0.name == name } }
@@ -167,6 +173,8 @@ public struct Config: Sendable {
     public var sessionHours: Int
     public var loginMaxFailures: Int
     public var loginMaxFailuresPerClient: Int
+    public var auditRetentionDays: Int
+    public var chatRetentionDays: Int
 
     /// Parses every variable of the table; the first bad one is reported by name.
     public static func load(environment: [String: String]) throws(ConfigError) -> Config {
@@ -321,7 +329,9 @@ public struct Config: Sendable {
             maxBodyBytes: Int(maxBodyMB * 1024 * 1024),
             sessionHours: try integer("CRYOTENSOR_SESSION_HOURS"),
             loginMaxFailures: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES"),
-            loginMaxFailuresPerClient: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT")
+            loginMaxFailuresPerClient: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT"),
+            auditRetentionDays: try integer("AUDIT_RETENTION_DAYS"),
+            chatRetentionDays: try integer("CHAT_RETENTION_DAYS")
         )
     }
 

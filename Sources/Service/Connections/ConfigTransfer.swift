@@ -39,6 +39,11 @@ package enum ConfigTransfer {
             "settings": RuntimeSettings.overridesJSON(overrides, effective: try c.services.runtimeConfig()),
             "connections": .array(connections), "secrets": .string(mode), "omitted_secrets": .array(omitted),
         ]
+        // Recorded before anything leaves: an export the trail cannot hold is not given out.
+        try c.audit(.configExport, target: AuditTarget("config", name: "export"), details: [
+            "secrets": .string(mode), "connections": JSON(connections.count), "omitted_secrets": JSON(omitted.count),
+            "sealed_secrets": JSON(mode == "encrypted" ? connections.filter { $0["api_key"] != nil }.count : 0),
+        ])
         Log.event(.info, "config_exported", ["request_id": .string(c.requestID), "secrets": .string(mode)])
         return document
     }
@@ -140,6 +145,17 @@ package enum ConfigTransfer {
         let created = planned.filter { $0.existingID == nil }.count
         let updated = planned.count - created
         var applied = false
+        var details: [String: JSON] = ["dry_run": .bool(dryRun), "created": JSON(created), "updated": JSON(updated),
+                                       "dropped_secrets": JSON(dropped.count),
+                                       "connections": .array(try planned.map { try importDetails($0.0, existingID: $0.existingID, c) })]
+        if let newOverrides {
+            let before = RuntimeSettings.json(try c.services.runtimeConfig()).objectValue ?? [:]
+            let env = c.services.shared.settingsEnvironment.merging(newOverrides) { _, new in new }
+            let after = RuntimeSettings.json(try Config.load(environment: env)).objectValue ?? [:]
+            details["settings"] = .object(AuditDetails.changes(before, after))
+        }
+        let target = AuditTarget("config", name: "import")
+        if dryRun { try c.audit(.configImport, target: target, details: details) }
         if !dryRun {
             let keyring = vault.keyring
             let commits = try c.db.transaction {
@@ -151,6 +167,7 @@ package enum ConfigTransfer {
                     commits.append(written.afterCommit)
                 }
                 if let newOverrides { _ = try settingsRepo.set(newOverrides) }
+                try c.audit(.configImport, target: target, details: details)
                 return commits
             }
             commits.forEach { $0() }
@@ -161,5 +178,28 @@ package enum ConfigTransfer {
         }
         return .object(["applied": .bool(applied), "dry_run": .bool(dryRun), "created": JSON(created), "updated": JSON(updated),
                       "settings_changed": .bool(newOverrides != nil), "dropped_secrets": .array(dropped), "warnings": .array(warnings)])
+    }
+
+    /// One imported connection as the trail shows it: created or updated, the before and after
+    /// of its fields, and what happened to its key (the fingerprint of the opened key, never it).
+    static func importDetails(_ draft: ConnectionDraft, existingID: Int64?, _ c: Scope) throws -> JSON {
+        let vault = c.services.shared.vault
+        let existing = try existingID.flatMap { try ConnectionRepository(c.db).find(id: $0) }
+        let after = ConnectionRecord(id: existingID ?? 0, name: draft.name, kind: draft.kind, baseURL: draft.baseURL,
+                                     apiVersion: draft.apiVersion, enabled: draft.enabled, apiKeyCiphertext: nil)
+        var out: [String: JSON] = ["name": .string(draft.name), "action": .string(existing == nil ? "created" : "updated")]
+        let before = existing.map(Connections.fields) ?? [:]
+        out["changes"] = .object(AuditDetails.changes(before, Connections.fields(after)))
+        var key = draft.key
+        if case .set(let given) = key, Keyring.isEnvelope(given) {
+            key = .set((try? vault.keyring.openString(given, purpose: .export, place: exportPlace(draft.name))) ?? given)
+        }
+        let oldKey = existing.flatMap { ConnectionRules.key(of: $0, vault: vault) }
+        let hadKey = existing.map { $0.apiKeyCiphertext != nil || oldKey != nil } ?? false
+        let urlChanged = existing.map { $0.baseURL != draft.baseURL } ?? false
+        if let change = Connections.keyChange(hadKey: hadKey, oldKey: oldKey, key, urlChanged: urlChanged) {
+            out["api_key"] = change
+        }
+        return .object(out)
     }
 }

@@ -78,6 +78,12 @@ public enum Downloads {
         switch DownloadGuard.fetch(raw, settings: settings) {
         case .failure(let refusal):
             logRefusal(s, url: raw, refusal)
+            // Scheme, host and port only: a path or query may carry a token (a webhook URL).
+            var details: [String: JSON] = ["code": .string(refusal.code.rawValue), "reason": .string(refusal.reason)]
+            if case .success(let u) = GuardedURL.parse(raw) {
+                details["url"] = .string("\(u.scheme)://\(u.hostText)\(u.explicitPort ? ":\(u.port)" : "")")
+            }
+            s.auditFailure(.filesFetchRefused, target: AuditTarget("url"), outcome: .denied, details: details)
             throw refusalError(refusal, detailed: user.role == .admin)
         case .success(let download):
             let files = FileRepository(s.db)

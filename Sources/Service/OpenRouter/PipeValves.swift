@@ -90,6 +90,7 @@ package struct PipeValves {
         let current = try PipeValves.load(c)
         var problems: [Problem] = []
         var writes: [String: String] = [:]
+        var plain: [String: String] = [:]
         for name in clears {
             guard Valves.spec(name)?.isSecret == true else {
                 problems.append(Problem(path: "clear", code: .invalidField, message: "\(name) is not a secret valve.")); continue
@@ -117,6 +118,7 @@ package struct PipeValves {
                         message: "\(v) is not in OPENAI_ALLOWED_API_BASE_URLS."))
                 } else {
                     writes[name] = spec.isSecret ? try current.encryptedStr.encode(v, name: name) : v
+                    plain[name] = v
                 }
             case .failure(let p):
                 problems.append(Problem(path: "valves.\(name)", code: ErrorCode(rawValue: p.code) ?? .invalidField, message: p.message))
@@ -129,9 +131,33 @@ package struct PipeValves {
         }
         guard problems.isEmpty else { throw ServiceError(problems: problems) }
         let repo = PipeValveRepository(c.db)
-        try c.db.transaction { try repo.apply(pipeID: Valves.pipeID, writes: writes, clears: clears) }
+        let details = auditDetails(current, plain: plain, clears: clears)
+        try c.db.transaction {
+            try repo.apply(pipeID: Valves.pipeID, writes: writes, clears: clears)
+            try c.audit(.pipeValvesUpdate, target: AuditTarget("pipe", name: Valves.pipeID), details: ["valves": .object(details)])
+        }
         if let key = CacheKey.pipeModels(pipe: Valves.pipeID) { c.services.cache.delete([key]) }
         Log.event(.info, "pipe_valves_changed", ["request_id": .string(c.requestID),
             "valves": .array((Array(writes.keys) + clears).sorted().map { .string($0) })])
+    }
+
+    /// Before and after of each plain valve that changed; of a secret valve only what happened to
+    /// it (a password valve without even a fingerprint).
+    static func auditDetails(_ current: PipeValves, plain: [String: String], clears: [String]) -> [String: JSON] {
+        var out: [String: JSON] = [:]
+        for (name, value) in plain {
+            guard let spec = Valves.spec(name) else { continue }
+            if spec.isSecret {
+                var old: String? = nil
+                if case .value(let v, _) = current.secret(name) { old = v } else if current.stored[name] != nil { old = "\u{0}unreadable" }
+                guard var change = AuditDetails.secret(before: old, after: value)?.objectValue else { continue }
+                if name.contains("PASSWORD") { change["fingerprint"] = .null }
+                out[name] = .object(change)
+            } else if current.value(name) != value {
+                out[name] = ["before": .string(current.value(name)), "after": .string(value)]
+            }
+        }
+        for name in clears where current.stored[name] != nil { out[name] = ["change": "cleared", "fingerprint": .null] }
+        return out
     }
 }

@@ -10,6 +10,8 @@ open class Scope {
     public final var auth: Authentication?
     /// The client address nginx saw, as login limits count it.
     public let clientAddress: String
+    /// Who the audit trail names when nobody is signed in: an operator command or the service.
+    public final var actingAs: AuditActor?
 
     public init(lease: ServicesLease, requestID: String, clientAddress: String = "local") {
         self.lease = lease

@@ -8,6 +8,8 @@ public final class SharedState: Sendable {
     public let startedAt = Clock.now()
     public let version: String
     public let vault: SecretVault
+    /// The audit chain's keys, derived once per process.
+    public let auditKeys: AuditKeys
     /// The environment's values of the settings table (nothing else of the environment).
     public let settingsEnvironment: [String: String]
     /// Redis health for the whole process: its loss and recovery are logged once each.
@@ -27,6 +29,7 @@ public final class SharedState: Sendable {
         self.version = version
         self.cacheMACKey = cacheMACKey
         self.settingsEnvironment = environment.filter { key, _ in SettingsTable.spec(key) != nil }
+        self.auditKeys = AuditKeys(config: config)
         self.vault = SecretVault(keyring: Keyring(current: config.encryptionKey?.reveal(),
                                                   previous: config.previousEncryptionKeys.map { $0.reveal() }))
     }
