@@ -42,6 +42,25 @@ import Testing
         #expect(try AuditVerifier.verify(db: f.db, keys: keys).failure?.eventID == 5)
     }
 
+    /// Someone with the database file deletes the oldest events and moves the checkpoint to the
+    /// last one they deleted (its mac is in the file): no keyed retention.cleanup vouches for it.
+    @Test func aCheckpointMovedOutsideRetentionIsCaught() throws {
+        let f = try DomainFixture(extra: ["AUDIT_RETENTION_DAYS": "30"])
+        let keys = AuditKeys(config: f.config)
+        for n in 1...5 {
+            try AuditLog.append(.init(actor: .system, client: nil, requestID: nil, action: .configUpdate, target: nil, outcome: .ok,
+                                      details: ["n": JSON(n)]), db: f.db, keys: keys)
+        }
+        #expect(try AuditVerifier.verify(db: f.db, keys: keys).isWhole)
+        let third = try #require(try AuditRepository(f.db).events(AuditQuery(limit: 10, ascending: true)).first { $0.id == 3 })
+        try f.db.execute("DROP TRIGGER audit_events_no_delete")
+        try f.db.run("DELETE FROM audit_events WHERE id <= 3")
+        try f.db.run("INSERT INTO audit_checkpoint (id, before_id, before_mac, pruned, updated_at) VALUES (1, 3, ?, 3, 0)",
+                     [.text(third.mac)])
+        let forged = try AuditVerifier.verify(db: f.db, keys: keys)
+        #expect(forged.failure?.eventID == 3 && forged.failure?.problem == .deleted, "\(forged)")
+    }
+
     @Test func cleanupDeletesOldChatsWithEveryCopyAndKeepsNewOnes() throws {
         let f = try DomainFixture(extra: ["CHAT_RETENTION_DAYS": "30"])
         let repo = ChatRepository(f.db)

@@ -78,6 +78,8 @@ public enum AuditVerifier {
         var expectedPrev = start?.beforeID ?? 0
         var previousMAC = start?.beforeMAC ?? ""
         var seenKeyed = false
+        // A checkpoint is only as good as the keyed retention.cleanup event that recorded it.
+        var checkpointAttested = start == nil
         var after: Int64 = 0
         var pending: [AuditRow] = []
         func fail(_ id: Int64, _ problem: AuditVerification.Problem, _ message: String) -> AuditVerification {
@@ -90,7 +92,13 @@ public enum AuditVerifier {
                 after = page.last?.id ?? after
                 pending += page
             }
-            guard let row = pending.first else { return result }
+            guard let row = pending.first else {
+                if let start, !checkpointAttested {
+                    return fail(start.beforeID, .deleted, "the chain starts after event \(start.beforeID), but no retention.cleanup "
+                        + "event records that checkpoint: the oldest events were deleted outside retention")
+                }
+                return result
+            }
             pending.removeFirst()
             if row.prevID > expectedPrev {
                 return fail(row.id, .deleted, "event \(row.id) follows event \(row.prevID), which is missing: deleted")
@@ -114,6 +122,10 @@ public enum AuditVerifier {
                 return fail(row.id, .edited, "event \(row.id) does not match its mac: edited, or inserted without the key")
             }
             if row.keyID == AuditKeys.keylessID { result.keyless += 1 } else { seenKeyed = true }
+            if let start, row.action == "retention.cleanup", let recorded = (try? JSON.parse(row.details))?["checkpoint"],
+               recorded["before_id"]?.intValue.map(Int64.init) == start.beforeID, recorded["before_mac"]?.stringValue == start.beforeMAC {
+                checkpointAttested = true
+            }
             result.checked += 1
             result.firstID = result.firstID ?? row.id
             result.lastID = row.id

@@ -36,11 +36,17 @@ public enum Retention {
             if config.auditRetentionDays > 0 {
                 counts.auditEventsPruned = try AuditRepository(db).prune(olderThan: now - Int64(config.auditRetentionDays) * 86_400)
             }
-            try s.audit(.retentionCleanup, target: AuditTarget("database"), details: [
+            var details: [String: JSON] = [
                 "audit_events_pruned": JSON(counts.auditEventsPruned), "chats_deleted": JSON(counts.chatsDeleted),
                 "artifacts_removed": JSON(counts.artifactsRemoved), "session_logs_removed": JSON(counts.sessionLogsRemoved),
                 "audit_retention_days": JSON(config.auditRetentionDays), "chat_retention_days": JSON(config.chatRetentionDays),
-            ])
+            ]
+            // The chain itself attests where it now starts: a checkpoint moved by anyone else (the
+            // oldest events deleted from the file) has no keyed event that vouches for it.
+            if let checkpoint = try AuditRepository(db).checkpoint() {
+                details["checkpoint"] = ["before_id": JSON(Int(checkpoint.beforeID)), "before_mac": .string(checkpoint.beforeMAC)]
+            }
+            try s.audit(.retentionCleanup, target: AuditTarget("database"), details: details)
         }
         if config.auditRetentionDays > 0 {
             progress("audit: dropped \(counts.auditEventsPruned) events older than \(config.auditRetentionDays) days (checkpoint kept)")
