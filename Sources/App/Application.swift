@@ -46,8 +46,10 @@ public final class Application: @unchecked Sendable {
     /// The answer when every long slot is taken: JSON, never nginx's HTML 502.
     public static func busy(_ request: Request, _ writer: ResponseWriter) {
         let body = ServiceError(.busy, "The service is at its capacity of concurrent streams. Try again shortly.").body.serialized()
-        writer.send(status: ErrorCode.busy.status, headers: [("Content-Type", "application/json"), ("Retry-After", "2"), ("Cache-Control", "no-store")],
-                    body: Array(body.utf8))
+        writer.send(
+            status: ErrorCode.busy.status,
+            headers: [("Content-Type", "application/json"), ("Retry-After", "2"), ("Cache-Control", "no-store")],
+            body: Array(body.utf8))
         Log.event(.warn, "busy", ["method": .string(request.method), "path": .string(request.path)])
     }
 
@@ -90,7 +92,7 @@ public final class Application: @unchecked Sendable {
         Route("POST", "/chat/completions", .user, ChatHandlers.completions),
         Route("POST", "/files/fetch", .user, FileHandlers.fetch),
         Route("GET", "/files/{id}", .user, FileHandlers.get),
-        Route("GET", "/files/{id}/content", .user, FileHandlers.content),
+        Route("GET", "/files/{id}/content", .user, FileHandlers.content)
     ]
 
     public func handle(_ request: Request, _ writer: ResponseWriter) {
@@ -116,7 +118,9 @@ public final class Application: @unchecked Sendable {
             let (failure, headers) = ServiceError.rendering(error)
             if failure.status >= 500 {
                 // Code and message only: a failed turn's error carries the stored answer, which no log may hold.
-                let detail = error is ServiceError || error is HTTPFailure ? "\(failure.code.rawValue): \(failure.message)"
+                let detail =
+                    error is ServiceError || error is HTTPFailure
+                    ? "\(failure.code.rawValue): \(failure.message)"
                     : String(describing: error)
                 Log.event(.error, "handler_failed", ["request_id": .string(requestID), "error": .string(detail)])
             }
@@ -124,15 +128,16 @@ public final class Application: @unchecked Sendable {
             if writer.headersSent {
                 writer.write(failure.streamEvent)
             } else {
-                writer.send(status: failure.status, headers: [("Content-Type", "application/json")] + headers,
-                            body: Array(failure.body.serialized().utf8))
+                writer.send(
+                    status: failure.status, headers: [("Content-Type", "application/json")] + headers,
+                    body: Array(failure.body.serialized().utf8))
             }
         }
         var fields: [String: JSON] = [
             "request_id": .string(requestID), "method": .string(request.method), "path": .string(request.path),
             "status": .number(Double(writer.status)), "bytes": .number(Double(writer.bytesWritten)),
             "duration_ms": .number(((Clock.monotonicMillis() - started) * 1000).rounded() / 1000),
-            "remote_addr": .string(request.params["REMOTE_ADDR"] ?? ""),
+            "remote_addr": .string(request.params["REMOTE_ADDR"] ?? "")
         ]
         if let userID { fields["user_id"] = .number(Double(userID)) }
         if let errorCode { fields["error"] = .string(errorCode) }
@@ -145,8 +150,9 @@ public final class Application: @unchecked Sendable {
         switch router.match(method: request.method, path: request.path) {
         case .notFound: throw ServiceError.notFound
         case .methodNotAllowed(let allowed):
-            throw HTTPFailure(error: ServiceError(.methodNotAllowed, "Method \(request.method) is not allowed here."),
-                              headers: [("Allow", allowed.joined(separator: ", "))])
+            throw HTTPFailure(
+                error: ServiceError(.methodNotAllowed, "Method \(request.method) is not allowed here."),
+                headers: [("Allow", allowed.joined(separator: ", "))])
         case .found(let r, let p): (route, params) = (r, p)
         }
         let context = Context(request: request, pathParams: params, lease: lease, requestID: requestID)

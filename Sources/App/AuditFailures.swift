@@ -15,7 +15,8 @@ enum AuditFailures {
         // The target as the path names it: the action's object type and the numeric id, if any.
         let type = String(action.rawValue.prefix { $0 != "." })
         let target = AuditTarget(type, id: c.pathParams["id"].flatMap { Int64($0) }.flatMap { $0 > 0 ? $0 : nil })
-        c.auditFailure(action, target: target, outcome: outcome,
-                       details: ["error": .string(failure.code.rawValue), "status": JSON(failure.status)])
+        c.auditFailure(
+            action, target: target, outcome: outcome,
+            details: ["error": .string(failure.code.rawValue), "status": JSON(failure.status)])
     }
 }

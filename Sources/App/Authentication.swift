@@ -10,12 +10,14 @@ extension Context {
     func authenticate() throws -> Authentication? {
         if let header = request.header("Authorization") {
             guard header.hasPrefix("Bearer "), case let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces),
-                  token.hasPrefix(Credentials.tokenPrefix), token.count < 200 else {
+                token.hasPrefix(Credentials.tokenPrefix), token.count < 200
+            else {
                 throw ServiceError(.invalidToken, "The bearer token is malformed.")
             }
             let tokens = TokenRepository(db)
             guard let record = try tokens.find(tokenHash: Credentials.hash(token)),
-                  let user = try UserRepository(db).find(id: record.userID), !user.disabled else {
+                let user = try UserRepository(db).find(id: record.userID), !user.disabled
+            else {
                 throw ServiceError(.invalidToken, "The token is unknown or revoked.")
             }
             // Record use at most once a minute: a write per request would serialize every API call.
@@ -24,7 +26,8 @@ extension Context {
         }
         if let cookie = request.cookie(sessionCookieName), !cookie.isEmpty {
             guard cookie.count < 200, let session = try SessionRepository(db).find(tokenHash: Credentials.hash(cookie)),
-                  let user = try UserRepository(db).find(id: session.userID), !user.disabled else {
+                let user = try UserRepository(db).find(id: session.userID), !user.disabled
+            else {
                 return nil  // an expired cookie is the same as none; login replaces it
             }
             return Authentication(user: user, method: .session, sessionToken: cookie)
@@ -60,4 +63,3 @@ extension Context {
         return ("Set-Cookie", cookie)
     }
 }
-

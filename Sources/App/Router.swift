@@ -13,8 +13,9 @@ public struct Response {
     public var stream: ((ResponseWriter) -> Void)?
 
     public static func json(_ value: JSON, status: Int = 200, headers: [(String, String)] = []) -> Response {
-        Response(status: status, headers: [("Content-Type", "application/json")] + headers,
-                 body: Array(value.serialized().utf8), stream: nil)
+        Response(
+            status: status, headers: [("Content-Type", "application/json")] + headers,
+            body: Array(value.serialized().utf8), stream: nil)
     }
 
     public static func noContent(headers: [(String, String)] = []) -> Response {

@@ -17,6 +17,7 @@ extension ServiceError {
 
     /// The event a stream ends with when the failure comes after its headers went out.
     var streamEvent: String {
-        "data: " + JSON.object(["type": "error", "error": ["code": .string(code.rawValue), "message": .string(message)]]).serialized() + "\n\n"
+        "data: " + JSON.object(["type": "error", "error": ["code": .string(code.rawValue), "message": .string(message)]]).serialized()
+            + "\n\n"
     }
 }

@@ -9,7 +9,9 @@ public enum AESGCM {
     /// more than the decryption itself for short transcript rows.
     nonisolated(unsafe) static let cipher: OpaquePointer? = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil) ?? EVP_aes_256_gcm()
 
-    public static func seal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], aad: [UInt8]) throws(CryptoError) -> (ciphertext: [UInt8], tag: [UInt8]) {
+    public static func seal(key: [UInt8], nonce: [UInt8], plaintext: [UInt8], aad: [UInt8]) throws(CryptoError) -> (
+        ciphertext: [UInt8], tag: [UInt8]
+    ) {
         guard key.count == 32, nonce.count == nonceSize else { throw CryptoError("bad key or nonce size") }
         guard let ctx = EVP_CIPHER_CTX_new() else { throw CryptoError("no cipher context") }
         defer { EVP_CIPHER_CTX_free(ctx) }
@@ -17,8 +19,9 @@ public enum AESGCM {
         var length: Int32 = 0
         var total = 0
         guard EVP_EncryptInit_ex(ctx, cipher, nil, nil, nil) == 1,
-              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(nonceSize), nil) == 1,
-              EVP_EncryptInit_ex(ctx, nil, nil, key, nonce) == 1 else { throw CryptoError("encrypt init") }
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(nonceSize), nil) == 1,
+            EVP_EncryptInit_ex(ctx, nil, nil, key, nonce) == 1
+        else { throw CryptoError("encrypt init") }
         if !aad.isEmpty {
             guard EVP_EncryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) == 1 else { throw CryptoError("aad") }
         }
@@ -52,8 +55,9 @@ public final class AESGCMOpener {
         guard key.count == 32, let ctx = EVP_CIPHER_CTX_new() else { return nil }
         self.ctx = ctx
         guard EVP_DecryptInit_ex(ctx, AESGCM.cipher, nil, nil, nil) == 1,
-              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(AESGCM.nonceSize), nil) == 1,
-              EVP_DecryptInit_ex(ctx, nil, nil, key, nil) == 1 else { return nil }
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, Int32(AESGCM.nonceSize), nil) == 1,
+            EVP_DecryptInit_ex(ctx, nil, nil, key, nil) == 1
+        else { return nil }
     }
 
     deinit { EVP_CIPHER_CTX_free(ctx) }
@@ -73,11 +77,14 @@ public final class AESGCMOpener {
         }
         let tag = UnsafeMutableRawPointer(mutating: base + AESGCM.nonceSize + textCount)
         guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(AESGCM.tagSize), tag) == 1,
-              EVP_DecryptFinal_ex(ctx, out + total, &length) > 0 else { return nil }
+            EVP_DecryptFinal_ex(ctx, out + total, &length) > 0
+        else { return nil }
         return total + Int(length)
     }
 
-    public func open(nonce: ArraySlice<UInt8>, ciphertext: ArraySlice<UInt8>, tag: ArraySlice<UInt8>, aad: [UInt8]) throws(CryptoError) -> [UInt8] {
+    public func open(nonce: ArraySlice<UInt8>, ciphertext: ArraySlice<UInt8>, tag: ArraySlice<UInt8>, aad: [UInt8]) throws(CryptoError)
+        -> [UInt8]
+    {
         guard nonce.count == AESGCM.nonceSize, tag.count == AESGCM.tagSize else { throw CryptoError("bad sizes") }
         var out = [UInt8](repeating: 0, count: ciphertext.count + 16)
         var length: Int32 = 0
@@ -92,8 +99,11 @@ public final class AESGCMOpener {
                             guard EVP_DecryptUpdate(ctx, o.baseAddress, &length, c.baseAddress, Int32(c.count)) == 1 else { return false }
                             total = Int(length)
                         }
-                        guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, Int32(AESGCM.tagSize), UnsafeMutableRawPointer(mutating: t.baseAddress)) == 1,
-                              EVP_DecryptFinal_ex(ctx, o.baseAddress! + total, &length) > 0 else { return false }
+                        guard
+                            EVP_CIPHER_CTX_ctrl(
+                                ctx, EVP_CTRL_AEAD_SET_TAG, Int32(AESGCM.tagSize), UnsafeMutableRawPointer(mutating: t.baseAddress)) == 1,
+                            EVP_DecryptFinal_ex(ctx, o.baseAddress! + total, &length) > 0
+                        else { return false }
                         total += Int(length)
                         return true
                     }

@@ -46,8 +46,9 @@ public struct Keyring: Sendable {
             legacyWord = SealedBlob.idWord(legacyID)
             var derived: [KeyPurpose: [UInt8]] = [:]
             for purpose in KeyPurpose.allCases {
-                derived[purpose] = try? KDF.hkdfSHA256(key: Array(master.utf8), salt: Array("cryotensor".utf8),
-                                                       info: Array("cryotensor v1 \(purpose.rawValue)".utf8), length: 32)
+                derived[purpose] = try? KDF.hkdfSHA256(
+                    key: Array(master.utf8), salt: Array("cryotensor".utf8),
+                    info: Array("cryotensor v1 \(purpose.rawValue)".utf8), length: 32)
             }
             self.derived = derived
         }
@@ -119,8 +120,9 @@ public struct Keyring: Sendable {
         let tag = Array(payload.suffix(AESGCM.tagSize))
         let ciphertext = Array(payload.dropFirst(AESGCM.nonceSize).dropLast(AESGCM.tagSize))
         do {
-            return try AESGCM.open(key: try Self.derive(key, purpose), nonce: nonce, ciphertext: ciphertext, tag: tag,
-                                   aad: Array(place.utf8))
+            return try AESGCM.open(
+                key: try Self.derive(key, purpose), nonce: nonce, ciphertext: ciphertext, tag: tag,
+                aad: Array(place.utf8))
         } catch {
             throw .authenticationFailed
         }
@@ -148,8 +150,9 @@ public struct Keyring: Sendable {
         // Only the unpadded base64url that `seal` writes: '+', '/' or '=' would spell the same payload a
         // second way, and a changed envelope must never open.
         guard idBytes.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }),
-              !encoded.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "=") }),
-              let payload = Encoding.fromBase64(utf8: encoded) else { return nil }
+            !encoded.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "=") }),
+            let payload = Encoding.fromBase64(utf8: encoded)
+        else { return nil }
         return (String(decoding: idBytes, as: UTF8.self), payload)
     }
 }

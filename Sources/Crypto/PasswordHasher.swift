@@ -26,10 +26,10 @@ public struct PasswordHasher: Sendable {
     public static func verify(_ password: String, against stored: String) -> Bool {
         let parts = stored.split(separator: "$", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 6, parts[0] == "scrypt",
-              let logN = Int(parts[1]), let r = Int(parts[2]), let p = Int(parts[3]),
-              (10...20).contains(logN), (1...32).contains(r), (1...16).contains(p),
-              let salt = Encoding.fromBase64(parts[4]), let expected = Encoding.fromBase64(parts[5]), expected.count == 32,
-              let derived = try? KDF.scrypt(password: Array(password.utf8), salt: salt, logN: logN, r: r, p: p, length: 32)
+            let logN = Int(parts[1]), let r = Int(parts[2]), let p = Int(parts[3]),
+            (10...20).contains(logN), (1...32).contains(r), (1...16).contains(p),
+            let salt = Encoding.fromBase64(parts[4]), let expected = Encoding.fromBase64(parts[5]), expected.count == 32,
+            let derived = try? KDF.scrypt(password: Array(password.utf8), salt: salt, logN: logN, r: r, p: p, length: 32)
         else { return false }
         return Encoding.constantTimeEqual(derived, expected)
     }

@@ -41,10 +41,11 @@ public enum KDF {
         var out = [UInt8](repeating: 0, count: length)
         var outLength = length
         guard EVP_PKEY_derive_init(ctx) == 1, EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) == 1,
-              salt.isEmpty || EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, Int32(salt.count)) == 1,
-              EVP_PKEY_CTX_set1_hkdf_key(ctx, key, Int32(key.count)) == 1,
-              info.isEmpty || EVP_PKEY_CTX_add1_hkdf_info(ctx, info, Int32(info.count)) == 1,
-              EVP_PKEY_derive(ctx, &out, &outLength) == 1, outLength == length else {
+            salt.isEmpty || EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, Int32(salt.count)) == 1,
+            EVP_PKEY_CTX_set1_hkdf_key(ctx, key, Int32(key.count)) == 1,
+            info.isEmpty || EVP_PKEY_CTX_add1_hkdf_info(ctx, info, Int32(info.count)) == 1,
+            EVP_PKEY_derive(ctx, &out, &outLength) == 1, outLength == length
+        else {
             throw CryptoError("HKDF derive failed")
         }
         return out
@@ -58,8 +59,9 @@ public enum KDF {
         let rc = password.withUnsafeBufferPointer { pw in
             salt.withUnsafeBufferPointer { s in
                 password.withUnsafeBytes { pwRaw in
-                    EVP_PBE_scrypt(pwRaw.baseAddress?.assumingMemoryBound(to: CChar.self), pw.count,
-                                   s.baseAddress, s.count, n, UInt64(r), UInt64(p), maxMemory, &out, length)
+                    EVP_PBE_scrypt(
+                        pwRaw.baseAddress?.assumingMemoryBound(to: CChar.self), pw.count,
+                        s.baseAddress, s.count, n, UInt64(r), UInt64(p), maxMemory, &out, length)
                 }
             }
         }
@@ -72,7 +74,8 @@ public enum KDF {
 /// id sent to a provider) is a plain function of the secret itself.
 public enum Subkey {
     public static func derive(_ master: String, _ label: String, length: Int = 32) -> [UInt8] {
-        (try? KDF.hkdfSHA256(key: Array(master.utf8), salt: Array("cryotensor".utf8),
-                             info: Array("cryotensor v1 subkey \(label)".utf8), length: length)) ?? Digest.sha256(label + master)
+        (try? KDF.hkdfSHA256(
+            key: Array(master.utf8), salt: Array("cryotensor".utf8),
+            info: Array("cryotensor v1 subkey \(label)".utf8), length: length)) ?? Digest.sha256(label + master)
     }
 }

@@ -57,9 +57,10 @@ public struct PeerAllowList: Sendable, Equatable {
     func allowsPeer(of fd: Int32) -> (allowed: Bool, peer: String) {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let ok = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-        } == 0
+        let ok =
+            withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+            } == 0
         guard ok else { return (false, "unknown") }
         switch Int32(storage.ss_family) {
         case AF_UNIX:
@@ -107,9 +108,10 @@ extension ListenAddress {
         case .inherited:
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let ok = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(0, $0, &length) }
-            } == 0
+            let ok =
+                withUnsafeMutablePointer(to: &storage) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(0, $0, &length) }
+                } == 0
             return ok && (Int32(storage.ss_family) == AF_INET || Int32(storage.ss_family) == AF_INET6)
         }
     }

@@ -84,7 +84,8 @@ public func percentDecode(_ text: String) -> String {
         if c == UInt8(ascii: "+") {
             out.append(0x20)
         } else if c == UInt8(ascii: "%"), i + 2 < bytes.count, bytes[i + 1...i + 2].allSatisfy(isHexDigit),
-                  let v = UInt8(String(decoding: bytes[i + 1...i + 2], as: UTF8.self), radix: 16) {
+            let v = UInt8(String(decoding: bytes[i + 1...i + 2], as: UTF8.self), radix: 16)
+        {
             out.append(v)
             i += 2
         } else {

@@ -51,8 +51,10 @@ public struct Lanes: Sendable {
     /// Most long requests in flight at once.
     public let maxLong: Int
 
-    public init(isLong: @escaping @Sendable (Request) -> Bool, long: @escaping @Sendable (Request, ResponseWriter) -> Void,
-                busy: @escaping @Sendable (Request, ResponseWriter) -> Void, maxLong: Int) {
+    public init(
+        isLong: @escaping @Sendable (Request) -> Bool, long: @escaping @Sendable (Request, ResponseWriter) -> Void,
+        busy: @escaping @Sendable (Request, ResponseWriter) -> Void, maxLong: Int
+    ) {
         self.isLong = isLong
         self.long = long
         self.busy = busy

@@ -73,8 +73,10 @@ public struct ArtifactSealing: Sendable {
     public var encryptAll: Bool
     public var compress: Bool
     public var minCompressBytes: Int
-    public init(artifactKey: String?, fallbackKey: String?, localEncryption: Bool, encryptAll: Bool, compress: Bool,
-        minCompressBytes: Int) {
+    public init(
+        artifactKey: String?, fallbackKey: String?, localEncryption: Bool, encryptAll: Bool, compress: Bool,
+        minCompressBytes: Int
+    ) {
         self.artifactKey = artifactKey
         self.fallbackKey = fallbackKey
         self.localEncryption = localEncryption
@@ -145,7 +147,8 @@ public struct ArtifactStore {
                 let old = source + "_v1"
                 try db.execute("ALTER TABLE \(source) RENAME TO \(old)")
                 try db.execute("CREATE TABLE \(table) (\(schema))")
-                try db.execute("""
+                try db.execute(
+                    """
                     INSERT INTO \(table) (id, chat_id, user_id, message_id, model_id, item_type, payload, is_encrypted, created_at)
                     SELECT a.id, c.id, c.user_id, a.message_id, a.model_id, a.item_type, a.payload, a.is_encrypted, a.created_at
                     FROM \(old) a JOIN chats c ON c.id = CAST(a.chat_id AS INTEGER)
@@ -153,7 +156,8 @@ public struct ArtifactStore {
                 try db.execute("DROP TABLE \(old)")
             }
         }
-        try db.execute("""
+        try db.execute(
+            """
             CREATE TABLE IF NOT EXISTS \(table) (\(schema));
             CREATE INDEX IF NOT EXISTS \(table)_chat ON \(table)(chat_id);
             CREATE INDEX IF NOT EXISTS \(table)_message ON \(table)(message_id);
@@ -196,26 +200,33 @@ public struct ArtifactStore {
         guard stored.utf8.count <= budget, let parsed = try? JSON.parse(stored) else { return nil }
         guard encrypted else { budget -= stored.utf8.count; return parsed }
         guard let envelope = parsed["ciphertext"]?.stringValue,
-              let framed = try? openKeyring.open(envelope, purpose: .artifact, place: "artifact/\(id)"),
-              let json = PayloadFraming.unframe(framed, maxBytes: budget) else { return nil }
+            let framed = try? openKeyring.open(envelope, purpose: .artifact, place: "artifact/\(id)"),
+            let json = PayloadFraming.unframe(framed, maxBytes: budget)
+        else { return nil }
         budget -= json.count
         return try? JSON.parse(json)
     }
 
     /// Inserts a turn's artifacts only while the chat exists and belongs to `userID` (checked in
     /// the same transaction): an artifact never lands in a chat that was deleted meanwhile.
-    public func insert(_ items: [ArtifactItem], chatID: Int64, userID: Int64, messageID: String,
-                       model: String) throws -> [(id: String, stored: String, encrypted: Bool)] {
+    public func insert(
+        _ items: [ArtifactItem], chatID: Int64, userID: Int64, messageID: String,
+        model: String
+    ) throws -> [(id: String, stored: String, encrypted: Bool)] {
         var written: [(String, String, Bool)] = []
         try db.transaction {
             guard try ChatRepository(db).exists(id: chatID, userID: userID) else { return }
             for item in items {
                 let (stored, encrypted) = try seal(item.payload, id: item.id, type: item.type)
-                try db.run("""
+                try db.run(
+                    """
                     INSERT INTO \(table) (id, chat_id, user_id, message_id, model_id, item_type, payload, is_encrypted, created_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, [.text(item.id), .integer(chatID), .integer(userID), .text(messageID), .text(model), .text(item.type),
-                          .text(stored), SQLValue(encrypted), .integer(Clock.now())])
+                    """,
+                    [
+                        .text(item.id), .integer(chatID), .integer(userID), .text(messageID), .text(model), .text(item.type),
+                        .text(stored), SQLValue(encrypted), .integer(Clock.now())
+                    ])
                 written.append((item.id, stored, encrypted))
             }
         }
@@ -226,10 +237,12 @@ public struct ArtifactStore {
     public func load(ids: [String], chatID: Int64, userID: Int64) throws -> [String: StoredArtifact] {
         var out: [String: StoredArtifact] = [:]
         for id in ids {
-            if let row = try db.queryOne("SELECT item_type, payload, is_encrypted FROM \(table) WHERE id = ? AND chat_id = "
-                + "? AND user_id = ?",
-                                         [.text(id), .integer(chatID), .integer(userID)]),
-               let type = row.text("item_type"), let payload = row.text("payload") {
+            if let row = try db.queryOne(
+                "SELECT item_type, payload, is_encrypted FROM \(table) WHERE id = ? AND chat_id = "
+                    + "? AND user_id = ?",
+                [.text(id), .integer(chatID), .integer(userID)]),
+                let type = row.text("item_type"), let payload = row.text("payload")
+            {
                 out[id] = StoredArtifact(type: type, stored: payload, encrypted: row.bool("is_encrypted"))
                 try db.run("UPDATE \(table) SET created_at = ? WHERE id = ?", [.integer(Clock.now()), .text(id)])
             }
@@ -240,8 +253,10 @@ public struct ArtifactStore {
     /// Deletes rows unused for `days` from every artifact table of this pipe; returns the count.
     public static func cleanup(db: Database, pipeID: String = Valves.pipeID, days: Int) throws -> Int {
         let prefix = "response_items_\(fragment(pipeID))_"
-        let tables = try db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
-            [.text(prefix + "%")]).compactMap { $0.text("name") }
+        let tables = try db.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
+            [.text(prefix + "%")]
+        ).compactMap { $0.text("name") }
         var removed = 0
         let cutoff = Clock.now() - Int64(days) * 86400
         for table in tables where table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {

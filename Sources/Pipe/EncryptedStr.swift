@@ -33,7 +33,9 @@ public struct EncryptedStr: Sendable {
         guard stored.hasPrefix(Self.prefix) else { return .value(stored, encrypted: false) }
         guard keyring.hasKey else { return .undecryptable("WEBUI_SECRET_KEY is not set") }
         do {
-            return .value(try keyring.openString(String(stored.dropFirst(Self.prefix.count)), purpose: .pipeValve, place: Self.place(name)), encrypted: true)
+            return .value(
+                try keyring.openString(String(stored.dropFirst(Self.prefix.count)), purpose: .pipeValve, place: Self.place(name)),
+                encrypted: true)
         } catch {
             return .undecryptable(error.description)
         }

@@ -26,8 +26,10 @@ public enum ResponsesInput {
     }
 
     /// `artifacts` gives each marker id's payload (nil when missing or undecryptable).
-    public static func build(history: [Message], attachments: [Attachment], reasoningScope: String,
-                             artifacts: (String) -> JSON?) -> [JSON] {
+    public static func build(
+        history: [Message], attachments: [Attachment], reasoningScope: String,
+        artifacts: (String) -> JSON?
+    ) -> [JSON] {
         var items: [JSON] = []
         let lastAssistant = history.lastIndex { $0.role == "assistant" }
         for (index, message) in history.enumerated() {
@@ -43,8 +45,15 @@ public enum ResponsesInput {
                     items.append(["type": "message", "role": "assistant", "content": [["type": "output_text", "text": .string(text)]]])
                 }
             case "system", "developer":
-                items.append(["type": "message", "role": .string(message.role), "content": [["type": "input_text",
-                    "text": .string(message.content)]]])
+                items.append([
+                    "type": "message", "role": .string(message.role),
+                    "content": [
+                        [
+                            "type": "input_text",
+                            "text": .string(message.content)
+                        ]
+                    ]
+                ])
             default:
                 var content: [JSON] = [["type": "input_text", "text": .string(message.content)]]
                 if index == history.count - 1 {
@@ -97,8 +106,10 @@ public final class ResponsesStream {
     let onReasoning: (String) -> Void
     var parser: SSEDataParser
 
-    public init(maxTextBytes: Int = 4 << 20, maxLogBytes: Int = 8 << 20,
-                onText: @escaping (String) -> Void, onReasoning: @escaping (String) -> Void) {
+    public init(
+        maxTextBytes: Int = 4 << 20, maxLogBytes: Int = 8 << 20,
+        onText: @escaping (String) -> Void, onReasoning: @escaping (String) -> Void
+    ) {
         self.maxTextBytes = maxTextBytes
         self.maxLogBytes = maxLogBytes
         self.onText = onText

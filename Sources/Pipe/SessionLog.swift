@@ -33,15 +33,20 @@ public enum SessionLog {
         "\(dir)/\(sanitize(user))/\(sanitize(chat))/\(sanitize(message)).zip"
     }
 
-    public static func write(dir: String, user: String, chat: String, message: String, password: String,
-                             files: [(name: String, data: [UInt8])]) throws -> String {
+    public static func write(
+        dir: String, user: String, chat: String, message: String, password: String,
+        files: [(name: String, data: [UInt8])]
+    ) throws -> String {
         let final = path(dir: dir, user: user, chat: chat, message: message)
         let folder = (final as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let temporary = folder + "/.tmp-\(UUID().uuidString).zip"
         var error: Int32 = 0
-        guard let archive = zip_open(temporary, ZIP_CREATE | ZIP_EXCL,
-            &error) else { throw Failure(description: "cannot create \(temporary) (libzip error \(error))") }
+        guard
+            let archive = zip_open(
+                temporary, ZIP_CREATE | ZIP_EXCL,
+                &error)
+        else { throw Failure(description: "cannot create \(temporary) (libzip error \(error))") }
         var buffers: [UnsafeMutableRawPointer] = []
         defer { buffers.forEach { free($0) } }
         for file in files {
@@ -121,13 +126,17 @@ public enum SessionLog {
                 for name in entries(folder) where isTemporary(name) && isRegularFile(folder + "/" + name) {
                     // A write cut short by a crash; a day old, nobody is still writing it.
                     if let modified = (try? FileManager.default.attributesOfItem(atPath: folder + "/" + name))?[.modificationDate] as? Date,
-                       modified < staleTemporary { unlink(folder + "/" + name) }
+                        modified < staleTemporary
+                    {
+                        unlink(folder + "/" + name)
+                    }
                 }
                 for name in entries(folder) where isArchive(name) {
                     let full = folder + "/" + name
                     let attributes = try? FileManager.default.attributesOfItem(atPath: full)
                     guard isRegularFile(full), let modified = attributes?[.modificationDate] as? Date,
-                          modified < cutoff else { continue }
+                        modified < cutoff
+                    else { continue }
                     if unlink(full) == 0 { removed += 1 }
                 }
                 rmdir(folder)  // only succeeds when empty

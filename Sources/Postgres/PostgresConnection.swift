@@ -175,9 +175,11 @@ public final class PostgresConnection {
         var columns: [String: Int] = [:]
         for i in 0..<columnCount { columns[String(cString: PQfname(result, i))] = Int(i) }
         return (0..<PQntuples(result)).map { row in
-            PGRow(columns: columns, values: (0..<columnCount).map { column in
-                PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
-            })
+            PGRow(
+                columns: columns,
+                values: (0..<columnCount).map { column in
+                    PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column))
+                })
         }
     }
 

@@ -2,10 +2,10 @@
 /// for the log; it never holds the connection's password (libpq does not echo it).
 public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
-        case connection      // cannot connect, or the connection broke
-        case constraint      // class 23: unique, foreign key, check, not null
-        case retry           // serialization failure, deadlock, lock not available: worth another try
-        case invalidInput    // a value PostgreSQL refused (a NUL in text, a bad number)
+        case connection  // cannot connect, or the connection broke
+        case constraint  // class 23: unique, foreign key, check, not null
+        case retry  // serialization failure, deadlock, lock not available: worth another try
+        case invalidInput  // a value PostgreSQL refused (a NUL in text, a bad number)
         case other
     }
     public let kind: Kind

@@ -42,8 +42,10 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
         }
         if let mode = options["sslmode"], !sslModes.contains(mode) { return .failure(.weakSSLMode(mode)) }
         // libpq reads the port only when it connects; a typo is better caught at start-up.
-        if let ports = options["port"], ports.split(separator: ",", omittingEmptySubsequences: false)
-            .contains(where: { Int($0).map { !(1...65535).contains($0) } ?? true }) {
+        if let ports = options["port"],
+            ports.split(separator: ",", omittingEmptySubsequences: false)
+                .contains(where: { Int($0).map { !(1...65535).contains($0) } ?? true })
+        {
             return .failure(.badPort)
         }
         return .success(PostgresURL(raw: raw, options: options))

@@ -10,7 +10,8 @@ public struct User: Sendable, Equatable {
 
     init?(_ row: Row) {
         guard let id = row.int("id"), let email = row.text("email"),
-              let role = row.text("role").flatMap(Role.init(rawValue:)) else { return nil }
+            let role = row.text("role").flatMap(Role.init(rawValue:))
+        else { return nil }
         self.id = id
         self.email = email
         self.role = role
@@ -27,8 +28,9 @@ public struct UserRepository {
     static let columns = "id, email, role, disabled, created_at"
 
     public func create(email: String, passwordHash: String, role: User.Role) throws(StorageError) -> User {
-        try db.run("INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
-                   [.text(email), .text(passwordHash), .text(role.rawValue), .integer(Clock.now())])
+        try db.run(
+            "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
+            [.text(email), .text(passwordHash), .text(role.rawValue), .integer(Clock.now())])
         guard let user = try find(id: db.lastInsertRowID) else { throw StorageError(.step, "user vanished") }
         return user
     }
@@ -84,15 +86,19 @@ public struct SessionRepository {
     public func create(tokenHash: String, csrfHash: String, userID: Int64, ttlSeconds: Int64) throws(StorageError) {
         let now = Clock.now()
         try db.run("DELETE FROM sessions WHERE expires_at < ?", [.integer(now)])
-        try db.run("INSERT INTO sessions (token_hash, csrf_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                   [.text(tokenHash), .text(csrfHash), .integer(userID), .integer(now), .integer(now + ttlSeconds)])
+        try db.run(
+            "INSERT INTO sessions (token_hash, csrf_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            [.text(tokenHash), .text(csrfHash), .integer(userID), .integer(now), .integer(now + ttlSeconds)])
     }
 
     public func find(tokenHash: String) throws(StorageError) -> Session? {
-        guard let row = try db.queryOne("SELECT id, user_id, csrf_hash, expires_at FROM sessions WHERE token_hash = ? AND expires_at >= ?",
-                                        [.text(tokenHash), .integer(Clock.now())]),
-              let id = row.int("id"), let userID = row.int("user_id"), let csrf = row.text("csrf_hash"),
-              let expires = row.int("expires_at") else { return nil }
+        guard
+            let row = try db.queryOne(
+                "SELECT id, user_id, csrf_hash, expires_at FROM sessions WHERE token_hash = ? AND expires_at >= ?",
+                [.text(tokenHash), .integer(Clock.now())]),
+            let id = row.int("id"), let userID = row.int("user_id"), let csrf = row.text("csrf_hash"),
+            let expires = row.int("expires_at")
+        else { return nil }
         return Session(id: id, userID: userID, csrfHash: csrf, expiresAt: expires)
     }
 
@@ -115,7 +121,8 @@ public struct APIToken: Sendable {
 
     init?(_ row: Row) {
         guard let id = row.int("id"), let userID = row.int("user_id"), let name = row.text("name"),
-              let prefix = row.text("prefix") else { return nil }
+            let prefix = row.text("prefix")
+        else { return nil }
         self.id = id
         self.userID = userID
         self.name = name
@@ -133,11 +140,16 @@ public struct TokenRepository {
     static let columns = "id, user_id, name, prefix, created_at, last_used_at"
 
     public func create(userID: Int64, name: String, tokenHash: String, prefix: String) throws(StorageError) -> APIToken {
-        try db.run("INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
-                   [.integer(userID), .text(name), .text(tokenHash), .text(prefix), .integer(Clock.now())])
+        try db.run(
+            "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
+            [.integer(userID), .text(name), .text(tokenHash), .text(prefix), .integer(Clock.now())])
         let id = db.lastInsertRowID
-        guard let token = try db.queryOne("SELECT \(Self.columns) FROM api_tokens WHERE id = ?",
-            [.integer(id)]).flatMap(APIToken.init) else {
+        guard
+            let token = try db.queryOne(
+                "SELECT \(Self.columns) FROM api_tokens WHERE id = ?",
+                [.integer(id)]
+            ).flatMap(APIToken.init)
+        else {
             throw StorageError(.step, "token vanished")
         }
         return token
@@ -182,7 +194,8 @@ public struct RateLimitRepository {
     @discardableResult
     public func increment(key: String, windowSeconds: Int64) throws(StorageError) -> Int {
         let windowStart = Clock.now() / windowSeconds * windowSeconds
-        let row = try db.queryOne("""
+        let row = try db.queryOne(
+            """
             INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)
             ON CONFLICT(key) DO UPDATE SET count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END,
                                            window_start = excluded.window_start

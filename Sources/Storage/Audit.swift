@@ -20,9 +20,11 @@ public struct AuditRow: Sendable, Equatable {
     public var keyID: String
     public var mac: String
 
-    public init(id: Int64, ts: Int64, actorType: String, actorUserID: Int64?, actorEmail: String?, client: String?,
-                requestID: String?, action: String, targetType: String?, targetID: String?, targetName: String?,
-                outcome: String, details: String, prevID: Int64, keyID: String, mac: String) {
+    public init(
+        id: Int64, ts: Int64, actorType: String, actorUserID: Int64?, actorEmail: String?, client: String?,
+        requestID: String?, action: String, targetType: String?, targetID: String?, targetName: String?,
+        outcome: String, details: String, prevID: Int64, keyID: String, mac: String
+    ) {
         self.id = id
         self.ts = ts
         self.actorType = actorType
@@ -43,12 +45,14 @@ public struct AuditRow: Sendable, Equatable {
 
     init?(_ row: Row) {
         guard let id = row.int("id"), let ts = row.int("ts"), let actorType = row.text("actor_type"), let action = row.text("action"),
-              let outcome = row.text("outcome"), let details = row.text("details"), let prevID = row.int("prev_id"),
-              let keyID = row.text("key_id"), let mac = row.text("mac") else { return nil }
-        self.init(id: id, ts: ts, actorType: actorType, actorUserID: row.int("actor_user_id"), actorEmail: row.text("actor_email"),
-                  client: row.text("client"), requestID: row.text("request_id"), action: action, targetType: row.text("target_type"),
-                  targetID: row.text("target_id"), targetName: row.text("target_name"), outcome: outcome, details: details,
-                  prevID: prevID, keyID: keyID, mac: mac)
+            let outcome = row.text("outcome"), let details = row.text("details"), let prevID = row.int("prev_id"),
+            let keyID = row.text("key_id"), let mac = row.text("mac")
+        else { return nil }
+        self.init(
+            id: id, ts: ts, actorType: actorType, actorUserID: row.int("actor_user_id"), actorEmail: row.text("actor_email"),
+            client: row.text("client"), requestID: row.text("request_id"), action: action, targetType: row.text("target_type"),
+            targetID: row.text("target_id"), targetName: row.text("target_name"), outcome: outcome, details: details,
+            prevID: prevID, keyID: keyID, mac: mac)
     }
 }
 
@@ -71,8 +75,10 @@ public struct AuditQuery: Sendable {
     public var limit: Int
     public var ascending: Bool
 
-    public init(action: String? = nil, actorEmail: String? = nil, actorType: String? = nil, since: Int64? = nil, until: Int64? = nil,
-                before: Int64? = nil, after: Int64? = nil, limit: Int = 100, ascending: Bool = false) {
+    public init(
+        action: String? = nil, actorEmail: String? = nil, actorType: String? = nil, since: Int64? = nil, until: Int64? = nil,
+        before: Int64? = nil, after: Int64? = nil, limit: Int = 100, ascending: Bool = false
+    ) {
         self.action = action
         self.actorEmail = actorEmail
         self.actorType = actorType
@@ -93,7 +99,8 @@ public struct AuditRepository {
     /// The newest event's id and mac (the link the next one chains to), or the checkpoint's.
     public func head() throws(StorageError) -> (id: Int64, mac: String) {
         if let row = try db.queryOne("SELECT id, mac FROM audit_events ORDER BY id DESC LIMIT 1"),
-           let id = row.int("id"), let mac = row.text("mac") {
+            let id = row.int("id"), let mac = row.text("mac")
+        {
             return (id, mac)
         }
         if let checkpoint = try checkpoint() { return (checkpoint.beforeID, checkpoint.beforeMAC) }
@@ -109,12 +116,16 @@ public struct AuditRepository {
 
     /// Inserts a finished row (its id and mac computed by the caller inside the same transaction).
     public func insert(_ e: AuditRow) throws(StorageError) {
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO audit_events (id, ts, actor_type, actor_user_id, actor_email, client, request_id, action, target_type,
                 target_id, target_name, outcome, details, prev_id, key_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [.integer(e.id), .integer(e.ts), .text(e.actorType), e.actorUserID.map(SQLValue.integer) ?? .null, SQLValue(e.actorEmail),
-                  SQLValue(e.client), SQLValue(e.requestID), .text(e.action), SQLValue(e.targetType), SQLValue(e.targetID),
-                  SQLValue(e.targetName), .text(e.outcome), .text(e.details), .integer(e.prevID), .text(e.keyID), .text(e.mac)])
+            """,
+            [
+                .integer(e.id), .integer(e.ts), .text(e.actorType), e.actorUserID.map(SQLValue.integer) ?? .null, SQLValue(e.actorEmail),
+                SQLValue(e.client), SQLValue(e.requestID), .text(e.action), SQLValue(e.targetType), SQLValue(e.targetID),
+                SQLValue(e.targetName), .text(e.outcome), .text(e.details), .integer(e.prevID), .text(e.keyID), .text(e.mac)
+            ])
     }
 
     /// Events by the filter: newest first unless `ascending`.
@@ -140,7 +151,8 @@ public struct AuditRepository {
 
     public func checkpoint() throws(StorageError) -> AuditCheckpoint? {
         guard let row = try db.queryOne("SELECT before_id, before_mac, pruned FROM audit_checkpoint WHERE id = 1"),
-              let id = row.int("before_id"), let mac = row.text("before_mac") else { return nil }
+            let id = row.int("before_id"), let mac = row.text("before_mac")
+        else { return nil }
         return AuditCheckpoint(beforeID: id, beforeMAC: mac, pruned: row.int("pruned") ?? 0)
     }
 
@@ -149,12 +161,15 @@ public struct AuditRepository {
     /// oldest kept event. Call inside a transaction. Returns how many were dropped.
     public func prune(olderThan cutoff: Int64) throws(StorageError) -> Int {
         guard let newest = try db.queryOne("SELECT MAX(id) AS id FROM audit_events")?.int("id"),
-              let last = try db.queryOne("SELECT id, mac FROM audit_events WHERE ts < ? AND id < ? ORDER BY id DESC LIMIT 1",
-                                         [.integer(cutoff), .integer(newest)]),
-              let lastID = last.int("id"), let lastMAC = last.text("mac") else { return 0 }
+            let last = try db.queryOne(
+                "SELECT id, mac FROM audit_events WHERE ts < ? AND id < ? ORDER BY id DESC LIMIT 1",
+                [.integer(cutoff), .integer(newest)]),
+            let lastID = last.int("id"), let lastMAC = last.text("mac")
+        else { return 0 }
         let dropped = Int64(try db.queryOne("SELECT COUNT(*) AS n FROM audit_events WHERE id <= ?", [.integer(lastID)])?.int("n") ?? 0)
         let before = try checkpoint()?.pruned ?? 0
-        try db.run("""
+        try db.run(
+            """
             INSERT INTO audit_checkpoint (id, before_id, before_mac, pruned, updated_at) VALUES (1, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET before_id = excluded.before_id, before_mac = excluded.before_mac,
                 pruned = excluded.pruned, updated_at = excluded.updated_at

@@ -1,5 +1,5 @@
-import Synchronization
 import Support
+import Synchronization
 
 public struct ChatRow: Sendable {
     public let id: Int64
@@ -38,7 +38,8 @@ public struct MessageRow: Sendable {
     init?(_ row: Row) {
         let encrypted = row.bool("content_encrypted")
         guard let id = row.int("id"), let chat = row.int("chat_id"), let role = row.text("role"),
-              let content = row.transcript("content", encrypted: encrypted) else { return nil }
+            let content = row.transcript("content", encrypted: encrypted)
+        else { return nil }
         self.id = id
         self.chatID = chat
         self.role = role
@@ -61,29 +62,42 @@ public struct ChatRepository {
 
     public func create(userID: Int64, model: String?) throws(StorageError) -> Int64 {
         let now = Clock.now()
-        try db.run("INSERT INTO chats (user_id, title, model, created_at, updated_at) VALUES (?, '', ?, ?, ?)",
-                   [.integer(userID), SQLValue(model), .integer(now), .integer(now)])
+        try db.run(
+            "INSERT INTO chats (user_id, title, model, created_at, updated_at) VALUES (?, '', ?, ?, ?)",
+            [.integer(userID), SQLValue(model), .integer(now), .integer(now)])
         return db.lastInsertRowID
     }
 
     public func setTitle(chatID: Int64, title: String, encrypted: Bool) throws(StorageError) {
-        try db.run("UPDATE chats SET title = ?, title_encrypted = ?, updated_at = ? WHERE id = ?",
-                   [Self.stored(title, encrypted), SQLValue(encrypted), .integer(Clock.now()), .integer(chatID)])
+        try db.run(
+            "UPDATE chats SET title = ?, title_encrypted = ?, updated_at = ? WHERE id = ?",
+            [Self.stored(title, encrypted), SQLValue(encrypted), .integer(Clock.now()), .integer(chatID)])
     }
 
     public func touch(chatID: Int64, model: String?) throws(StorageError) {
-        try db.run("UPDATE chats SET updated_at = ?, model = COALESCE(?, model) WHERE id = ?", [.integer(Clock.now()),
-            SQLValue(model), .integer(chatID)])
+        try db.run(
+            "UPDATE chats SET updated_at = ?, model = COALESCE(?, model) WHERE id = ?",
+            [
+                .integer(Clock.now()),
+                SQLValue(model), .integer(chatID)
+            ])
     }
 
     public func find(id: Int64, userID: Int64) throws(StorageError) -> ChatRow? {
-        try db.queryOne("SELECT \(Self.chatColumns) FROM chats WHERE id = ? AND user_id = ?", [.integer(id),
-            .integer(userID)]).flatMap(ChatRow.init)
+        try db.queryOne(
+            "SELECT \(Self.chatColumns) FROM chats WHERE id = ? AND user_id = ?",
+            [
+                .integer(id),
+                .integer(userID)
+            ]
+        ).flatMap(ChatRow.init)
     }
 
     public func list(userID: Int64, limit: Int = 500) throws(StorageError) -> [ChatRow] {
-        try db.query("SELECT \(Self.chatColumns) FROM chats WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
-                     [.integer(userID), .integer(Int64(limit))]).compactMap(ChatRow.init)
+        try db.query(
+            "SELECT \(Self.chatColumns) FROM chats WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?",
+            [.integer(userID), .integer(Int64(limit))]
+        ).compactMap(ChatRow.init)
     }
 
     /// Deletes a chat with its messages, artifacts (foreign keys) and index rows (trigger), then
@@ -127,8 +141,10 @@ public struct ChatRepository {
 
     /// Chats not updated since `cutoff` (retention), oldest first, at most `limit`.
     public func untouched(before cutoff: Int64, limit: Int) throws(StorageError) -> [(id: Int64, userID: Int64)] {
-        try db.query("SELECT id, user_id FROM chats WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?",
-                     [.integer(cutoff), .integer(Int64(limit))]).compactMap { row in
+        try db.query(
+            "SELECT id, user_id FROM chats WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?",
+            [.integer(cutoff), .integer(Int64(limit))]
+        ).compactMap { row in
             guard let id = row.int("id"), let user = row.int("user_id") else { return nil }
             return (id, user)
         }
@@ -138,18 +154,25 @@ public struct ChatRepository {
         try db.query("SELECT id FROM chats WHERE user_id = ?", [.integer(userID)]).compactMap { $0.int("id") }
     }
 
-    public func addMessage(chatID: Int64, role: String, content: String, encrypted: Bool, model: String?,
-        status: String) throws(StorageError) -> Int64 {
-        try db.run("INSERT INTO messages (chat_id, role, content, content_encrypted, model, status, created_at) VALUES (?, "
-            + "?, ?, ?, ?, ?, ?)",
-                   [.integer(chatID), .text(role), Self.stored(content, encrypted), SQLValue(encrypted), SQLValue(model), .text(status),
-                       .integer(Clock.now())])
+    public func addMessage(
+        chatID: Int64, role: String, content: String, encrypted: Bool, model: String?,
+        status: String
+    ) throws(StorageError) -> Int64 {
+        try db.run(
+            "INSERT INTO messages (chat_id, role, content, content_encrypted, model, status, created_at) VALUES (?, "
+                + "?, ?, ?, ?, ?, ?)",
+            [
+                .integer(chatID), .text(role), Self.stored(content, encrypted), SQLValue(encrypted), SQLValue(model), .text(status),
+                .integer(Clock.now())
+            ])
         return db.lastInsertRowID
     }
 
     public func messages(chatID: Int64) throws(StorageError) -> [MessageRow] {
-        try db.query("SELECT \(Self.messageColumns) FROM messages WHERE chat_id = ? ORDER BY id",
-            [.integer(chatID)]).compactMap(MessageRow.init)
+        try db.query(
+            "SELECT \(Self.messageColumns) FROM messages WHERE chat_id = ? ORDER BY id",
+            [.integer(chatID)]
+        ).compactMap(MessageRow.init)
     }
 
     public func message(id: Int64) throws(StorageError) -> MessageRow? {
@@ -159,8 +182,9 @@ public struct ChatRepository {
     // MARK: full-text index (plaintext mode only)
 
     public func index(body: String, chatID: Int64, userID: Int64, messageID: Int64) throws(StorageError) {
-        try db.run("INSERT INTO chat_search (body, chat_id, user_id, message_id) VALUES (?, ?, ?, ?)",
-                   [.text(body), .integer(chatID), .integer(userID), .integer(messageID)])
+        try db.run(
+            "INSERT INTO chat_search (body, chat_id, user_id, message_id) VALUES (?, ?, ?, ?)",
+            [.text(body), .integer(chatID), .integer(userID), .integer(messageID)])
     }
 
     public func unindexTitle(chatID: Int64) throws(StorageError) {
@@ -174,13 +198,15 @@ public struct ChatRepository {
     }
 
     public func search(userID: Int64, match: String, limit: Int = 50) throws(StorageError) -> [SearchHit] {
-        try db.query("""
+        try db.query(
+            """
             SELECT chat_id, message_id, snippet(chat_search, 0, '[', ']', '…', 12) AS snippet FROM chat_search
             WHERE chat_search MATCH ? AND user_id = ?
               AND chat_id IN (SELECT id FROM chats WHERE user_id = ?)
               AND (message_id = 0 OR message_id IN (SELECT m.id FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.user_id = ?))
             ORDER BY rank LIMIT ?
-            """, [.text(match), .integer(userID), .integer(userID), .integer(userID), .integer(Int64(limit))]).compactMap { row in
+            """, [.text(match), .integer(userID), .integer(userID), .integer(userID), .integer(Int64(limit))]
+        ).compactMap { row in
             guard let chat = row.int("chat_id"), let message = row.int("message_id") else { return nil }
             return SearchHit(chatID: chat, messageID: message, snippet: row.text("snippet") ?? "")
         }
@@ -201,13 +227,23 @@ public struct ChatRepository {
     // MARK: bulk access for reencrypt
 
     public func allChats(afterID: Int64, limit: Int) throws(StorageError) -> [ChatRow] {
-        try db.query("SELECT \(Self.chatColumns) FROM chats WHERE id > ? ORDER BY id LIMIT ?", [.integer(afterID),
-            .integer(Int64(limit))]).compactMap(ChatRow.init)
+        try db.query(
+            "SELECT \(Self.chatColumns) FROM chats WHERE id > ? ORDER BY id LIMIT ?",
+            [
+                .integer(afterID),
+                .integer(Int64(limit))
+            ]
+        ).compactMap(ChatRow.init)
     }
 
     public func allMessages(afterID: Int64, limit: Int) throws(StorageError) -> [MessageRow] {
-        try db.query("SELECT \(Self.messageColumns) FROM messages WHERE id > ? ORDER BY id LIMIT ?", [.integer(afterID),
-            .integer(Int64(limit))]).compactMap(MessageRow.init)
+        try db.query(
+            "SELECT \(Self.messageColumns) FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+            [
+                .integer(afterID),
+                .integer(Int64(limit))
+            ]
+        ).compactMap(MessageRow.init)
     }
 
     public func counts() throws(StorageError) -> (chats: Int, messages: Int) {
@@ -224,8 +260,9 @@ public struct ChatRepository {
     }
 
     public func updateMessage(id: Int64, content: String, encrypted: Bool, status: String) throws(StorageError) {
-        try db.run("UPDATE messages SET content = ?, content_encrypted = ?, status = ? WHERE id = ?",
-                   [Self.stored(content, encrypted), SQLValue(encrypted), .text(status), .integer(id)])
+        try db.run(
+            "UPDATE messages SET content = ?, content_encrypted = ?, status = ? WHERE id = ?",
+            [Self.stored(content, encrypted), SQLValue(encrypted), .text(status), .integer(id)])
     }
 
     /// After a crash: answers still marked `streaming` were cut off; they keep what was stored.
@@ -234,13 +271,21 @@ public struct ChatRepository {
     }
 
     public func rewriteMessage(id: Int64, content: String, encrypted: Bool) throws(StorageError) {
-        try db.run("UPDATE messages SET content = ?, content_encrypted = ? WHERE id = ?", [Self.stored(content, encrypted),
-            SQLValue(encrypted),
-            .integer(id)])
+        try db.run(
+            "UPDATE messages SET content = ?, content_encrypted = ? WHERE id = ?",
+            [
+                Self.stored(content, encrypted),
+                SQLValue(encrypted),
+                .integer(id)
+            ])
     }
 
     public func rewriteTitle(id: Int64, title: String, encrypted: Bool) throws(StorageError) {
-        try db.run("UPDATE chats SET title = ?, title_encrypted = ? WHERE id = ?", [Self.stored(title, encrypted), SQLValue(encrypted),
-            .integer(id)])
+        try db.run(
+            "UPDATE chats SET title = ?, title_encrypted = ? WHERE id = ?",
+            [
+                Self.stored(title, encrypted), SQLValue(encrypted),
+                .integer(id)
+            ])
     }
 }

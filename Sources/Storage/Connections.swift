@@ -22,9 +22,11 @@ public struct ConnectionRecord: Sendable, Equatable {
 
     init?(_ row: Row) {
         guard let id = row.int("id"), let name = row.text("name"), let kind = row.text("kind"),
-              let base = row.text("base_url") else { return nil }
-        self.init(id: id, name: name, kind: kind, baseURL: base, apiVersion: row.text("api_version"), enabled: row.bool("enabled"),
-                  apiKeyCiphertext: row.text("api_key_ciphertext"))
+            let base = row.text("base_url")
+        else { return nil }
+        self.init(
+            id: id, name: name, kind: kind, baseURL: base, apiVersion: row.text("api_version"), enabled: row.bool("enabled"),
+            apiKeyCiphertext: row.text("api_key_ciphertext"))
     }
 }
 
@@ -49,17 +51,23 @@ public struct ConnectionRepository {
     /// Inserts and returns the new id. The ciphertext, bound to the id, is written by `setCiphertext`.
     public func insert(_ c: ConnectionRecord) throws(StorageError) -> Int64 {
         let now = Clock.now()
-        try db.run("INSERT INTO connections (name, kind, base_url, api_version, enabled, created_at, updated_at) VALUES (?, "
-            + "?, ?, ?, ?, ?, ?)",
-                   [.text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled), .integer(now),
-                       .integer(now)])
+        try db.run(
+            "INSERT INTO connections (name, kind, base_url, api_version, enabled, created_at, updated_at) VALUES (?, "
+                + "?, ?, ?, ?, ?, ?)",
+            [
+                .text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled), .integer(now),
+                .integer(now)
+            ])
         return db.lastInsertRowID
     }
 
     public func update(_ c: ConnectionRecord) throws(StorageError) {
-        try db.run("UPDATE connections SET name = ?, kind = ?, base_url = ?, api_version = ?, enabled = ?, updated_at = ? WHERE id = ?",
-                   [.text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled),
-                       .integer(Clock.now()), .integer(c.id)])
+        try db.run(
+            "UPDATE connections SET name = ?, kind = ?, base_url = ?, api_version = ?, enabled = ?, updated_at = ? WHERE id = ?",
+            [
+                .text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled),
+                .integer(Clock.now()), .integer(c.id)
+            ])
     }
 
     public func setCiphertext(id: Int64, _ ciphertext: String?) throws(StorageError) {
@@ -68,8 +76,9 @@ public struct ConnectionRepository {
 
     /// Replaces the stored ciphertext only if it is still `expected`, so a concurrent change is never overwritten.
     public func replaceCiphertext(id: Int64, expected: String, with fresh: String) throws(StorageError) {
-        try db.run("UPDATE connections SET api_key_ciphertext = ? WHERE id = ? AND api_key_ciphertext = ?",
-                   [.text(fresh), .integer(id), .text(expected)])
+        try db.run(
+            "UPDATE connections SET api_key_ciphertext = ? WHERE id = ? AND api_key_ciphertext = ?",
+            [.text(fresh), .integer(id), .text(expected)])
     }
 
     public func delete(id: Int64) throws(StorageError) -> Bool {
@@ -98,8 +107,9 @@ public struct RuntimeSettingsRepository {
     /// Writes the given overrides and bumps the version; call inside a transaction.
     public func set(_ values: [String: String]) throws(StorageError) -> Int64 {
         for (name, value) in values {
-            try db.run("INSERT INTO runtime_settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                       [.text(name), .text(value)])
+            try db.run(
+                "INSERT INTO runtime_settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [.text(name), .text(value)])
         }
         try db.run("UPDATE meta SET value = value + 1 WHERE key = 'config_version'")
         return try version()
@@ -114,8 +124,11 @@ public struct ServiceKeyRepository {
     /// The key called `name`, made from `make()` on first use; concurrent first uses agree on one.
     public func key(_ name: String, make: () -> [UInt8]) throws(StorageError) -> [UInt8] {
         try db.run("INSERT INTO service_keys (name, value) VALUES (?, ?) ON CONFLICT(name) DO NOTHING", [.text(name), .blob(make())])
-        guard let value = try db.queryOne("SELECT value FROM service_keys WHERE name = ?",
-            [.text(name)])?.blob("value"), value.count >= 32 else {
+        guard
+            let value = try db.queryOne(
+                "SELECT value FROM service_keys WHERE name = ?",
+                [.text(name)])?.blob("value"), value.count >= 32
+        else {
             throw StorageError(.corrupt, "service key \(name) is missing or short")
         }
         return value

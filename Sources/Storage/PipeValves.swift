@@ -15,9 +15,10 @@ public struct PipeValveRepository {
     /// Writes and clears together, inside the caller's transaction.
     public func apply(pipeID: String, writes: [String: String], clears: [String]) throws(StorageError) {
         for (name, value) in writes.sorted(by: { $0.key < $1.key }) {
-            try db.run("INSERT INTO pipe_valves (pipe_id, name, value) VALUES (?, ?, ?) "
-                           + "ON CONFLICT(pipe_id, name) DO UPDATE SET value = excluded.value",
-                       [.text(pipeID), .text(name), .text(value)])
+            try db.run(
+                "INSERT INTO pipe_valves (pipe_id, name, value) VALUES (?, ?, ?) "
+                    + "ON CONFLICT(pipe_id, name) DO UPDATE SET value = excluded.value",
+                [.text(pipeID), .text(name), .text(value)])
         }
         for name in clears {
             try db.run("DELETE FROM pipe_valves WHERE pipe_id = ? AND name = ?", [.text(pipeID), .text(name)])

@@ -164,11 +164,15 @@ public final class Database {
             case .text(let s):
                 // The UTF-8 length, not strlen: a NUL inside the text must not cut it short.
                 var text = s
-                bindRC = text.isEmpty
+                bindRC =
+                    text.isEmpty
                     ? csqlite_bind_text_transient(statement, index, "", 0)
                     : text.withUTF8 { bytes in
-                        bytes.withMemoryRebound(to: CChar.self) { csqlite_bind_text_transient(statement, index, $0.baseAddress,
-                            Int32(clamping: $0.count)) }
+                        bytes.withMemoryRebound(to: CChar.self) {
+                            csqlite_bind_text_transient(
+                                statement, index, $0.baseAddress,
+                                Int32(clamping: $0.count))
+                        }
                     }
             case .blob(let b):
                 bindRC = b.withUnsafeBytes { csqlite_bind_blob_transient(statement, index, $0.baseAddress, Int32(b.count)) }

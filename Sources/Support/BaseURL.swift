@@ -29,7 +29,9 @@ public enum BaseURL {
             if after.hasPrefix(":") {
                 guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { return .failure(.port) }
                 port = p
-            } else if !after.isEmpty { return .failure(.host) }
+            } else if !after.isEmpty {
+                return .failure(.host)
+            }
         } else if let colon = authority.lastIndex(of: ":") {
             host = String(authority[..<colon])
             let portText = authority[authority.index(after: colon)...]
@@ -46,7 +48,8 @@ public enum BaseURL {
         // port. A second trailing dot is an empty label. Either way the result would not be a fixed point.
         let literal = authority.hasPrefix("[") ? "[]:" : ""
         guard !host.isEmpty, !host.hasSuffix("."),
-              host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.".contains($0) || literal.contains($0)) }) else {
+            host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.".contains($0) || literal.contains($0)) })
+        else {
             return .failure(.host)
         }
         if (scheme == "https" && port == 443) || (scheme == "http" && port == 80) { port = nil }

@@ -30,7 +30,8 @@ public enum EnvironmentFile {
             }
             let key = trimmed[..<eq].trimmingCharacters(in: " \t")
             guard let first = key.first, first.isLetter || first == "_",
-                  key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+            else {
                 throw Failure(line: pendingStart, reason: "'\(key)' is not a variable name")
             }
             var value = trimmed[trimmed.index(after: eq)...].trimmingCharacters(in: " \t")

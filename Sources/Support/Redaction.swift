@@ -1,4 +1,5 @@
 import Foundation
+
 /// Scrubs text bound for logs: bearer tokens, our API tokens, provider-looking keys,
 /// `data:` URLs and long base64 runs never reach a log line (SPEC section 8).
 public enum Redaction {

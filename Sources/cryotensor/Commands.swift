@@ -9,31 +9,31 @@ enum Commands {
     static let version = "0.1.0"
 
     static let usage = """
-    usage: cryotensor <command> [options] [--env-file PATH]
+        usage: cryotensor <command> [options] [--env-file PATH]
 
-    --env-file PATH reads settings from a file in systemd's EnvironmentFile syntax (KEY=VALUE lines,
-    comments on their own lines); its values win over the environment. Every command takes it.
+        --env-file PATH reads settings from a file in systemd's EnvironmentFile syntax (KEY=VALUE lines,
+        comments on their own lines); its values win over the environment. Every command takes it.
 
-    commands:
-      serve [--listen unix:PATH|HOST:PORT] [--threads N] [--socket-mode 0660] [--socket-group NAME] [--grace-seconds 30]
-            [--allowed-peers ADDR[,ADDR...]] [--backlog 1024] [--max-streams 2048] [--pool 16]
-                                 serve FastCGI; without --listen, serves the socket on fd 0 (spawn-fcgi);
-                                 on TCP, only --allowed-peers may connect (default 127.0.0.1,::1);
-                                 streams and downloads run on their own elastic threads, at most --max-streams
-      check-config               validate the environment and print every setting (secrets as set/unset)
-      migrate                    apply pending database migrations
-      user add EMAIL [--admin]   create a user; the password is read as one line on stdin, or generated and printed
-      token create --user EMAIL [--name NAME]
-                                 create an API token and print it alone on stdout
-      reencrypt                  rewrite stored secrets under the current key, and chats to the current mode and key
-      cleanup                    retention: drop audit events past AUDIT_RETENTION_DAYS (checkpoint kept), delete chats
-                                 past CHAT_RETENTION_DAYS with every copy, pipe artifacts and session-log archives past their age
-      audit verify               check the audit chain: exit 0 when whole, 1 naming the first event that fails
-      audit export [--since UNIX]
-                                 write audit events as JSON lines to stdout (for a SIEM)
-      check-url URL              the download guard's verdict for URL under the current settings (no connection)
-      version                    print the version
-    """
+        commands:
+          serve [--listen unix:PATH|HOST:PORT] [--threads N] [--socket-mode 0660] [--socket-group NAME] [--grace-seconds 30]
+                [--allowed-peers ADDR[,ADDR...]] [--backlog 1024] [--max-streams 2048] [--pool 16]
+                                     serve FastCGI; without --listen, serves the socket on fd 0 (spawn-fcgi);
+                                     on TCP, only --allowed-peers may connect (default 127.0.0.1,::1);
+                                     streams and downloads run on their own elastic threads, at most --max-streams
+          check-config               validate the environment and print every setting (secrets as set/unset)
+          migrate                    apply pending database migrations
+          user add EMAIL [--admin]   create a user; the password is read as one line on stdin, or generated and printed
+          token create --user EMAIL [--name NAME]
+                                     create an API token and print it alone on stdout
+          reencrypt                  rewrite stored secrets under the current key, and chats to the current mode and key
+          cleanup                    retention: drop audit events past AUDIT_RETENTION_DAYS (checkpoint kept), delete chats
+                                     past CHAT_RETENTION_DAYS with every copy, pipe artifacts and session-log archives past their age
+          audit verify               check the audit chain: exit 0 when whole, 1 naming the first event that fails
+          audit export [--since UNIX]
+                                     write audit events as JSON lines to stdout (for a SIEM)
+          check-url URL              the download guard's verdict for URL under the current settings (no connection)
+          version                    print the version
+        """
 
     static func fail(_ message: String, code: Int32 = 1) -> Int32 {
         FileHandle.standardError.write(Data(("cryotensor: " + message + "\n").utf8))
@@ -160,15 +160,19 @@ enum Commands {
 
     static func user(_ args: [String], environment: [String: String]) -> Int32 {
         guard args.first == "add", let parsed = options(Array(args.dropFirst()), flags: ["--admin"]),
-              let email = parsed.positional.first, parsed.positional.count == 1 else {
+            let email = parsed.positional.first, parsed.positional.count == 1
+        else {
             return fail("usage: cryotensor user add EMAIL [--admin]", code: 2)
         }
         guard let config = loadConfig(environment), let db = openDatabase(config) else { return 1 }
         var password: String
         if isatty(0) == 1 {
             // A person at a terminal: asked twice, without echo; empty means "generate one".
-            guard let first = Terminal.readSecret("Password for \(email) (empty: generate one): ") else { return fail("no "
-                + "password read", code: 2) }
+            guard let first = Terminal.readSecret("Password for \(email) (empty: generate one): ") else {
+                return fail(
+                    "no "
+                        + "password read", code: 2)
+            }
             if !first.isEmpty {
                 guard let second = Terminal.readSecret("Again: "), second == first else { return fail("the passwords differ", code: 2) }
             }
@@ -184,8 +188,9 @@ enum Commands {
         do {
             guard try UserRepository(db).find(email: email) == nil else { return fail("a user with email \(email) exists") }
             let scope = try operatorScope(config, db: db, environment: environment)
-            let (user, _) = try Accounts.create(scope, email: email, password: password,
-                                                role: parsed.values["--admin"] != nil ? .admin : .user, generated: generated)
+            let (user, _) = try Accounts.create(
+                scope, email: email, password: password,
+                role: parsed.values["--admin"] != nil ? .admin : .user, generated: generated)
             if generated { print(password) }
             FileHandle.standardError.write(Data("created \(user.role.rawValue) \(user.email) (id \(user.id))\n".utf8))
             return 0
@@ -215,8 +220,9 @@ enum Commands {
         guard var config = loadConfig(environment) else { return 2 }
         // Admin changes to the guard's settings (stored in the database) apply here too.
         if FileManager.default.fileExists(atPath: config.databasePath), let db = try? Database(path: config.databasePath),
-           let overrides = try? RuntimeSettingsRepository(db).all(), !overrides.isEmpty,
-           let merged = try? Config.load(environment: environment.merging(overrides) { _, new in new }) {
+            let overrides = try? RuntimeSettingsRepository(db).all(), !overrides.isEmpty,
+            let merged = try? Config.load(environment: environment.merging(overrides) { _, new in new })
+        {
             config = merged
         }
         let verdict = Downloads.check(raw, config: config)
@@ -243,10 +249,12 @@ enum Commands {
                 FileHandle.standardError.write(Data("reencrypt: \(line)\n".utf8))
             }
             print("rewritten \(report.rewritten), already current \(report.alreadyCurrent), failed \(report.failed.count)")
-            try operatorScope(config, db: db, environment: environment).audit(.secretsReencrypt, target: AuditTarget("database"),
-                outcome: report.failed.isEmpty ? .ok : .failed, details: [
+            try operatorScope(config, db: db, environment: environment).audit(
+                .secretsReencrypt, target: AuditTarget("database"),
+                outcome: report.failed.isEmpty ? .ok : .failed,
+                details: [
                     "key_id": JSON(config.encryptionKey.map { Keyring.keyID($0.reveal()) }), "rewritten": JSON(report.rewritten),
-                    "already_current": JSON(report.alreadyCurrent), "failed": JSON(report.failed.count),
+                    "already_current": JSON(report.alreadyCurrent), "failed": JSON(report.failed.count)
                 ])
             for failure in report.failed {
                 FileHandle.standardError.write(Data("reencrypt: cannot decrypt \(failure); left unchanged\n".utf8))
@@ -257,7 +265,6 @@ enum Commands {
         }
     }
 }
-
 
 /// Reading a secret at a terminal without echoing it.
 enum Terminal {

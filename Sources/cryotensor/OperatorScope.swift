@@ -11,8 +11,9 @@ extension Commands {
         let cacheKey = try ServiceKeyRepository(db).key("redis-cache-mac") { Crypto.Random.bytes(32) }
         let shared = SharedState(version: version, config: config, environment: environment, cacheMACKey: cacheKey)
         let services = try Services(config: config, shared: shared)
-        let scope = Scope(lease: ServicesLease(owned: services), requestID: "cli-" + Encoding.hex(Crypto.Random.bytes(8)),
-                          clientAddress: "local uid \(getuid())")
+        let scope = Scope(
+            lease: ServicesLease(owned: services), requestID: "cli-" + Encoding.hex(Crypto.Random.bytes(8)),
+            clientAddress: "local uid \(getuid())")
         scope.actingAs = .operator
         return scope
     }

@@ -79,8 +79,9 @@ extension Commands {
         if let interrupted = try? ChatRepository(db).markInterrupted(), interrupted > 0 {
             Log.event(.warn, "answers_interrupted", ["count": JSON(interrupted)])
         }
-        let lanes = Lanes(isLong: Application.isLong, long: { request, writer in longApp.handle(request, writer) },
-                          busy: Application.busy, maxLong: maxStreams)
+        let lanes = Lanes(
+            isLong: Application.isLong, long: { request, writer in longApp.handle(request, writer) },
+            busy: Application.busy, maxLong: maxStreams)
         FileLimits.raise(for: maxStreams)
         // A client gone mid-stream must be a failed write, never a signal that ends the process.
         signal(SIGPIPE, SIG_IGN)
@@ -88,8 +89,9 @@ extension Commands {
         // for itself, so a SIGTERM between the two would be swallowed and the process never stop.
         let server: Server
         do {
-            var options = Server.Options(address: address, threads: threads, maxBodyBytes: config.maxBodyBytes,
-                                         socketMode: mode, socketGroup: parsed.values["--socket-group"])
+            var options = Server.Options(
+                address: address, threads: threads, maxBodyBytes: config.maxBodyBytes,
+                socketMode: mode, socketGroup: parsed.values["--socket-group"])
             options.allowedPeers = peers
             options.setsPeerEnvironment = setsPeerEnvironment
             options.backlog = backlog
@@ -103,9 +105,11 @@ extension Commands {
         // threads that exist then and in their children; a thread started before would take the
         // signal and, with SIGTERM ignored, drop it.
         shared.partials.startFlusher { try? Services(config: config, shared: shared) }
-        var serving: [String: JSON] = ["listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),
-                                       "max_streams": JSON(maxStreams), "pool": JSON(poolSize), "backlog": JSON(Int(backlog)),
-                                       "version": .string(version), "pid": JSON(Int(getpid()))]
+        var serving: [String: JSON] = [
+            "listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),
+            "max_streams": JSON(maxStreams), "pool": JSON(poolSize), "backlog": JSON(Int(backlog)),
+            "version": .string(version), "pid": JSON(Int(getpid()))
+        ]
         if address.isTCP { serving["allowed_peers"] = .string(peers?.environmentValue ?? "any") }
         Log.event(.info, "serving", serving)
         server.run(lanes: lanes) {
@@ -116,8 +120,11 @@ extension Commands {
             } catch {
                 Log.event(.error, "worker_start_failed", ["error": .string(String(describing: error))])
                 let unavailable = ServiceError(.unavailable, "The service cannot open its database.")
-                return { _, writer in writer.send(status: unavailable.status, headers: [("Content-Type", "application/json")],
-                                                  body: Array(unavailable.body.serialized().utf8)) }
+                return { _, writer in
+                    writer.send(
+                        status: unavailable.status, headers: [("Content-Type", "application/json")],
+                        body: Array(unavailable.body.serialized().utf8))
+                }
             }
         }
         // The accepting threads left their loops; streams on the elastic lane may still be running:
@@ -127,7 +134,6 @@ extension Commands {
         return 0
     }
 }
-
 
 /// Each stream in flight holds a FastCGI connection and an upstream socket: the soft limit of open
 /// files (often 1024) would refuse connections long before `--max-streams`. Raised to the hard limit.

@@ -1,6 +1,7 @@
-@testable import App
 import Service
 import Testing
+
+@testable import App
 
 @Suite struct RouterTests {
     let router = Router(Application.routes)
@@ -34,9 +35,11 @@ import Testing
     @Test func validatesTypesAndLimits() throws {
         let ok = try spec.validate(Array(#"{"email":"a@b.co","role":"user","n":3}"#.utf8))
         #expect(ok.string("email") == "a@b.co" && ok.int("n") == 3)
-        let cases = [(#"{"role":"user"}"#, "email"), (#"{"email":"nope"}"#, "email"), (#"{"email":"a@b.co","role":"root"}"#, "role"),
-                     (#"{"email":"a@b.co","n":9}"#, "n"), (#"{"email":"a@b.co","n":true}"#, "n"),
-                     (#"{"email":"a@b.co","x":1}"#, "x")]
+        let cases = [
+            (#"{"role":"user"}"#, "email"), (#"{"email":"nope"}"#, "email"), (#"{"email":"a@b.co","role":"root"}"#, "role"),
+            (#"{"email":"a@b.co","n":9}"#, "n"), (#"{"email":"a@b.co","n":true}"#, "n"),
+            (#"{"email":"a@b.co","x":1}"#, "x")
+        ]
         for (body, field) in cases {
             do {
                 _ = try spec.validate(Array(body.utf8))

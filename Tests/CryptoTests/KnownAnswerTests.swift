@@ -15,12 +15,17 @@ func hexBytes(_ hex: String) -> [UInt8] {
 @Suite struct KnownAnswerTests {
     @Test func scryptRFC7914Vector() throws {
         let out = try KDF.scrypt(password: Array("password".utf8), salt: Array("NaCl".utf8), logN: 10, r: 8, p: 16, length: 64)
-        #expect(Encoding.hex(out) == "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640")
+        #expect(
+            Encoding.hex(out)
+                == "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622"
+                + "eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640"
+        )
     }
 
     @Test func hkdfRFC5869CaseOne() throws {
-        let okm = try KDF.hkdfSHA256(key: [UInt8](repeating: 0x0b, count: 22), salt: hexBytes("000102030405060708090a0b0c"),
-                                     info: hexBytes("f0f1f2f3f4f5f6f7f8f9"), length: 42)
+        let okm = try KDF.hkdfSHA256(
+            key: [UInt8](repeating: 0x0b, count: 22), salt: hexBytes("000102030405060708090a0b0c"),
+            info: hexBytes("f0f1f2f3f4f5f6f7f8f9"), length: 42)
         #expect(Encoding.hex(okm) == "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
     }
 

@@ -1,6 +1,7 @@
-@testable import Crypto
 import Support
 import Testing
+
+@testable import Crypto
 
 @Suite struct SubkeyTests {
     /// Public values come from per-use HKDF subkeys, never from the secret itself.

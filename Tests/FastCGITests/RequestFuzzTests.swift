@@ -1,6 +1,7 @@
-@testable import FastCGI
 import TestSupport
 import Testing
+
+@testable import FastCGI
 
 /// Seeded fuzzing of what `Request` decodes from the client's query string and cookies.
 @Suite struct RequestFuzzTests {
@@ -32,8 +33,10 @@ import Testing
         return String(decoding: out, as: UTF8.self)
     }
 
-    static let pieces = ["%", "%%", "%G1", "%1", "%41", "%4a", "%4A", "%+1", "%-0", "%-1", "% 1", "%0x", "%C3%A9", "%C3", "%FF", "%ff%fe",
-                         "%E2%82", "%00", "+", "++", "a", "Z", "é", "😀", "=", "&", ";", " ", "%2B", "%25", "%%41", "\u{0}"]
+    static let pieces = [
+        "%", "%%", "%G1", "%1", "%41", "%4a", "%4A", "%+1", "%-0", "%-1", "% 1", "%0x", "%C3%A9", "%C3", "%FF", "%ff%fe",
+        "%E2%82", "%00", "+", "++", "a", "Z", "é", "😀", "=", "&", ";", " ", "%2B", "%25", "%%41", "\u{0}"
+    ]
 
     static func text(_ rng: inout SeededGenerator) -> String {
         var s = ""
@@ -66,7 +69,8 @@ import Testing
                 out.append(c)
             } else {
                 let digits = rng.chance(2) ? "0123456789ABCDEF" : "0123456789abcdef"
-                out += "%" + String(digits[digits.index(digits.startIndex, offsetBy: Int(b >> 4))])
+                out +=
+                    "%" + String(digits[digits.index(digits.startIndex, offsetBy: Int(b >> 4))])
                     + String(digits[digits.index(digits.startIndex, offsetBy: Int(b & 0xF))])
             }
         }

@@ -18,7 +18,7 @@ struct AccessTests {
 
     static let adminRoutes: [(String, String)] = [
         ("GET", "/admin/status"), ("GET", "/admin/users"), ("POST", "/admin/users"),
-        ("PATCH", "/admin/users/1"), ("DELETE", "/admin/users/1"),
+        ("PATCH", "/admin/users/1"), ("DELETE", "/admin/users/1")
     ]
 
     @Test func anonymousGets401AndUserGets403OnEveryAdminRoute() throws {
@@ -43,7 +43,8 @@ struct AccessTests {
         #expect(wrongType.json?["error"]?["field"]?.stringValue == "email")
         let unknown = try admin.post("/admin/users", ["email": "n@example.com", "rolee": "admin"])
         #expect(unknown.status == 400 && unknown.json?["error"]?["field"]?.stringValue == "rolee")
-        let notJSON = try admin.request("POST", "/admin/users", body: Data("email=x".utf8), contentType: "application/x-www-form-urlencoded")
+        let notJSON = try admin.request(
+            "POST", "/admin/users", body: Data("email=x".utf8), contentType: "application/x-www-form-urlencoded")
         #expect(notJSON.status == 415)
         // Nothing was created by any of them.
         #expect(try admin.get("/admin/users").json?["users"]?.arrayValue?.count == 2)

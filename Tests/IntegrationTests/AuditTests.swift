@@ -33,11 +33,17 @@ struct AuditTests {
         let create = try Self.last(admin, "user.create")
         #expect(create["actor"] == ["type": "user", "user_id": 1, "email": "admin@example.com"])
         #expect(create["target"] == ["type": "user", "id": .string(String(patID)), "name": "pat@example.com"])
-        #expect(create["details"] == ["email": "pat@example.com", "role": "user", "disabled": false,
-                                      "password": ["change": "set", "generated": false]])
+        #expect(
+            create["details"] == [
+                "email": "pat@example.com", "role": "user", "disabled": false,
+                "password": ["change": "set", "generated": false]
+            ])
         #expect(try admin.patch("/admin/users/\(patID)", ["disabled": true]).status == 200)
-        #expect(try Self.last(admin, "user.update")["details"] == ["disabled": ["before": false, "after": true],
-                                                                   "sessions_and_tokens_ended": true])
+        #expect(
+            try Self.last(admin, "user.update")["details"] == [
+                "disabled": ["before": false, "after": true],
+                "sessions_and_tokens_ended": true
+            ])
 
         let token = try #require(try admin.post("/tokens", ["name": "ci"]).json)
         let issued = try Self.last(admin, "token.create")
@@ -68,22 +74,38 @@ struct AuditTests {
 
 extension AuditTests {
     @Test func connectionsSettingsTransferAndValves() throws {
-        let stack = try Stack(env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyA,
-                                    "OPENAI_ALLOWED_API_BASE_URLS": "https://api.example.com/v1,https://other.example.com/v1"])
+        let stack = try Stack(env: [
+            "CONFIG_ENCRYPTION_KEY": encryptionKeyA,
+            "OPENAI_ALLOWED_API_BASE_URLS": "https://api.example.com/v1,https://other.example.com/v1"
+        ])
         let admin = try stack.signedIn("admin@example.com", admin: true)
-        let made = try admin.post("/admin/connections", ["name": "main", "base_url": "https://api.example.com/v1",
-                                                         "api_key": "sk-audit-first-key-00001111"])
+        let made = try admin.post(
+            "/admin/connections",
+            [
+                "name": "main", "base_url": "https://api.example.com/v1",
+                "api_key": "sk-audit-first-key-00001111"
+            ])
         let id = try #require(made.json?["id"]?.intValue)
         let create = try Self.last(admin, "connection.create")
         #expect(create["target"] == ["type": "connection", "id": .string(String(id)), "name": "main"])
-        #expect(create["details"] == ["name": "main", "kind": "openai", "base_url": "https://api.example.com/v1", "api_version": .null,
-                                      "enabled": true, "api_key": ["change": "set", "fingerprint": "sk-…1111"]])
-        #expect(try admin.put("/admin/connections/\(id)", ["base_url": "https://other.example.com/v1",
-                                                           "api_key": "sk-audit-second-key-2222"]).status == 200)
-        #expect(try Self.last(admin, "connection.update")["details"] == [
-            "base_url": ["before": "https://api.example.com/v1", "after": "https://other.example.com/v1"],
-            "api_key": ["change": "replaced", "fingerprint": "sk-…2222"],
-        ])
+        #expect(
+            create["details"] == [
+                "name": "main", "kind": "openai", "base_url": "https://api.example.com/v1", "api_version": .null,
+                "enabled": true, "api_key": ["change": "set", "fingerprint": "sk-…1111"]
+            ])
+        #expect(
+            try admin.put(
+                "/admin/connections/\(id)",
+                [
+                    "base_url": "https://other.example.com/v1",
+                    "api_key": "sk-audit-second-key-2222"
+                ]
+            ).status == 200)
+        #expect(
+            try Self.last(admin, "connection.update")["details"] == [
+                "base_url": ["before": "https://api.example.com/v1", "after": "https://other.example.com/v1"],
+                "api_key": ["change": "replaced", "fingerprint": "sk-…2222"]
+            ])
         // A refused change is recorded as failed, without what was sent.
         #expect(try admin.put("/admin/connections/\(id)", ["base_url": "https://evil.example.net/v1"]).status == 400)
         let refused = try Self.last(admin, "connection.update")
@@ -114,11 +136,22 @@ extension AuditTests {
         let imported = try Self.last(admin, "config.import")
         #expect(imported["details"]?["dry_run"] == true && imported["details"]?["connections"]?.arrayValue?.first?["action"] == "created")
 
-        #expect(try admin.put("/admin/pipes/openrouter/valves", ["valves": ["API_KEY": "sk-or-v1-audit-valve-key-3333",
-                                                                           "ARTIFACT_CLEANUP_DAYS": 30]]).status == 200)
-        #expect(try Self.last(admin, "pipe.valves_update")["details"] == ["valves": [
-            "API_KEY": ["change": "set", "fingerprint": "sk-or-v1-…3333"], "ARTIFACT_CLEANUP_DAYS": ["before": "90", "after": "30"],
-        ]])
+        #expect(
+            try admin.put(
+                "/admin/pipes/openrouter/valves",
+                [
+                    "valves": [
+                        "API_KEY": "sk-or-v1-audit-valve-key-3333",
+                        "ARTIFACT_CLEANUP_DAYS": 30
+                    ]
+                ]
+            ).status == 200)
+        #expect(
+            try Self.last(admin, "pipe.valves_update")["details"] == [
+                "valves": [
+                    "API_KEY": ["change": "set", "fingerprint": "sk-or-v1-…3333"], "ARTIFACT_CLEANUP_DAYS": ["before": "90", "after": "30"]
+                ]
+            ])
 
     }
 
@@ -129,9 +162,11 @@ extension AuditTests {
         for n in 0..<5 { _ = try admin.post("/tokens", ["name": .string("t\(n)")]) }
         #expect(try user.get("/admin/audit").status == 403)
         #expect(try Client(base: stack.base).get("/admin/audit").status == 401)
-        for bad in ["action=auth.everything", "limit=100000", "limit=-1", "limit=1e3", "since=abc", "before=0",
-                    "action=token.create&action=user.create", "actor=%0aadmin", "actor=a%00b@example.com", "sort=id",
-                    "since=20&until=10"] {
+        for bad in [
+            "action=auth.everything", "limit=100000", "limit=-1", "limit=1e3", "since=abc", "before=0",
+            "action=token.create&action=user.create", "actor=%0aadmin", "actor=a%00b@example.com", "sort=id",
+            "since=20&until=10"
+        ] {
             let r = try admin.get("/admin/audit?" + bad)
             #expect(r.status == 400 && r.errorCode == "invalid_field", "\(bad): \(r.status) \(r.text)")
         }
@@ -159,8 +194,13 @@ extension AuditTests {
         let past = Int(Date().timeIntervalSince1970) - 40 * 86_400
         try runCommand("/usr/bin/sqlite3", [stack.dbPath, "UPDATE chats SET updated_at = \(past) WHERE id = \(old)"])
         // The first three events aged by hand: their macs no longer match, until retention drops them.
-        try runCommand("/usr/bin/sqlite3", [stack.dbPath, "DROP TRIGGER audit_events_no_update; "
-            + "UPDATE audit_events SET ts = \(past) WHERE id <= 3"])
+        try runCommand(
+            "/usr/bin/sqlite3",
+            [
+                stack.dbPath,
+                "DROP TRIGGER audit_events_no_update; "
+                    + "UPDATE audit_events SET ts = \(past) WHERE id <= 3"
+            ])
         let aged = try stack.cli(["audit", "verify"])
         #expect(aged.status == 1 && aged.stdout.contains("event 1 (edited)"), "\(aged.stdout)")
         let cleaned = try stack.cli(["cleanup"])
@@ -178,14 +218,20 @@ extension AuditTests {
         #expect(try stack.cli(["audit", "export", "--since", "soon"]).status == 2)
 
         // Edit, delete, insert: each named.
-        let forged = "INSERT INTO audit_events SELECT id + 100, ts, actor_type, actor_user_id, actor_email, client, request_id, action, "
+        let forged =
+            "INSERT INTO audit_events SELECT id + 100, ts, actor_type, actor_user_id, actor_email, client, request_id, action, "
             + "target_type, target_id, target_name, outcome, details, (SELECT MAX(id) FROM audit_events), key_id, mac "
             + "FROM audit_events WHERE id = 5"
         try runCommand("/usr/bin/sqlite3", [stack.dbPath, forged])
         let inserted = try stack.cli(["audit", "verify"])
         #expect(inserted.status == 1 && inserted.stdout.contains("event 105"), "\(inserted.stdout)")
-        try runCommand("/usr/bin/sqlite3", [stack.dbPath, "DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE id = 105; "
-            + "UPDATE audit_events SET details = '{}' WHERE id = 6"])
+        try runCommand(
+            "/usr/bin/sqlite3",
+            [
+                stack.dbPath,
+                "DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE id = 105; "
+                    + "UPDATE audit_events SET details = '{}' WHERE id = 6"
+            ])
         let edited = try stack.cli(["audit", "verify"])
         #expect(edited.status == 1 && edited.stdout.contains("event 6 (edited)"), "\(edited.stdout)")
         try runCommand("/usr/bin/sqlite3", [stack.dbPath, "DELETE FROM audit_events WHERE id = 6"])
@@ -198,25 +244,41 @@ extension AuditTests {
     /// Unique secrets and sentences through every path that records an event, then a grep of every
     /// audit row (sqlite3) and of `audit export`.
     @Test func plantedSecretsNeverReachTheTrail() throws {
-        let stack = try Stack(env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyA, "WEBUI_SECRET_KEY": webuiKeyA,
-                                    "OPENAI_ALLOWED_API_BASE_URLS": "https://api.example.com/v1"])
+        let stack = try Stack(env: [
+            "CONFIG_ENCRYPTION_KEY": encryptionKeyA, "WEBUI_SECRET_KEY": webuiKeyA,
+            "OPENAI_ALLOWED_API_BASE_URLS": "https://api.example.com/v1"
+        ])
         let tag = UUID().uuidString.prefix(8)
-        var planted = ["pw-user-\(tag)-aaaa", "pw-reset-\(tag)-bbbb", "sk-conn-\(tag)-cccc-0000", "sk-conn2-\(tag)-dddd-0000",
-                       "sk-or-v1-valve-\(tag)-eeee", "artifact-key-\(tag)-ffff-0123456789", "zip-pw-\(tag)-gggg",
-                       "sentence \(tag) the heron flies at dusk", "second sentence \(tag) of quiet rivers", "typed-\(tag)-into-email",
-                       "sk-import-\(tag)-hhhh-0000", "hook-\(tag)-path", "query-\(tag)-token", "sk-refused-\(tag)-iiii-0000"]
+        var planted = [
+            "pw-user-\(tag)-aaaa", "pw-reset-\(tag)-bbbb", "sk-conn-\(tag)-cccc-0000", "sk-conn2-\(tag)-dddd-0000",
+            "sk-or-v1-valve-\(tag)-eeee", "artifact-key-\(tag)-ffff-0123456789", "zip-pw-\(tag)-gggg",
+            "sentence \(tag) the heron flies at dusk", "second sentence \(tag) of quiet rivers", "typed-\(tag)-into-email",
+            "sk-import-\(tag)-hhhh-0000", "hook-\(tag)-path", "query-\(tag)-token", "sk-refused-\(tag)-iiii-0000"
+        ]
         let adminPassword = try stack.addUser("admin@example.com", admin: true)
         planted.append(adminPassword)
         let admin = try stack.login("admin@example.com", adminPassword)
         let user = try #require(try admin.post("/admin/users", ["email": "sweep@example.com", "password": .string(planted[0])]).json)
         let userID = try #require(user["user"]?["id"]?.intValue)
         _ = try admin.patch("/admin/users/\(userID)", ["password": .string(planted[1])])
-        let conn = try #require(try admin.post("/admin/connections", ["name": "c", "base_url": "https://api.example.com/v1",
-                                                                      "api_key": .string(planted[2])]).json?["id"]?.intValue)
+        let conn = try #require(
+            try admin.post(
+                "/admin/connections",
+                [
+                    "name": "c", "base_url": "https://api.example.com/v1",
+                    "api_key": .string(planted[2])
+                ]
+            ).json?["id"]?.intValue)
         _ = try admin.put("/admin/connections/\(conn)", ["api_key": .string(planted[3])])
         _ = try admin.put("/admin/connections/\(conn)", ["base_url": "https://elsewhere.example.com/v1", "api_key": .string(planted[13])])
-        _ = try admin.put("/admin/pipes/openrouter/valves", ["valves": ["API_KEY": .string(planted[4]),
-            "ARTIFACT_ENCRYPTION_KEY": .string(planted[5]), "SESSION_LOG_ZIP_PASSWORD": .string(planted[6])]])
+        _ = try admin.put(
+            "/admin/pipes/openrouter/valves",
+            [
+                "valves": [
+                    "API_KEY": .string(planted[4]),
+                    "ARTIFACT_ENCRYPTION_KEY": .string(planted[5]), "SESSION_LOG_ZIP_PASSWORD": .string(planted[6])
+                ]
+            ])
         let apiToken = try #require(try admin.post("/tokens", ["name": "sweep"]).json?["token"]?.stringValue)
         let cliToken = try stack.cli(["token", "create", "--user", "admin@example.com"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)

@@ -36,8 +36,9 @@ struct AuthTests {
         // Plain http on 127.0.0.1: the browser would drop a Secure cookie, so none is set here ...
         #expect(!cookie.contains("Secure"))
         // ... but any other host gets Secure.
-        let other = try Client(base: stack.base).post("/auth/login", ["email": "admin@example.com", "password": .string(adminPassword)],
-                                                      headers: ["Host": "chat.example.org"])
+        let other = try Client(base: stack.base).post(
+            "/auth/login", ["email": "admin@example.com", "password": .string(adminPassword)],
+            headers: ["Host": "chat.example.org"])
         #expect(other.header("Set-Cookie")?.contains("; Secure") == true)
     }
 
@@ -125,7 +126,9 @@ struct AuthTests {
     @Test func loginIsRateLimitedPerAccount() throws {
         let password = try stack.addUser("target@example.com")
         for _ in 0..<3 {
-            #expect(try Client(base: stack.base).post("/auth/login", ["email": "target@example.com", "password": "wrong-wrong-wrong"]).status == 401)
+            #expect(
+                try Client(base: stack.base).post("/auth/login", ["email": "target@example.com", "password": "wrong-wrong-wrong"]).status
+                    == 401)
         }
         let limited = try Client(base: stack.base).post("/auth/login", ["email": "target@example.com", "password": .string(password)])
         #expect(limited.status == 429)

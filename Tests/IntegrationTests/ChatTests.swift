@@ -9,8 +9,12 @@ struct ChatTests {
         if encrypted { env["ENABLE_LOCAL_ENCRYPTION"] = "true" }
         let stack = try Stack(env: env)
         let admin = try stack.signedIn("admin@example.com", admin: true)
-        let r = try admin.post("/admin/connections", ["name": "mock", "kind": "openai", "base_url": .string(upstream.baseURL),
-                                                      "api_key": "sk-chat-test-0123456789abcd"])
+        let r = try admin.post(
+            "/admin/connections",
+            [
+                "name": "mock", "kind": "openai", "base_url": .string(upstream.baseURL),
+                "api_key": "sk-chat-test-0123456789abcd"
+            ])
         guard r.status == 201 else { throw StackError("connection: \(r.text)") }
         return (stack, admin)
     }
@@ -65,7 +69,9 @@ struct ChatTests {
         let (stack, admin) = try makeStack(upstream)
         defer { withExtendedLifetime(stack) {} }
         let chat = try newChat(admin)
-        let events = try admin.streamEvents("/chats/\(chat)/messages", ["content": "cut me", "model": "mock-gpt-4o"]).compactMap { try? JSON.parse($0.data) }
+        let events = try admin.streamEvents("/chats/\(chat)/messages", ["content": "cut me", "model": "mock-gpt-4o"]).compactMap {
+            try? JSON.parse($0.data)
+        }
         #expect(events.filter { $0["type"]?.stringValue == "delta" }.count == 2)
         let error = try #require(events.last)
         #expect(error["type"]?.stringValue == "error")
@@ -137,9 +143,14 @@ struct ChatTests {
         #expect(try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM chat_search"]).stdout == "0\n")
         for (name, data) in stack.persistedBytes() { #expect(!data.contains(sentence), "planted sentence in \(name)") }
         // Sealed values are kept as BLOBs (issue 14), and the list reads the sealed title back.
-        let forms = try runCommand("/usr/bin/sqlite3", [stack.dbPath,
-            "SELECT DISTINCT typeof(content) FROM messages WHERE content_encrypted = 1 "
-                + "UNION ALL SELECT DISTINCT typeof(title) FROM chats WHERE title_encrypted = 1"]).stdout
+        let forms = try runCommand(
+            "/usr/bin/sqlite3",
+            [
+                stack.dbPath,
+                "SELECT DISTINCT typeof(content) FROM messages WHERE content_encrypted = 1 "
+                    + "UNION ALL SELECT DISTINCT typeof(title) FROM chats WHERE title_encrypted = 1"
+            ]
+        ).stdout
         #expect(forms == "blob\nblob\n")
         #expect(try admin.get("/chats").json?["chats"]?.arrayValue?.first?["title"]?.stringValue == "title " + sentence)
     }
@@ -193,15 +204,19 @@ struct ChatTests {
         let token = try stack.cli(["token", "create", "--user", "admin@example.com"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let sdk = Client(base: stack.base)
         sdk.bearer = token
-        let plain = try sdk.post("/chat/completions", ["model": "mock-gpt-4o", "messages": [["role": "user", "content": "hi sdk"]], "user": "spoofed-id"])
+        let plain = try sdk.post(
+            "/chat/completions", ["model": "mock-gpt-4o", "messages": [["role": "user", "content": "hi sdk"]], "user": "spoofed-id"])
         #expect(plain.status == 200)
         #expect(plain.json?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue == "Mock answer to: hi sdk")
         let forwarded = try upstream.requests().last?["body"]?.stringValue ?? ""
         #expect(!forwarded.contains("spoofed-id"))
-        let events = try sdk.streamEvents("/chat/completions", ["model": "mock-gpt-4o", "stream": true, "messages": [["role": "user", "content": "stream sdk"]]])
+        let events = try sdk.streamEvents(
+            "/chat/completions", ["model": "mock-gpt-4o", "stream": true, "messages": [["role": "user", "content": "stream sdk"]]])
         #expect(events.last?.data == "[DONE]")
         #expect(events.count >= 5)
-        #expect(try sdk.post("/chat/completions", ["model": "nope", "messages": [["role": "user", "content": "x"]]]).errorCode == "unknown_model")
+        #expect(
+            try sdk.post("/chat/completions", ["model": "nope", "messages": [["role": "user", "content": "x"]]]).errorCode
+                == "unknown_model")
         #expect(try Client(base: stack.base).post("/chat/completions", ["model": "mock-gpt-4o", "messages": []]).status == 401)
     }
 }

@@ -19,7 +19,7 @@ struct ConfigTests {
         ("REDIS_URL", "http://localhost:6379"),
         ("ENABLE_LOCAL_ENCRYPTION", "true"),
         ("REMOTE_DOWNLOAD_MAX_RETRIES", "-1"),
-        ("CONFIG_ENCRYPTION_KEY", "short"),
+        ("CONFIG_ENCRYPTION_KEY", "short")
     ])
     func badValueStopsServeAndNamesTheVariable(variable: String, value: String) throws {
         let check = try run(["check-config"], [variable: value])

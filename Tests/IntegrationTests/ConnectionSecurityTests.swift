@@ -15,23 +15,46 @@ struct ConnectionSecurityTests {
         let replaced = "sk-REPLACED-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let imported = "sk-IMPORTED-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         var responses: [HTTPResult] = []
-        let created = try admin.post("/admin/connections", ["name": "p", "kind": "openai", "base_url": .string(upstream.baseURL),
-            "api_key": .string(planted)])
+        let created = try admin.post(
+            "/admin/connections",
+            [
+                "name": "p", "kind": "openai", "base_url": .string(upstream.baseURL),
+                "api_key": .string(planted)
+            ])
         responses.append(created)
         let id = try #require(created.json?["id"]?.intValue)
         responses.append(try admin.get("/models"))
-        responses.append(try admin.put("/admin/connections/\(id)", ["name": "p", "base_url": .string(upstream.baseURL),
-            "api_key": .string(replaced)]))
-        responses.append(try admin.post("/admin/config/import", ["connections": [["name": "q", "kind": "openai",
-            "base_url": .string(upstream.baseURL), "api_key": .string(imported)]]]))
+        responses.append(
+            try admin.put(
+                "/admin/connections/\(id)",
+                [
+                    "name": "p", "base_url": .string(upstream.baseURL),
+                    "api_key": .string(replaced)
+                ]))
+        responses.append(
+            try admin.post(
+                "/admin/config/import",
+                [
+                    "connections": [
+                        [
+                            "name": "q", "kind": "openai",
+                            "base_url": .string(upstream.baseURL), "api_key": .string(imported)
+                        ]
+                    ]
+                ]))
         responses.append(try admin.get("/admin/connections"))
         responses.append(try admin.get("/admin/config/export"))
         responses.append(try admin.get("/admin/config/export?secrets=encrypted"))
         responses.append(try admin.get("/admin/config"))
         responses.append(try admin.get("/admin/status"))
         // A wrong attempt that echoes nothing back either.
-        responses.append(try admin.put("/admin/connections/\(id)", ["name": "p", "base_url": "https://evil.example.com/v1",
-            "api_key": .string(planted)]))
+        responses.append(
+            try admin.put(
+                "/admin/connections/\(id)",
+                [
+                    "name": "p", "base_url": "https://evil.example.com/v1",
+                    "api_key": .string(planted)
+                ]))
         _ = try stack.cli(["reencrypt"])
         usleep(200_000)
         monitor.signal(SIGTERM)
@@ -65,8 +88,12 @@ struct ConnectionSecurityTests {
         let password = try stack.addUser("admin@example.com", admin: true)
         var admin = try stack.login("admin@example.com", password)
         let key = "sk-memory-only-" + UUID().uuidString
-        let created = try admin.post("/admin/connections", ["name": "m", "kind": "openai", "base_url": .string(upstream.baseURL),
-            "api_key": .string(key)])
+        let created = try admin.post(
+            "/admin/connections",
+            [
+                "name": "m", "kind": "openai", "base_url": .string(upstream.baseURL),
+                "api_key": .string(key)
+            ])
         #expect(created.json?["api_key"]?["storage"]?.stringValue == "memory")
         #expect(created.json?["api_key"]?["set"] == true)
         #expect(try admin.get("/admin/status").json?["secrets_storage"]?.stringValue == "memory")
@@ -88,8 +115,12 @@ struct ConnectionSecurityTests {
         let stack = try Stack(env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyA, "OPENAI_ALLOWED_API_BASE_URLS": upstream.baseURL])
         let password = try stack.addUser("admin@example.com", admin: true)
         let key = "sk-rotate-0123456789-WXYZ"
-        _ = try stack.login("admin@example.com", password).post("/admin/connections", ["name": "r", "kind": "openai",
-            "base_url": .string(upstream.baseURL), "api_key": .string(key)])
+        _ = try stack.login("admin@example.com", password).post(
+            "/admin/connections",
+            [
+                "name": "r", "kind": "openai",
+                "base_url": .string(upstream.baseURL), "api_key": .string(key)
+            ])
 
         // New key only: the old ciphertext is reported as undecryptable, never used.
         try stack.restartResponder(["CONFIG_ENCRYPTION_KEY": encryptionKeyB])
@@ -102,7 +133,8 @@ struct ConnectionSecurityTests {
         let rotation: [String: String?] = ["CONFIG_ENCRYPTION_KEY": encryptionKeyB, "CONFIG_ENCRYPTION_KEY_PREVIOUS": encryptionKeyA]
         try stack.restartResponder(rotation)
         admin = try stack.login("admin@example.com", password)
-        #expect(try admin.get("/admin/connections").json?["connections"]?.arrayValue?.first?["api_key"]?["fingerprint"]?.stringValue
+        #expect(
+            try admin.get("/admin/connections").json?["connections"]?.arrayValue?.first?["api_key"]?["fingerprint"]?.stringValue
                 == "sk-…WXYZ")
         let result = try stack.cli(["reencrypt"], env: rotation)
         #expect(result.status == 0)
@@ -111,7 +143,8 @@ struct ConnectionSecurityTests {
 
         try stack.restartResponder(["CONFIG_ENCRYPTION_KEY": encryptionKeyB])
         admin = try stack.login("admin@example.com", password)
-        #expect(try admin.get("/admin/connections").json?["connections"]?.arrayValue?.first?["api_key"]?["fingerprint"]?.stringValue
+        #expect(
+            try admin.get("/admin/connections").json?["connections"]?.arrayValue?.first?["api_key"]?["fingerprint"]?.stringValue
                 == "sk-…WXYZ")
         #expect(try admin.get("/admin/status").json?["encryption"]?["key_id"]?.stringValue?.count == 8)
         let again = try stack.cli(["reencrypt"], env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyB])
@@ -124,8 +157,12 @@ struct ConnectionSecurityTests {
         #expect(try admin.get("/admin/config").json?["settings"]?["enable_ssrf_protection"] == true)
         // Warm every worker's copy, then change it.
         for _ in 0..<8 { _ = try admin.get("/admin/config") }
-        let changed = try admin.patch("/admin/config", ["enable_ssrf_protection": false, "ssrf_allowed_cidrs": ["10.9.0.0/16"],
-            "default_model": "alpha-1"])
+        let changed = try admin.patch(
+            "/admin/config",
+            [
+                "enable_ssrf_protection": false, "ssrf_allowed_cidrs": ["10.9.0.0/16"],
+                "default_model": "alpha-1"
+            ])
         #expect(changed.status == 200)
         for _ in 0..<8 {
             let s = try admin.get("/admin/config").json?["settings"]

@@ -15,8 +15,10 @@ struct ConnectionTests {
     init() throws {
         hostA = try MockUpstream(["--models", "alpha-1,alpha-2"])
         hostB = try MockUpstream(["--models", "beta-1"])
-        stack = try Stack(env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyA,
-                                "OPENAI_ALLOWED_API_BASE_URLS": "\(hostA.baseURL),\(hostB.baseURL)"])
+        stack = try Stack(env: [
+            "CONFIG_ENCRYPTION_KEY": encryptionKeyA,
+            "OPENAI_ALLOWED_API_BASE_URLS": "\(hostA.baseURL),\(hostB.baseURL)"
+        ])
         let password = try stack.addUser("admin@example.com", admin: true)
         admin = try stack.login("admin@example.com", password)
     }
@@ -39,20 +41,24 @@ struct ConnectionTests {
             #expect(!response.body.contains("PLANTEDkey"))
             #expect(!response.body.contains("sk-short-123"))
         }
-        let stored = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT api_key_ciphertext FROM connections ORDER BY id LIMIT 1"]).stdout
+        let stored = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT api_key_ciphertext FROM connections ORDER BY id LIMIT 1"])
+            .stdout
         #expect(stored.hasPrefix("ct1."))
     }
 
     @Test func baseURLOutsideTheAllowlistIsRefusedEverywhere() throws {
         let refused = try create("evil", "https://evil.example.com/v1", key: "sk-evil-0123456789abcdef")
         #expect(refused.status == 400 && refused.errorCode == "base_url_not_allowed")
-        for sneaky in ["http://user:pw@127.0.0.1:\(hostA.port)/v1", "\(hostA.baseURL)?x=1", "\(hostA.baseURL)/extra", "ftp://127.0.0.1/v1"] {
+        for sneaky in ["http://user:pw@127.0.0.1:\(hostA.port)/v1", "\(hostA.baseURL)?x=1", "\(hostA.baseURL)/extra", "ftp://127.0.0.1/v1"]
+        {
             #expect(try create("sneaky", sneaky, key: nil).errorCode == "base_url_not_allowed", "\(sneaky)")
         }
         let id = try #require(try create("ok", hostA.baseURL, key: "sk-ok-0123456789abcdef").json?["id"]?.intValue)
-        let update = try admin.put("/admin/connections/\(id)", ["name": "ok", "base_url": "https://evil.example.com/v1", "api_key": "sk-new-0123456789abcdef"])
+        let update = try admin.put(
+            "/admin/connections/\(id)", ["name": "ok", "base_url": "https://evil.example.com/v1", "api_key": "sk-new-0123456789abcdef"])
         #expect(update.status == 400 && update.errorCode == "base_url_not_allowed")
-        let imported = try admin.post("/admin/config/import", ["connections": [["name": "evil", "kind": "openai", "base_url": "https://evil.example.com/v1"]]])
+        let imported = try admin.post(
+            "/admin/config/import", ["connections": [["name": "evil", "kind": "openai", "base_url": "https://evil.example.com/v1"]]])
         #expect(imported.status == 422)
         #expect(imported.json?["problems"]?.arrayValue?.first?["code"]?.stringValue == "base_url_not_allowed")
         #expect(imported.json?["problems"]?.arrayValue?.first?["path"]?.stringValue == "connections[0].base_url")
@@ -65,7 +71,8 @@ struct ConnectionTests {
         // Moving to host B without the key: refused, so the old key can never reach host B.
         let moved = try admin.put("/admin/connections/\(id)", ["name": "moving", "base_url": .string(hostB.baseURL)])
         #expect(moved.status == 400 && moved.errorCode == "secret_required")
-        let masked = try admin.put("/admin/connections/\(id)", ["name": "moving", "base_url": .string(hostB.baseURL), "api_key": "sk-…ABCD"])
+        let masked = try admin.put(
+            "/admin/connections/\(id)", ["name": "moving", "base_url": .string(hostB.baseURL), "api_key": "sk-…ABCD"])
         #expect(masked.status == 400 && masked.errorCode == "masked_value_rejected")
         let stars = try admin.put("/admin/connections/\(id)", ["name": "moving", "base_url": .string(hostB.baseURL), "api_key": "sk-***"])
         #expect(stars.errorCode == "masked_value_rejected")
@@ -75,7 +82,8 @@ struct ConnectionTests {
         #expect(try hostB.requests().isEmpty, "host B must never have been called")
         #expect(try hostA.requests().allSatisfy { $0["headers"]?["authorization"]?.stringValue == "Bearer " + keyA })
 
-        let cleared = try admin.put("/admin/connections/\(id)", ["name": "moving", "base_url": .string(hostB.baseURL), "clear_api_key": true])
+        let cleared = try admin.put(
+            "/admin/connections/\(id)", ["name": "moving", "base_url": .string(hostB.baseURL), "clear_api_key": true])
         #expect(cleared.status == 200)
         #expect(cleared.json?["api_key"]?["set"] == false)
         _ = try admin.get("/models")
@@ -84,12 +92,18 @@ struct ConnectionTests {
 
     @Test func modelsListsEachConnectionAndReportsFailuresSeparately() throws {
         let broken = try MockUpstream(["--status", "500"])
-        let stack = try Stack(env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyA,
-                                    "OPENAI_ALLOWED_API_BASE_URLS": "\(hostA.baseURL),\(broken.baseURL)"])
+        let stack = try Stack(env: [
+            "CONFIG_ENCRYPTION_KEY": encryptionKeyA,
+            "OPENAI_ALLOWED_API_BASE_URLS": "\(hostA.baseURL),\(broken.baseURL)"
+        ])
         let password = try stack.addUser("a@example.com", admin: true)
         let admin = try stack.login("a@example.com", password)
-        _ = try admin.post("/admin/connections", ["name": "good", "kind": "openai", "base_url": .string(hostA.baseURL), "api_key": "sk-good-0123456789abcdef"])
-        _ = try admin.post("/admin/connections", ["name": "bad", "kind": "openai", "base_url": .string(broken.baseURL), "api_key": "sk-bad-0123456789abcdef"])
+        _ = try admin.post(
+            "/admin/connections",
+            ["name": "good", "kind": "openai", "base_url": .string(hostA.baseURL), "api_key": "sk-good-0123456789abcdef"])
+        _ = try admin.post(
+            "/admin/connections",
+            ["name": "bad", "kind": "openai", "base_url": .string(broken.baseURL), "api_key": "sk-bad-0123456789abcdef"])
         let userPassword = try stack.addUser("u@example.com")
         let models = try stack.login("u@example.com", userPassword).get("/models")
         #expect(models.status == 200)
@@ -117,7 +131,9 @@ struct ConnectionTests {
         #expect(try admin.get("/admin/config/export?secrets=plaintext").status == 400)
 
         // Same key, fresh database: everything comes back, and the restored key really works.
-        let fresh = try Stack(env: ["CONFIG_ENCRYPTION_KEY": encryptionKeyA, "OPENAI_ALLOWED_API_BASE_URLS": "\(hostA.baseURL),\(hostB.baseURL)"])
+        let fresh = try Stack(env: [
+            "CONFIG_ENCRYPTION_KEY": encryptionKeyA, "OPENAI_ALLOWED_API_BASE_URLS": "\(hostA.baseURL),\(hostB.baseURL)"
+        ])
         let freshAdmin = try fresh.signedIn("root@example.com", admin: true)
         let dry = try freshAdmin.request("POST", "/admin/config/import?dry_run=true", body: sealed.body)
         #expect(dry.json?["applied"] == false && dry.json?["created"] == 1)
@@ -141,17 +157,21 @@ struct ConnectionTests {
         // No key at all: plaintext secrets in an import are dropped and listed, never stored.
         let keyless = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": hostA.baseURL])
         let keylessAdmin = try keyless.signedIn("k@example.com", admin: true)
-        let dropped = try keylessAdmin.post("/admin/config/import", ["connections": [["name": "n", "kind": "openai", "base_url": .string(hostA.baseURL), "api_key": "sk-dropped-0123456789abcd"]]])
+        let dropped = try keylessAdmin.post(
+            "/admin/config/import",
+            ["connections": [["name": "n", "kind": "openai", "base_url": .string(hostA.baseURL), "api_key": "sk-dropped-0123456789abcd"]]])
         #expect(dropped.json?["dropped_secrets"]?.arrayValue == ["connections[0].api_key"])
         #expect(try keylessAdmin.get("/admin/connections").json?["connections"]?.arrayValue?.first?["api_key"]?["set"] == false)
         #expect(!keyless.persistedBytes().contains { $0.1.contains("sk-dropped") })
     }
 
     @Test func importIsAllOrNothing() throws {
-        let document: JSON = ["connections": [
-            ["name": "fine", "kind": "openai", "base_url": .string(hostA.baseURL), "api_key": "sk-fine-0123456789abcd"],
-            ["name": "broken", "kind": "nonsense", "base_url": .string(hostA.baseURL)],
-        ], "settings": ["enable_ssrf_protection": "yes please"]]
+        let document: JSON = [
+            "connections": [
+                ["name": "fine", "kind": "openai", "base_url": .string(hostA.baseURL), "api_key": "sk-fine-0123456789abcd"],
+                ["name": "broken", "kind": "nonsense", "base_url": .string(hostA.baseURL)]
+            ], "settings": ["enable_ssrf_protection": "yes please"]
+        ]
         let r = try admin.post("/admin/config/import", document)
         #expect(r.status == 422)
         let paths = r.json?["problems"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []

@@ -10,7 +10,9 @@ let networkIsIsolated: Bool = {
     return names == ["lo"]
 }()
 
-@Suite("Guarded downloads through nginx (loopback-only namespace)", .serialized, .enabled(if: networkIsIsolated, "needs unshare -n (scripts/test does this as root)"))
+@Suite(
+    "Guarded downloads through nginx (loopback-only namespace)", .serialized,
+    .enabled(if: networkIsIsolated, "needs unshare -n (scripts/test does this as root)"))
 struct FetchTests {
     let server: MockUpstream
     let stack: Stack
@@ -22,7 +24,7 @@ struct FetchTests {
             "SSRF_ALLOWED_CIDRS": "127.0.0.1/32", "ALLOW_INSECURE_HTTP": "true",
             "ALLOW_INSECURE_HTTP_HOSTS": "127.0.0.1:\(server.port),127.0.0.2:\(server.port)",
             "REMOTE_FILE_MAX_SIZE_MB": "0.01", "REMOTE_DOWNLOAD_MAX_RETRIES": "3",
-            "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS": "0.2", "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS": "3",
+            "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS": "0.2", "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS": "3"
         ])
         user = try stack.signedIn("u@example.com")
     }
@@ -32,7 +34,8 @@ struct FetchTests {
     func fetch(_ url: String) throws -> HTTPResult { try user.post("/files/fetch", ["url": .string(url)]) }
 
     func storedFiles() throws -> String {
-        try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM files"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM files"]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
 
     @Test func fetchesStoresAndServesOnlyToItsOwner() throws {
@@ -53,12 +56,16 @@ struct FetchTests {
     }
 
     @Test func redirectToABlockedAddressIsRefused() throws {
-        for target in ["http://127.0.0.2:\(server.port)/__file", "http://169.254.169.254/latest/meta-data/", "http://[::1]:\(server.port)/",
-                       "ftp://127.0.0.1/", "http://localhost:\(server.port)/"] {
+        for target in [
+            "http://127.0.0.2:\(server.port)/__file", "http://169.254.169.254/latest/meta-data/", "http://[::1]:\(server.port)/",
+            "ftp://127.0.0.1/", "http://localhost:\(server.port)/"
+        ] {
             let escaped = target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
             let r = try fetch("\(origin)/__redirect?to=\(escaped)")
             #expect([403, 400].contains(r.status), "\(target): \(r.status)")
-            #expect(["blocked_address", "scheme_not_allowed", "insecure_http_not_allowed"].contains(r.errorCode ?? ""), "\(target): \(r.errorCode ?? "")")
+            #expect(
+                ["blocked_address", "scheme_not_allowed", "insecure_http_not_allowed"].contains(r.errorCode ?? ""),
+                "\(target): \(r.errorCode ?? "")")
         }
         let chain = try fetch("\(origin)/__redirect?to=%2F__redirect%3Fto%3D%252F__file%253Fsize%253D10")
         #expect(chain.status == 201, "a relative two-hop redirect inside the allowed host works")

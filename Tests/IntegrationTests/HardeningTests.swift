@@ -20,11 +20,15 @@ struct HardeningTests {
     @Test func extremeNumbersAreRefusedAndTheServiceLives() throws {
         let stack = try Stack()
         let admin = try admin(stack)
-        let numeric = ["base64_max_size_mb", "remote_file_max_size_mb", "remote_download_max_retries", "video_max_size_mb",
-                       "remote_download_initial_retry_delay_seconds", "remote_download_max_retry_time_seconds"]
+        let numeric = [
+            "base64_max_size_mb", "remote_file_max_size_mb", "remote_download_max_retries", "video_max_size_mb",
+            "remote_download_initial_retry_delay_seconds", "remote_download_max_retry_time_seconds"
+        ]
         for name in numeric {
-            for value: JSON in [.number(1e300), .number(-1e300), .number(9.3e18), .number(-1), .number(1e-300), .number(2.5e15),
-                .string("5"), .null] {
+            for value: JSON in [
+                .number(1e300), .number(-1e300), .number(9.3e18), .number(-1), .number(1e-300), .number(2.5e15),
+                .string("5"), .null
+            ] {
                 let r = try admin.patch("/admin/config", .object([name: value]))
                 #expect(r.status == 400 && r.errorCode == "invalid_field", "\(name)=\(value.serialized()): \(r.status) \(r.text)")
                 let dry = try admin.post("/admin/config/import?dry_run=true", ["settings": .object([name: value])])
@@ -32,7 +36,8 @@ struct HardeningTests {
             }
         }
         // The raw text an attacker would send, numbers JSON.serialize would never write.
-        let raw = try admin.request("PATCH", "/admin/config",
+        let raw = try admin.request(
+            "PATCH", "/admin/config",
             body: Data(#"{"base64_max_size_mb": 1e400, "video_max_size_mb": -1E+999}"#.utf8))
         #expect(raw.status == 400)
         #expect(try Client(base: stack.base).get("/health").status == 200, "the service is alive")
@@ -72,7 +77,8 @@ struct HardeningTests {
         let metadata = "http://169.254.169.254/latest/meta-data/"
         #expect(try admin.post("/files/fetch", ["url": .string(metadata), "dry_run": true]).json?["allowed"] == false)
         // What the old design trusted: a settings document and version in Redis.
-        let forged = #"{"version":99,"overrides":{"ENABLE_SSRF_PROTECTION":"false","ALLOW_INSECURE_HTTP":"true","#
+        let forged =
+            #"{"version":99,"overrides":{"ENABLE_SSRF_PROTECTION":"false","ALLOW_INSECURE_HTTP":"true","#
             + #""ALLOW_INSECURE_HTTP_HOSTS":"169.254.169.254"}}"#
         _ = try stack.redis(["SET", "ct:config:doc", forged])
         _ = try stack.redis(["SET", "ct:config:version", "99"])
@@ -83,8 +89,12 @@ struct HardeningTests {
         #expect(try admin.get("/admin/config").json?["settings"]?["enable_ssrf_protection"] == true)
 
         // A forged model list would route a model name to a connection (and its key).
-        let created = try admin.post("/admin/connections", ["name": "m", "kind": "openai", "base_url": .string(upstream.baseURL),
-                                                            "api_key": "sk-model-route-key-0123456789"])
+        let created = try admin.post(
+            "/admin/connections",
+            [
+                "name": "m", "kind": "openai", "base_url": .string(upstream.baseURL),
+                "api_key": "sk-model-route-key-0123456789"
+            ])
         let id = try #require(created.json?["id"]?.intValue)
         #expect(try admin.get("/models").status == 200)
         _ = try stack.redis(["SET", "ct:models:\(id)", #"{"names":["planted-model"],"mac":"00"}"#])
@@ -98,15 +108,31 @@ struct HardeningTests {
         let hostB = try MockUpstream()
         let envKey = "sk-or-v1-ENVKEY-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         // Memory mode (no CONFIG_ENCRYPTION_KEY): an imported key is dropped, never stored.
-        let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": "\(hostA.baseURL),\(hostB.baseURL)",
-                                    "OPENROUTER_API_KEY": envKey, "OPENROUTER_API_KEY_BASE_URL": hostA.baseURL])
+        let stack = try Stack(env: [
+            "OPENAI_ALLOWED_API_BASE_URLS": "\(hostA.baseURL),\(hostB.baseURL)",
+            "OPENROUTER_API_KEY": envKey, "OPENROUTER_API_KEY_BASE_URL": hostA.baseURL
+        ])
         let admin = try admin(stack)
         let oldKey = "sk-OLDKEY-" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
-        #expect(try admin.post("/admin/connections", ["name": "c", "kind": "openai", "base_url": .string(hostA.baseURL),
-                                                      "api_key": .string(oldKey)]).status == 201)
-        let imported = try admin.post("/admin/config/import", ["connections": [["name": "c", "kind": "openai",
-            "base_url": .string(hostB.baseURL),
-                                                                                 "api_key": "sk-NEWKEY-dropped-in-memory-mode"]]])
+        #expect(
+            try admin.post(
+                "/admin/connections",
+                [
+                    "name": "c", "kind": "openai", "base_url": .string(hostA.baseURL),
+                    "api_key": .string(oldKey)
+                ]
+            ).status == 201)
+        let imported = try admin.post(
+            "/admin/config/import",
+            [
+                "connections": [
+                    [
+                        "name": "c", "kind": "openai",
+                        "base_url": .string(hostB.baseURL),
+                        "api_key": "sk-NEWKEY-dropped-in-memory-mode"
+                    ]
+                ]
+            ])
         #expect(imported.json?["applied"] == true)
         #expect(imported.json?["dropped_secrets"]?.arrayValue?.count == 1)
         #expect(try admin.get("/admin/connections").json?["connections"]?.arrayValue?.first?["api_key"]?["set"] == false)
@@ -145,15 +171,26 @@ struct HardeningTests {
         // Twelve concurrent wrong guesses: at most three may reach the password check.
         let results = Mutex<[Int]>([])
         DispatchQueue.concurrentPerform(iterations: 12) { _ in
-            let status = (try? Client(base: stack.base).post("/auth/login", ["email": "victim@example.com",
-                "password": "wrong-guess-000"]))?.status ?? 0
+            let status =
+                (try? Client(base: stack.base).post(
+                    "/auth/login",
+                    [
+                        "email": "victim@example.com",
+                        "password": "wrong-guess-000"
+                    ]))?.status ?? 0
             results.withLock { $0.append(status) }
         }
         let statuses = results.withLock { $0 }
         #expect(statuses.filter { $0 == 401 }.count <= 3, "\(statuses)")
         #expect(statuses.filter { $0 == 429 }.count >= 9, "\(statuses)")
-        #expect(try Client(base: stack.base).post("/auth/login", ["email": "victim@example.com",
-            "password": "victim-password-123"]).status == 429)
+        #expect(
+            try Client(base: stack.base).post(
+                "/auth/login",
+                [
+                    "email": "victim@example.com",
+                    "password": "victim-password-123"
+                ]
+            ).status == 429)
     }
 
     @Test func nonAdminsGetTheVerdictButNotWhatNamesResolveTo() throws {
@@ -180,8 +217,12 @@ struct HardeningTests {
         for bad in ["sk-or-v1-abc\r\nX-Injected: 1", "sk-or-v1-abc\nX", "sk-or-v1-abc\u{0}def", "sk-or-v1-abc\tdef"] {
             let valves = try admin.put("/admin/pipes/openrouter/valves", ["valves": ["API_KEY": .string(bad)]])
             #expect(valves.status == 400 && valves.errorCode == "invalid_field")
-            let connection = try admin.post("/admin/connections", ["name": "x", "kind": "openai", "base_url": .string(upstream.baseURL),
-                                                                   "api_key": .string(bad)])
+            let connection = try admin.post(
+                "/admin/connections",
+                [
+                    "name": "x", "kind": "openai", "base_url": .string(upstream.baseURL),
+                    "api_key": .string(bad)
+                ])
             #expect(connection.status == 400)
         }
         let check = try stack.cli(["check-config"], env: ["OPENROUTER_API_KEY": "sk-or\nX-Injected: 1"])
@@ -189,8 +230,12 @@ struct HardeningTests {
         let short = try stack.cli(["check-config"], env: ["WEBUI_SECRET_KEY": "short-webui-key"])
         #expect(short.status == 2 && short.stderr.contains("WEBUI_SECRET_KEY"))
         // Every bad variable is reported, not only the first, with the range a number must be in.
-        let several = try stack.cli(["check-config"], env: ["REMOTE_FILE_MAX_SIZE_MB": "0", "ENABLE_SSRF_PROTECTION": "maybe",
-                                                            "MAX_STREAMS_PER_USER": "0"])
+        let several = try stack.cli(
+            ["check-config"],
+            env: [
+                "REMOTE_FILE_MAX_SIZE_MB": "0", "ENABLE_SSRF_PROTECTION": "maybe",
+                "MAX_STREAMS_PER_USER": "0"
+            ])
         #expect(several.status == 2)
         for name in ["REMOTE_FILE_MAX_SIZE_MB", "ENABLE_SSRF_PROTECTION", "MAX_STREAMS_PER_USER"] {
             #expect(several.stderr.contains(name), "\(name) not reported: \(several.stderr)")
@@ -219,10 +264,12 @@ struct HardeningTests {
         #expect(try fresh.get("/auth/me", headers: ["Cookie": "ct_session=planted-value; ct_session=\(session)"]).status == 401)
         #expect(try fresh.get("/auth/me", headers: ["Cookie": "ct_session=\(session); ct_session=planted-value"]).status == 401)
         // On a real host name the cookie is Secure and carries the __Host- prefix.
-        let login = try fresh.post("/auth/login", ["email": "user@example.com", "password": "user-password-1234"],
-                                   headers: ["Host": "chat.example.com"])
+        let login = try fresh.post(
+            "/auth/login", ["email": "user@example.com", "password": "user-password-1234"],
+            headers: ["Host": "chat.example.com"])
         let cookie = login.header("Set-Cookie") ?? ""
-        #expect(cookie.hasPrefix("__Host-ct_session=") && cookie.contains("Secure") && cookie.contains("Path=/")
+        #expect(
+            cookie.hasPrefix("__Host-ct_session=") && cookie.contains("Secure") && cookie.contains("Path=/")
                 && !cookie.contains("Domain"))
     }
 
@@ -230,8 +277,14 @@ struct HardeningTests {
         let upstream = try MockUpstream(["--plain-json-stream"])
         let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": upstream.baseURL])
         let admin = try admin(stack)
-        #expect(try admin.post("/admin/connections", ["name": "p", "kind": "openai", "base_url": .string(upstream.baseURL),
-                                                      "api_key": "sk-plain-json-0123456789"]).status == 201)
+        #expect(
+            try admin.post(
+                "/admin/connections",
+                [
+                    "name": "p", "kind": "openai", "base_url": .string(upstream.baseURL),
+                    "api_key": "sk-plain-json-0123456789"
+                ]
+            ).status == 201)
         let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)
         let events = try admin.streamEvents("/chats/\(chat)/messages", ["content": "plain please", "model": "mock-gpt-4o"])
             .compactMap { try? JSON.parse($0.data) }
@@ -258,8 +311,14 @@ struct HardeningTests {
         let upstream = try MockUpstream(["--status", "500"])
         let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": upstream.baseURL])
         let admin = try admin(stack)
-        #expect(try admin.post("/admin/connections", ["name": "down", "kind": "openai", "base_url": .string(upstream.baseURL),
-                                                      "api_key": "sk-down-provider-0123456789"]).status == 201)
+        #expect(
+            try admin.post(
+                "/admin/connections",
+                [
+                    "name": "down", "kind": "openai", "base_url": .string(upstream.baseURL),
+                    "api_key": "sk-down-provider-0123456789"
+                ]
+            ).status == 201)
         let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)
         let r = try admin.post("/chats/\(chat)/messages", ["content": "x", "model": "mock-gpt-4o", "stream": false])
         #expect(r.status == 502 && r.errorCode == "models_unavailable" && r.header("Retry-After") != nil, "\(r.status) \(r.text)")

@@ -7,7 +7,8 @@ import Testing
 let projectRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// The responder binary under test: CRYOTENSOR_BIN, or the debug build.
-let responderBinary: String = ProcessInfo.processInfo.environment["CRYOTENSOR_BIN"]
+let responderBinary: String =
+    ProcessInfo.processInfo.environment["CRYOTENSOR_BIN"]
     ?? projectRoot.appendingPathComponent(".build/debug/cryotensor").path
 
 struct CommandResult {
@@ -83,7 +84,8 @@ final class Stack: @unchecked Sendable {
     }
 
     func stackCommand(_ action: String) throws {
-        let r = try runCommand(projectRoot.appendingPathComponent("scripts/stack").path, [action, "--var", dir.path],
+        let r = try runCommand(
+            projectRoot.appendingPathComponent("scripts/stack").path, [action, "--var", dir.path],
             environment: environment)
         guard r.status == 0 else { throw StackError("\(action): \(r.stderr)") }
     }
@@ -119,8 +121,11 @@ final class Stack: @unchecked Sendable {
     func login(_ email: String, _ password: String) throws -> Client {
         let client = Client(base: base)
         let r = try client.post("/auth/login", ["email": .string(email), "password": .string(password)])
-        guard r.status == 200, let csrf = r.json?["csrf_token"]?.stringValue else { throw StackError("login failed: "
-            + "\(r.status) \(r.text)") }
+        guard r.status == 200, let csrf = r.json?["csrf_token"]?.stringValue else {
+            throw StackError(
+                "login failed: "
+                    + "\(r.status) \(r.text)")
+        }
         client.csrf = csrf
         return client
     }
@@ -133,7 +138,8 @@ final class Stack: @unchecked Sendable {
             let url = dir.appendingPathComponent(name)
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue,
-                  !name.hasSuffix(".sock"), let data = try? Data(contentsOf: url) else { continue }
+                !name.hasSuffix(".sock"), let data = try? Data(contentsOf: url)
+            else { continue }
             out.append((name, data))
         }
         return out
@@ -167,13 +173,17 @@ final class Client: @unchecked Sendable {
         cookieJar = NSTemporaryDirectory() + "ct-cookies-\(UUID().uuidString)"
     }
 
-    func request(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:],
-        contentType: String? = "application/json") throws -> HTTPResult {
+    func request(
+        _ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:],
+        contentType: String? = "application/json"
+    ) throws -> HTTPResult {
         let headerFile = NSTemporaryDirectory() + "ct-h-\(UUID().uuidString)"
         let bodyFile = NSTemporaryDirectory() + "ct-b-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: headerFile); try? FileManager.default.removeItem(atPath: bodyFile) }
-        var args = ["-sS", "--http1.1", "-X", method, "-D", headerFile, "-o", bodyFile, "-b", cookieJar, "-c", cookieJar,
-                    "-H", "Expect:", "--max-time", "60"]
+        var args = [
+            "-sS", "--http1.1", "-X", method, "-D", headerFile, "-o", bodyFile, "-b", cookieJar, "-c", cookieJar,
+            "-H", "Expect:", "--max-time", "60"
+        ]
         var allHeaders = headers
         if let csrf, allHeaders["X-CSRF-Token"] == nil { allHeaders["X-CSRF-Token"] = csrf }
         if let bearer { allHeaders["Authorization"] = "Bearer " + bearer }
@@ -233,8 +243,9 @@ extension Stack {
         try stackCommand("responder-stop")
         var env = environment
         for (k, v) in changes { env[k] = v }
-        let r = try runCommand(projectRoot.appendingPathComponent("scripts/stack").path,
-                               ["responder-start", "--var", dir.path, "--bin", responderBinary], environment: env)
+        let r = try runCommand(
+            projectRoot.appendingPathComponent("scripts/stack").path,
+            ["responder-start", "--var", dir.path, "--bin", responderBinary], environment: env)
         guard r.status == 0 else { throw StackError("responder-start: \(r.stderr)") }
     }
 
@@ -281,8 +292,10 @@ extension Client {
     /// POSTs JSON with curl -N and returns each server-sent `data:` payload with the seconds
     /// since the request started at which it arrived.
     func streamEvents(_ path: String, _ json: JSON) throws -> [(at: Double, data: String)] {
-        var args = ["-sN", "--http1.1", "-X", "POST", "-b", cookieJar, "-H", "Content-Type: application/json", "-H", "Expect:",
-                    "--max-time", "60", "--data-binary", json.serialized()]
+        var args = [
+            "-sN", "--http1.1", "-X", "POST", "-b", cookieJar, "-H", "Content-Type: application/json", "-H", "Expect:",
+            "--max-time", "60", "--data-binary", json.serialized()
+        ]
         if let csrf { args += ["-H", "X-CSRF-Token: \(csrf)"] }
         if let bearer { args += ["-H", "Authorization: Bearer \(bearer)"] }
         args.append(base + path)

@@ -23,8 +23,12 @@ struct NginxConfigTests {
 
         // nginx -t loads the certificates, so the Let's Encrypt paths point at a throwaway pair.
         let cert = dir.appendingPathComponent("fullchain.pem").path, key = dir.appendingPathComponent("privkey.pem").path
-        let openssl = try runCommand("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                                                          "-out", cert, "-days", "1", "-subj", "/CN=chat.example.org"])
+        let openssl = try runCommand(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                "-out", cert, "-days", "1", "-subj", "/CN=chat.example.org"
+            ])
         try #require(openssl.status == 0, "openssl could not make a test certificate: \(openssl.stderr)")
 
         let snippet = try String(contentsOf: Self.appSnippet, encoding: .utf8)
@@ -61,10 +65,10 @@ struct NginxConfigTests {
         let debianMain = "/etc/nginx/nginx.conf"
         guard let text = try? String(contentsOfFile: debianMain, encoding: .utf8) else {
             return """
-            pid \(dir.path)/nginx.pid;
-            events {}
-            http { include /etc/nginx/mime.types; access_log \(logDir.path)/access.log; include \(site); }
-            """
+                pid \(dir.path)/nginx.pid;
+                events {}
+                http { include /etc/nginx/mime.types; access_log \(logDir.path)/access.log; include \(site); }
+                """
         }
         var sawSites = false
         var lines: [String] = []
@@ -91,14 +95,16 @@ struct NginxConfigTests {
         let site = try NginxConf.parse(String(contentsOf: Self.productionSite, encoding: .utf8))
         let snippet = try NginxConf.parse(String(contentsOf: Self.appSnippet, encoding: .utf8))
         let production = NginxConf.inline(site, includes: [Self.installedSnippet: snippet])
-        #expect(!NginxConf.all(production) { $0.name == "include" && $0.args.first == Self.installedSnippet }.isEmpty,
-                "the production site no longer includes \(Self.installedSnippet); update this test")
+        #expect(
+            !NginxConf.all(production) { $0.name == "include" && $0.args.first == Self.installedSnippet }.isEmpty,
+            "the production site no longer includes \(Self.installedSnippet); update this test")
         let servers = NginxConf.all(production) { $0.name == "server" }
         #expect(!servers.isEmpty, "no server block found in nginx/cryotensor.conf")
         for server in servers {
             let names = server.block?.first { $0.name == "server_name" }?.args.joined(separator: " ") ?? "?"
-            #expect(server.block?.contains { $0.name == "access_log" } == true,
-                    "a server block (\(names)) in nginx/cryotensor.conf inherits Debian's 'combined' access_log, which logs $request")
+            #expect(
+                server.block?.contains { $0.name == "access_log" } == true,
+                "a server block (\(names)) in nginx/cryotensor.conf inherits Debian's 'combined' access_log, which logs $request")
         }
         try checkAccessLogs(production, file: "nginx/cryotensor.conf")
 

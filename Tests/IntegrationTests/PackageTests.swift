@@ -7,9 +7,11 @@ import Testing
 /// cryotensor.service would start it, behind the packaged nginx files. Purged at the end.
 @Suite("Debian package: build, lintian, install, socket on fd 0, nginx, purge", .serialized)
 struct PackageTests {
-    static let tools = ["/usr/bin/dpkg-deb", "/usr/bin/dpkg-shlibdeps", "/usr/bin/lintian", "/usr/bin/patchelf", "/usr/bin/strace",
-                        "/usr/bin/systemd-analyze", "/usr/bin/spawn-fcgi", "/usr/bin/apt-get", "/usr/bin/curl", "/usr/bin/openssl",
-                        "/usr/sbin/nginx"]
+    static let tools = [
+        "/usr/bin/dpkg-deb", "/usr/bin/dpkg-shlibdeps", "/usr/bin/lintian", "/usr/bin/patchelf", "/usr/bin/strace",
+        "/usr/bin/systemd-analyze", "/usr/bin/spawn-fcgi", "/usr/bin/apt-get", "/usr/bin/curl", "/usr/bin/openssl",
+        "/usr/sbin/nginx"
+    ]
 
     /// Why the test cannot run here, or nil.
     static let skipReason: String? = {
@@ -56,37 +58,38 @@ struct PackageTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let helper = #"""
-        import socket, struct, subprocess, sys, time
-        binary, path, db = sys.argv[1:4]
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(path)
-        listener.listen(16)
-        def record(kind, content):
-            return struct.pack(">BBHHBx", 1, kind, 1, len(content), 0) + content
-        def pair(name, value):
-            return bytes([len(name), len(value)]) + name + value
-        for round in range(2):
-            responder = subprocess.Popen([binary, "serve", "--threads", "2"], stdin=listener.fileno(),
-                                         env={"CRYOTENSOR_DB": db}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            params = b"".join(pair(k, v) for k, v in [(b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", b"/api/v1/health"),
-                                                      (b"REMOTE_ADDR", b"127.0.0.1")])
-            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            client.connect(path)
-            client.sendall(record(1, struct.pack(">HB5x", 1, 0)) + record(4, params) + record(4, b""))
-            time.sleep(1.0)
-            # SIGTERM while the request's body (stdin) has not arrived: it is in flight.
-            responder.terminate()
-            time.sleep(0.3)
-            client.sendall(record(5, b""))
-            answer = b""
-            while chunk := client.recv(65536):
-                answer += chunk
-            print(f"round {round}: answer {answer[8:22]!r} exit {responder.wait(timeout=30)}", flush=True)
-        """#
+            import socket, struct, subprocess, sys, time
+            binary, path, db = sys.argv[1:4]
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(path)
+            listener.listen(16)
+            def record(kind, content):
+                return struct.pack(">BBHHBx", 1, kind, 1, len(content), 0) + content
+            def pair(name, value):
+                return bytes([len(name), len(value)]) + name + value
+            for round in range(2):
+                responder = subprocess.Popen([binary, "serve", "--threads", "2"], stdin=listener.fileno(),
+                                             env={"CRYOTENSOR_DB": db}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                params = b"".join(pair(k, v) for k, v in [(b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", b"/api/v1/health"),
+                                                          (b"REMOTE_ADDR", b"127.0.0.1")])
+                client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                client.connect(path)
+                client.sendall(record(1, struct.pack(">HB5x", 1, 0)) + record(4, params) + record(4, b""))
+                time.sleep(1.0)
+                # SIGTERM while the request's body (stdin) has not arrived: it is in flight.
+                responder.terminate()
+                time.sleep(0.3)
+                client.sendall(record(5, b""))
+                answer = b""
+                while chunk := client.recv(65536):
+                    answer += chunk
+                print(f"round {round}: answer {answer[8:22]!r} exit {responder.wait(timeout=30)}", flush=True)
+            """#
         let result = try runCommand("/usr/bin/python3", ["-c", helper, responderBinary, dir + "/ct.sock", dir + "/db.sqlite"])
         #expect(result.stdout.contains("round 0: answer b'Status: 200 OK' exit 0"), "\(result.stdout)\(result.stderr)")
-        #expect(result.stdout.contains("round 1: answer b'Status: 200 OK' exit 0"),
-                "the second responder could not serve the socket the first one left:\n\(result.stdout)\(result.stderr)")
+        #expect(
+            result.stdout.contains("round 1: answer b'Status: 200 OK' exit 0"),
+            "the second responder could not serve the socket the first one left:\n\(result.stdout)\(result.stderr)")
     }
 
     // MARK: build and inspect
@@ -113,18 +116,21 @@ struct PackageTests {
         let listing = try runCommand("/usr/bin/dpkg-deb", ["-c", deb])
         try #require(listing.status == 0, "dpkg-deb -c: \(listing.stderr)")
         // Paths as dpkg-deb prints them, with their modes.
-        let entries = Dictionary(listing.stdout.split(separator: "\n").compactMap { line -> (String, String)? in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard let mode = fields.first, let path = fields.last else { return nil }
-            return (String(path.dropFirst()), String(mode))
-        }, uniquingKeysWith: { first, _ in first })
-        let expected = ["/usr/bin/cryotensor": "-rwxr-xr-x", "/usr/share/cryotensor/www/index.html": "-rw-r--r--",
-                        "/usr/share/cryotensor/www/app.js": "-rw-r--r--", "/etc/cryotensor/env": "-rw-r-----",
-                        "/lib/systemd/system/cryotensor.socket": "-rw-r--r--", "/lib/systemd/system/cryotensor.service": "-rw-r--r--",
-                        "/etc/nginx/snippets/cryotensor-app.conf": "-rw-r--r--",
-                        "/etc/nginx/sites-available/cryotensor.conf": "-rw-r--r--",
-                        "/usr/share/doc/cryotensor/copyright": "-rw-r--r--", "/usr/share/doc/cryotensor/changelog.gz": "-rw-r--r--",
-                        "/usr/share/man/man1/cryotensor.1.gz": "-rw-r--r--"]
+        let entries = Dictionary(
+            listing.stdout.split(separator: "\n").compactMap { line -> (String, String)? in
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard let mode = fields.first, let path = fields.last else { return nil }
+                return (String(path.dropFirst()), String(mode))
+            }, uniquingKeysWith: { first, _ in first })
+        let expected = [
+            "/usr/bin/cryotensor": "-rwxr-xr-x", "/usr/share/cryotensor/www/index.html": "-rw-r--r--",
+            "/usr/share/cryotensor/www/app.js": "-rw-r--r--", "/etc/cryotensor/env": "-rw-r-----",
+            "/lib/systemd/system/cryotensor.socket": "-rw-r--r--", "/lib/systemd/system/cryotensor.service": "-rw-r--r--",
+            "/etc/nginx/snippets/cryotensor-app.conf": "-rw-r--r--",
+            "/etc/nginx/sites-available/cryotensor.conf": "-rw-r--r--",
+            "/usr/share/doc/cryotensor/copyright": "-rw-r--r--", "/usr/share/doc/cryotensor/changelog.gz": "-rw-r--r--",
+            "/usr/share/man/man1/cryotensor.1.gz": "-rw-r--r--"
+        ]
         for (path, mode) in expected {
             #expect(entries[path] == mode, "\(path): \(entries[path] ?? "missing") in the package, expected \(mode)")
         }
@@ -159,8 +165,10 @@ struct PackageTests {
     }
 
     func purge() throws {
-        guard (try runCommand("/usr/bin/dpkg-query", ["-W", "-f=${Status}", "cryotensor"])).stdout.contains("installed")
-                || FileManager.default.fileExists(atPath: "/var/lib/dpkg/info/cryotensor.list") else { return }
+        guard
+            (try runCommand("/usr/bin/dpkg-query", ["-W", "-f=${Status}", "cryotensor"])).stdout.contains("installed")
+                || FileManager.default.fileExists(atPath: "/var/lib/dpkg/info/cryotensor.list")
+        else { return }
         var environment = ProcessInfo.processInfo.environment
         environment["DEBIAN_FRONTEND"] = "noninteractive"
         let apt = try runCommand("/usr/bin/apt-get", ["purge", "-y", "cryotensor"], environment: environment)
@@ -207,7 +215,8 @@ struct PackageTests {
         // Rows of the settings table: | `NAME` | default | secret | meaning |
         let variables = docs.split(separator: "\n").compactMap { line -> String? in
             guard line.hasPrefix("| `"), let name = line.dropFirst(3).split(separator: "`").first,
-                  name.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) else { return nil }
+                name.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" })
+            else { return nil }
             return String(name)
         }
         #expect(variables.count > 20, "docs/configuration.md's table was not found")
@@ -223,8 +232,12 @@ struct PackageTests {
     func checkUnits() throws {
         let verify = try runCommand("/usr/bin/systemd-analyze", ["verify"] + Self.installedUnits)
         #expect(verify.status == 0 && verify.stderr.isEmpty, "systemd-analyze verify:\n\(verify.stdout)\(verify.stderr)")
-        let security = try runCommand("/usr/bin/systemd-analyze", ["security", "--offline=true", "--no-pager",
-                                                                   "/lib/systemd/system/cryotensor.service"])
+        let security = try runCommand(
+            "/usr/bin/systemd-analyze",
+            [
+                "security", "--offline=true", "--no-pager",
+                "/lib/systemd/system/cryotensor.service"
+            ])
         let level = security.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") }
             .flatMap { $0.split(separator: ":").last?.split(separator: " ").first }.flatMap { Double($0) }
         let score = try #require(level, "no exposure level in:\n\(security.stdout)\(security.stderr)")
@@ -235,8 +248,9 @@ struct PackageTests {
             #expect(service.contains("\n\(line)\n"), "cryotensor.service lacks \(line)")
         }
         let execStart = service.split(separator: "\n").first { $0.hasPrefix("ExecStart=") } ?? ""
-        #expect(execStart == "ExecStart=/usr/bin/cryotensor serve --threads 8",
-                "the service must serve the socket on fd 0, without --listen: \(execStart)")
+        #expect(
+            execStart == "ExecStart=/usr/bin/cryotensor serve --threads 8",
+            "the service must serve the socket on fd 0, without --listen: \(execStart)")
     }
 
     // MARK: serve as the units would
@@ -257,14 +271,21 @@ struct PackageTests {
 
         // DirectoryMode=0755 of cryotensor.socket.
         try? FileManager.default.removeItem(atPath: "/run/cryotensor")
-        try FileManager.default.createDirectory(atPath: "/run/cryotensor", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: "/run/cryotensor", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755])
         defer { try? FileManager.default.removeItem(atPath: "/run/cryotensor") }
 
         let filtered = try syscalls(in: "@privileged") + syscalls(in: "@resources")
         // strace knows only this architecture's calls.
-        let injectable = filtered.filter { name in (try? runCommand("/usr/bin/strace", ["-qq", "-e", "inject=\(name):error=EPERM",
-                                                                                        "/bin/true"]))?.status == 0 }
+        let injectable = filtered.filter { name in
+            (try? runCommand(
+                "/usr/bin/strace",
+                [
+                    "-qq", "-e", "inject=\(name):error=EPERM",
+                    "/bin/true"
+                ]))?.status == 0
+        }
         var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
         for line in try String(contentsOfFile: "/etc/cryotensor/env", encoding: .utf8).split(separator: "\n") where !line.hasPrefix("#") {
             guard let eq = line.firstIndex(of: "=") else { continue }
@@ -274,9 +295,10 @@ struct PackageTests {
         let mock = try MockUpstream(["--delay", "0.05", "--chunks", "4"])
         environment["OPENAI_ALLOWED_API_BASE_URLS"] = mock.baseURL
         // systemd's default soft limit of open files, so the responder raises it as it would there.
-        let spawn = "ulimit -S -n 1024 && exec /usr/bin/spawn-fcgi -s \(Self.socketPath) -M 0660 -G www-data " +
-            "-u cryotensor -g cryotensor -d /var/lib/cryotensor -n -- /usr/bin/strace -f -qq -o \(trace) " +
-            "-e inject=\(injectable.sorted().joined(separator: ",")):error=EPERM /usr/bin/cryotensor serve --threads 8"
+        let spawn =
+            "ulimit -S -n 1024 && exec /usr/bin/spawn-fcgi -s \(Self.socketPath) -M 0660 -G www-data "
+            + "-u cryotensor -g cryotensor -d /var/lib/cryotensor -n -- /usr/bin/strace -f -qq -o \(trace) "
+            + "-e inject=\(injectable.sorted().joined(separator: ",")):error=EPERM /usr/bin/cryotensor serve --threads 8"
         let responder = try Child("/bin/sh", ["-c", spawn], environment: environment)
         var responderStopped = false
         defer {
@@ -304,8 +326,10 @@ struct PackageTests {
         defer { nginx.signal(SIGTERM); _ = nginx.readAll(); nginx.wait() }
 
         let url = "https://chat.example.org:\(port)"
-        let curlBase = ["-sk", "--max-time", "5", "--resolve", "chat.example.org:\(port):127.0.0.1", "-o", "/dev/stderr",
-                        "-w", "%{http_code}"]
+        let curlBase = [
+            "-sk", "--max-time", "5", "--resolve", "chat.example.org:\(port):127.0.0.1", "-o", "/dev/stderr",
+            "-w", "%{http_code}"
+        ]
         var health = CommandResult(status: -1, stdout: "", stderr: "")
         for _ in 0..<60 {
             health = try runCommand("/usr/bin/curl", curlBase + ["\(url)/api/v1/health"])
@@ -314,8 +338,9 @@ struct PackageTests {
         }
         #expect(health.stdout == "200" && health.stderr.contains("\"ok\""), "health through nginx: \(health.stdout) \(health.stderr)")
         let page = try runCommand("/usr/bin/curl", curlBase + ["-D", "/dev/stdout", "\(url)/"])
-        #expect(page.stdout.contains("200") && page.stdout.lowercased().contains("content-security-policy"),
-                "the packaged UI through nginx: \(page.stdout)")
+        #expect(
+            page.stdout.contains("200") && page.stdout.lowercased().contains("content-security-policy"),
+            "the packaged UI through nginx: \(page.stdout)")
         for vendor in ["markdown-it.js", "highlight.js", "purify.js"] {
             let file = try runCommand("/usr/bin/curl", curlBase + ["-D", "/dev/stdout", "\(url)/vendor/\(vendor)"])
             #expect(
@@ -325,25 +350,44 @@ struct PackageTests {
         // A streamed chat through the packaged nginx, by an admin made as the docs say: as the service
         // user, with the service's own env file. (Its stream threads run under the filter too.)
         let password = "package-admin-password-1"
-        let add = try runCommand("/usr/sbin/runuser", ["-u", "cryotensor", "--", "/usr/bin/cryotensor", "user", "add", "owner@example.org",
-                                                       "--admin", "--env-file", "/etc/cryotensor/env"], stdin: password + "\n")
+        let add = try runCommand(
+            "/usr/sbin/runuser",
+            [
+                "-u", "cryotensor", "--", "/usr/bin/cryotensor", "user", "add", "owner@example.org",
+                "--admin", "--env-file", "/etc/cryotensor/env"
+            ], stdin: password + "\n")
         #expect(add.status == 0, "user add: \(add.stderr)")
         let jar = dir.appendingPathComponent("jar").path
-        let session = ["-sk", "--max-time", "10", "--resolve", "chat.example.org:\(port):127.0.0.1", "-b", jar, "-c", jar,
-                       "-H", "Content-Type: application/json"]
-        let login = try runCommand("/usr/bin/curl", session + ["-d", #"{"email":"owner@example.org","password":"\#(password)"}"#,
-                                                               "\(url)/api/v1/auth/login"])
+        let session = [
+            "-sk", "--max-time", "10", "--resolve", "chat.example.org:\(port):127.0.0.1", "-b", jar, "-c", jar,
+            "-H", "Content-Type: application/json"
+        ]
+        let login = try runCommand(
+            "/usr/bin/curl",
+            session + [
+                "-d", #"{"email":"owner@example.org","password":"\#(password)"}"#,
+                "\(url)/api/v1/auth/login"
+            ])
         let csrf = try #require((try? JSON.parse(login.stdout))?["csrf_token"]?.stringValue, "login: \(login.stdout)")
-        let connection = try runCommand("/usr/bin/curl", session + ["-H", "X-CSRF-Token: \(csrf)", "-d",
-            #"{"name":"m","kind":"openai","base_url":"\#(mock.baseURL)","api_key":"sk-package-test-0123456789"}"#,
-            "\(url)/api/v1/admin/connections"])
+        let connection = try runCommand(
+            "/usr/bin/curl",
+            session + [
+                "-H", "X-CSRF-Token: \(csrf)", "-d",
+                #"{"name":"m","kind":"openai","base_url":"\#(mock.baseURL)","api_key":"sk-package-test-0123456789"}"#,
+                "\(url)/api/v1/admin/connections"
+            ])
         #expect(connection.stdout.contains("fingerprint"), "connection: \(connection.stdout)")
         let chat = try runCommand("/usr/bin/curl", session + ["-H", "X-CSRF-Token: \(csrf)", "-d", "{}", "\(url)/api/v1/chats"])
         let chatID = try #require((try? JSON.parse(chat.stdout))?["id"]?.intValue, "chat: \(chat.stdout)")
-        let stream = try runCommand("/usr/bin/curl", session + ["-N", "-H", "X-CSRF-Token: \(csrf)", "-d",
-            #"{"content":"hello","model":"mock-gpt-4o"}"#, "\(url)/api/v1/chats/\(chatID)/messages"])
-        #expect(stream.stdout.components(separatedBy: "\"type\":\"delta\"").count == 5 && stream.stdout.contains("\"type\":\"done\""),
-                "streamed chat through the packaged nginx: \(stream.stdout)")
+        let stream = try runCommand(
+            "/usr/bin/curl",
+            session + [
+                "-N", "-H", "X-CSRF-Token: \(csrf)", "-d",
+                #"{"content":"hello","model":"mock-gpt-4o"}"#, "\(url)/api/v1/chats/\(chatID)/messages"
+            ])
+        #expect(
+            stream.stdout.components(separatedBy: "\"type\":\"delta\"").count == 5 && stream.stdout.contains("\"type\":\"done\""),
+            "streamed chat through the packaged nginx: \(stream.stdout)")
 
         // Stop the responder as systemd would (SIGTERM), then read what it logged and called.
         let pid = try #require(responderPID(trace: trace), "no execve of /usr/bin/cryotensor in the trace")
@@ -389,8 +433,9 @@ struct PackageTests {
         let denied = used.intersection(filtered)
         #expect(denied.subtracting(["setpriority"]).isEmpty, "removed by ~@privileged @resources: \(denied.sorted())")
         // The filter really bit, and the responder carried on: it answered and stopped cleanly.
-        #expect(trace.contains("setpriority(") && trace.contains("EPERM (Operation not permitted) (INJECTED)"),
-                "no setpriority failed with EPERM in the trace")
+        #expect(
+            trace.contains("setpriority(") && trace.contains("EPERM (Operation not permitted) (INJECTED)"),
+            "no setpriority failed with EPERM in the trace")
     }
 
     /// The syscalls of a systemd group, nested groups expanded.
@@ -415,13 +460,18 @@ struct PackageTests {
         let logDir = dir.appendingPathComponent("log")
         try FileManager.default.createDirectory(at: logDir, withIntermediateDirectories: true)
         let cert = dir.appendingPathComponent("fullchain.pem").path, key = dir.appendingPathComponent("privkey.pem").path
-        let openssl = try runCommand("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                                                          "-out", cert, "-days", "1", "-subj", "/CN=chat.example.org"])
+        let openssl = try runCommand(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                "-out", cert, "-days", "1", "-subj", "/CN=chat.example.org"
+            ])
         try #require(openssl.status == 0, "openssl could not make a test certificate: \(openssl.stderr)")
         let port = freePort(), redirectPort = freePort()
         let site = try String(contentsOfFile: "/etc/nginx/sites-available/cryotensor.conf", encoding: .utf8)
         #expect(site.contains("include /etc/nginx/snippets/cryotensor-app.conf;"), "the packaged site does not include the snippet")
-        let rewritten = site
+        let rewritten =
+            site
             .replacingOccurrences(of: "/etc/letsencrypt/live/chat.example.org/fullchain.pem", with: cert)
             .replacingOccurrences(of: "/etc/letsencrypt/live/chat.example.org/privkey.pem", with: key)
             .replacingOccurrences(of: "/var/log/nginx/", with: logDir.path + "/")

@@ -16,8 +16,10 @@ final class TCPResponder: @unchecked Sendable {
         self.host = host
         port = freePort()
         var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("CRYOTENSOR_") || key == "REDIS_URL" || key.contains("ENCRYPTION")
-            || key == "FCGI_WEB_SERVER_ADDRS" {
+        for key in environment.keys
+        where key.hasPrefix("CRYOTENSOR_") || key == "REDIS_URL" || key.contains("ENCRYPTION")
+            || key == "FCGI_WEB_SERVER_ADDRS"
+        {
             environment[key] = nil
         }
         environment["CRYOTENSOR_DB"] = dir.appendingPathComponent("cryotensor.db").path
@@ -91,7 +93,8 @@ enum FastCGIProbe {
         defer { close(fd) }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let params = pair("REQUEST_METHOD", "GET") + pair("REQUEST_URI", "/api/v1/health") + pair("SCRIPT_NAME", "/api/v1/health")
+        let params =
+            pair("REQUEST_METHOD", "GET") + pair("REQUEST_URI", "/api/v1/health") + pair("SCRIPT_NAME", "/api/v1/health")
             + pair("DOCUMENT_URI", "/api/v1/health") + pair("REMOTE_ADDR", "203.0.113.7") + pair("HTTPS", "on")
         let request = record(1, [0, 1, 0, 0, 0, 0, 0, 0]) + record(4, params) + record(4, []) + record(5, [])
         // A refused peer may be closed before or while we write: that is an answer of nothing.
@@ -141,14 +144,17 @@ struct PeerCheckTests {
         var address = sockaddr_in6()
         address.sin6_family = sa_family_t(AF_INET6)
         address.sin6_addr = in6addr_loopback
-        return fd >= 0 && withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-        } == 0
+        return fd >= 0
+            && withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            } == 0
     }()
 
     /// libfcgi checks only IPv4 peers; the responder checks IPv6 ones (spawn-fcgi -a ::1) itself.
-    @Test(.enabled(if: canUseIPv6Loopback && FileManager.default.isExecutableFile(atPath: "/usr/bin/spawn-fcgi"),
-                   "needs spawn-fcgi and an IPv6 loopback"))
+    @Test(
+        .enabled(
+            if: canUseIPv6Loopback && FileManager.default.isExecutableFile(atPath: "/usr/bin/spawn-fcgi"),
+            "needs spawn-fcgi and an IPv6 loopback"))
     func ipv6PeerIsCheckedToo() throws {
         let allowed = try TCPResponder(host: "::1", viaSpawnFCGI: true)
         #expect(try FastCGIProbe.health(host: "::1", port: allowed.port).contains("Status: 200"), "::1 is allowed by default")
@@ -165,8 +171,9 @@ struct PeerCheckTests {
     func invalidAllowedPeersStopServeWithExit2(_ list: String) throws {
         let dir = NSTemporaryDirectory() + "ct-peer-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let child = try Child(responderBinary, ["serve", "--listen", "127.0.0.1:\(freePort())", "--allowed-peers", list],
-                              environment: ["CRYOTENSOR_DB": dir + "/cryotensor.db", "PATH": "/usr/bin:/bin"])
+        let child = try Child(
+            responderBinary, ["serve", "--listen", "127.0.0.1:\(freePort())", "--allowed-peers", list],
+            environment: ["CRYOTENSOR_DB": dir + "/cryotensor.db", "PATH": "/usr/bin:/bin"])
         // A responder that took the list would serve forever: give it 10 s to refuse.
         var status: Int32 = 0
         var exited = false

@@ -16,8 +16,13 @@ struct PipeIntegrationTests {
     }
 
     func turn(_ s: Setup, chat: Int, _ text: String) throws -> [JSON] {
-        try s.admin.streamEvents("/chats/\(chat)/messages", ["content": .string(text),
-            "model": "openrouter/mock-gpt-4o"]).compactMap { try? JSON.parse($0.data) }
+        try s.admin.streamEvents(
+            "/chats/\(chat)/messages",
+            [
+                "content": .string(text),
+                "model": "openrouter/mock-gpt-4o"
+            ]
+        ).compactMap { try? JSON.parse($0.data) }
     }
 
     func responsesRequests(_ s: Setup) throws -> [JSON] {
@@ -26,8 +31,13 @@ struct PipeIntegrationTests {
     }
 
     func table(_ s: Setup) throws -> String {
-        try runCommand("/usr/bin/sqlite3", [s.stack.dbPath,
-            "SELECT name FROM sqlite_master WHERE name LIKE 'response_items_%' AND type = 'table'"]).stdout
+        try runCommand(
+            "/usr/bin/sqlite3",
+            [
+                s.stack.dbPath,
+                "SELECT name FROM sqlite_master WHERE name LIKE 'response_items_%' AND type = 'table'"
+            ]
+        ).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
@@ -52,7 +62,8 @@ struct PipeIntegrationTests {
         #expect(types == ["message", "reasoning", "function_call", "function_call_output", "message", "message"])
         #expect(input[1]["id"]?.stringValue == "rs_1")
         #expect(input[1]["encrypted_content"]?.stringValue == "opaque-1")
-        #expect(input[4]["content"]?.arrayValue?.first?["text"]?.stringValue == "Pipe answer to: first question",
+        #expect(
+            input[4]["content"]?.arrayValue?.first?["text"]?.stringValue == "Pipe answer to: first question",
             "markers are not sent as text")
         // The key reached the mock as a bearer token, and the cache session id is an HMAC, not the chat id.
         let headers = try s.mock.requests().last { ($0["path"]?.stringValue ?? "").hasSuffix("/responses") }?["headers"]
@@ -70,8 +81,13 @@ struct PipeIntegrationTests {
         }
         let t = try table(s)
         #expect(t.hasPrefix("response_items_openrouter_"))
-        let rows = try runCommand("/usr/bin/sqlite3", ["-separator", "\t", s.stack.dbPath,
-            "SELECT id, item_type, is_encrypted, payload FROM \(t)"]).stdout
+        let rows = try runCommand(
+            "/usr/bin/sqlite3",
+            [
+                "-separator", "\t", s.stack.dbPath,
+                "SELECT id, item_type, is_encrypted, payload FROM \(t)"
+            ]
+        ).stdout
             .split(separator: "\n").map { $0.split(separator: "\t", maxSplits: 3).map(String.init) }
         #expect(rows.count == 3)
         #expect(rows.allSatisfy { $0[2] == "1" })
@@ -87,11 +103,21 @@ struct PipeIntegrationTests {
         let chat = try #require(try s.admin.post("/chats", [:]).json?["id"]?.intValue)
         _ = try turn(s, chat: chat, "tooling")
         let t = try table(s)
-        let rows = try runCommand("/usr/bin/sqlite3", ["-separator", "\t", s.stack.dbPath,
-            "SELECT item_type, is_encrypted FROM \(t) ORDER BY item_type"]).stdout
+        let rows = try runCommand(
+            "/usr/bin/sqlite3",
+            [
+                "-separator", "\t", s.stack.dbPath,
+                "SELECT item_type, is_encrypted FROM \(t) ORDER BY item_type"
+            ]
+        ).stdout
         #expect(rows == "function_call\t0\nfunction_call_output\t0\nreasoning\t1\n")
-        let output = try runCommand("/usr/bin/sqlite3", [s.stack.dbPath,
-            "SELECT payload FROM \(t) WHERE item_type = 'function_call_output'"]).stdout
+        let output = try runCommand(
+            "/usr/bin/sqlite3",
+            [
+                s.stack.dbPath,
+                "SELECT payload FROM \(t) WHERE item_type = 'function_call_output'"
+            ]
+        ).stdout
         #expect(output.contains("TOOL-OUTPUT for tooling"))
         for (name, data) in s.stack.persistedBytes() { #expect(!data.contains("REASONING about: tooling"), "reasoning in \(name)") }
     }
@@ -177,29 +203,44 @@ struct PipeIntegrationTests {
         #expect(cleanup.stdout.contains("artifacts: removed 3"))
         #expect(cleanup.stdout.contains("session logs: removed 1"))
         #expect(!FileManager.default.fileExists(atPath: archive))
-        #expect(!FileManager.default.fileExists(atPath: s.stack.dir.appendingPathComponent("session_logs/1/\(chat)").path),
+        #expect(
+            !FileManager.default.fileExists(atPath: s.stack.dir.appendingPathComponent("session_logs/1/\(chat)").path),
             "empty folders go too")
     }
 
     @Test(.enabled(if: networkIsIsolated, "needs unshare -n"))
     func attachmentsGoThroughTheGuardAndRefusalsBecomeNotes() throws {
         let s = try setUp(env: ["SSRF_ALLOWED_CIDRS": "127.0.0.1/32", "ALLOW_INSECURE_HTTP": "true"])
-        let patched = try s.admin.patch("/admin/config", ["allow_insecure_http_hosts": .array([.string("127.0.0.1:\(s.mock.port)"),
-            "169.254.169.254"])])
+        let patched = try s.admin.patch(
+            "/admin/config",
+            [
+                "allow_insecure_http_hosts": .array([
+                    .string("127.0.0.1:\(s.mock.port)"),
+                    "169.254.169.254"
+                ])
+            ])
         #expect(patched.status == 200)
         let chat = try #require(try s.admin.post("/chats", [:]).json?["id"]?.intValue)
-        let events = try s.admin.streamEvents("/chats/\(chat)/messages", [
-            "content": "look at this", "model": "openrouter/mock-gpt-4o",
-            "attachments": [["type": "image", "url": .string("http://127.0.0.1:\(s.mock.port)/__file?size=64&type=image/png")],
-                            ["type": "image", "url": "http://169.254.169.254/latest/meta-data/"]],
-        ]).compactMap { try? JSON.parse($0.data) }
+        let events = try s.admin.streamEvents(
+            "/chats/\(chat)/messages",
+            [
+                "content": "look at this", "model": "openrouter/mock-gpt-4o",
+                "attachments": [
+                    ["type": "image", "url": .string("http://127.0.0.1:\(s.mock.port)/__file?size=64&type=image/png")],
+                    ["type": "image", "url": "http://169.254.169.254/latest/meta-data/"]
+                ]
+            ]
+        ).compactMap { try? JSON.parse($0.data) }
         let done = try #require(events.last)
         #expect(done["type"]?.stringValue == "done")
         let content = done["message"]?["content"]?.stringValue ?? ""
         #expect(content.contains("169.254.169.254/latest/meta-data/ was not used (blocked_address"))
         let user = try #require(try responsesRequests(s).last?["input"]?.arrayValue?.last?["content"]?.arrayValue)
-        #expect(user.contains { $0["type"]?.stringValue == "input_image"
-                                && ($0["image_url"]?.stringValue ?? "").hasPrefix("data:image/png;base64,") })
+        #expect(
+            user.contains {
+                $0["type"]?.stringValue == "input_image"
+                    && ($0["image_url"]?.stringValue ?? "").hasPrefix("data:image/png;base64,")
+            })
         #expect(user.filter { $0["type"]?.stringValue == "input_image" }.count == 1)
     }
 }

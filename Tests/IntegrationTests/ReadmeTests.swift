@@ -17,7 +17,8 @@ struct ReadmeTests {
 
         let stack = try Stack()
         let password = try stack.addUser("admin@localhost.localdomain", admin: true)
-        let script = block
+        let script =
+            block
             .replacingOccurrences(of: "\"password\":\"…\"", with: "\"password\":\"\(password)\"")
             .replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(stack.port)")
             .replacingOccurrences(of: "CRYOTENSOR_DB=var/cryotensor.db", with: "CRYOTENSOR_DB=\(stack.dbPath)")
@@ -26,8 +27,15 @@ struct ReadmeTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Each command's answer on its own line, so the three JSON answers can be told apart.
-        let run = try runCommand("/bin/bash", ["-c", "set -e; cd \(dir); " + script.replacingOccurrences(of: "\ncurl",
-            with: "\necho; curl")])
+        let run = try runCommand(
+            "/bin/bash",
+            [
+                "-c",
+                "set -e; cd \(dir); "
+                    + script.replacingOccurrences(
+                        of: "\ncurl",
+                        with: "\necho; curl")
+            ])
         #expect(run.status == 0, "\(run.stderr)")
         let answers = run.stdout.split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
         #expect(answers.count == 3, "\(run.stdout)")

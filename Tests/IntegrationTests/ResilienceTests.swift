@@ -20,7 +20,8 @@ struct ResilienceTests {
         #expect(down.json?["redis"]?["degraded"]?.boolValue == true)
         let second = try stack.login("ops@example.com", password)
         #expect(try second.get("/auth/me").status == 200)
-        #expect(try Client(base: stack.base).post("/auth/login", ["email": "ops@example.com", "password": "wrong-wrong-wrong"]).status == 401)
+        #expect(
+            try Client(base: stack.base).post("/auth/login", ["email": "ops@example.com", "password": "wrong-wrong-wrong"]).status == 401)
 
         try stack.stackCommand("redis-start")
         // The responder reconnects on its own (retry interval 1 s).
@@ -66,10 +67,10 @@ struct ResilienceTests {
         let half = body.count / 2
         // The shell sends half the body, waits, then the rest: the request is in flight meanwhile.
         let script = """
-        (printf '%s' '\(body.prefix(half))'; sleep 1.5; printf '%s' '\(body.dropFirst(half))') | \
-        REQUEST_METHOD=POST REQUEST_URI=/api/v1/auth/login CONTENT_TYPE=application/json CONTENT_LENGTH=\(body.utf8.count) \
-        REMOTE_ADDR=127.0.0.1 cgi-fcgi -bind -connect \(socket)
-        """
+            (printf '%s' '\(body.prefix(half))'; sleep 1.5; printf '%s' '\(body.dropFirst(half))') | \
+            REQUEST_METHOD=POST REQUEST_URI=/api/v1/auth/login CONTENT_TYPE=application/json CONTENT_LENGTH=\(body.utf8.count) \
+            REMOTE_ADDR=127.0.0.1 cgi-fcgi -bind -connect \(socket)
+            """
         let client = try Child("/bin/sh", ["-c", script])
         usleep(600_000)
         server.signal(SIGTERM)

@@ -14,7 +14,7 @@ struct RouteFuzzTests {
         "9007199254740993", "0.1e-7", "123456789012345678901234567890", "1.5", "0", "-1", "true", "false", "null", "\"\"", "\"5\"",
         "[]", "[1e300]", "{}", "{\"a\":1e999}", "\"\\u0000\"", "\"\\ud800\"", "\"line\\r\\nX-Injected: 1\"", "\"%00%0d%0a\"",
         "\"http://169.254.169.254/\"", "\"" + String(repeating: "A", count: 200_000) + "\"",
-        String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000),
+        String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000)
     ]
 
     static func body(_ template: (String) -> String, _ value: String) -> Data { Data(template(value).utf8) }
@@ -37,22 +37,27 @@ struct RouteFuzzTests {
         }
         for name in valves { targets.append(("PUT", "/admin/pipes/openrouter/valves", { "{\"valves\": {\"\(name)\": \($0)}}" })) }
         for field in ["name", "kind", "base_url", "api_key", "enabled", "api_version", "clear_api_key"] {
-            targets.append(("POST", "/admin/connections",
-                { "{\"name\": \"f\", \"base_url\": \"\(upstream.baseURL)\", \"\(field)\": \($0)}" }))
+            targets.append(
+                (
+                    "POST", "/admin/connections",
+                    { "{\"name\": \"f\", \"base_url\": \"\(upstream.baseURL)\", \"\(field)\": \($0)}" }
+                ))
         }
         targets += [
             ("POST", "/chats", { "{\"title\": \($0)}" }),
             ("PATCH", "/chats/\(chat)", { "{\"title\": \($0)}" }),
             ("POST", "/chats/\(chat)/messages", { "{\"content\": \($0), \"model\": \"none\", \"stream\": false}" }),
             ("POST", "/chats/\(chat)/messages", { "{\"content\": \"hi\", \"model\": \($0), \"attachments\": \($0)}" }),
-            ("POST", "/chat/completions",
-                { "{\"model\": \"mock-gpt-4o\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"n\": \($0)}" }),
+            (
+                "POST", "/chat/completions",
+                { "{\"model\": \"mock-gpt-4o\", \"messages\": [{\"role\":\"user\",\"content\":\"x\"}], \"n\": \($0)}" }
+            ),
             ("POST", "/chat/completions", { "{\"model\": \($0), \"messages\": \($0), \"max_tokens\": \($0)}" }),
             ("POST", "/files/fetch", { "{\"url\": \($0), \"dry_run\": true}" }),
             ("POST", "/auth/login", { "{\"email\": \($0), \"password\": \($0)}" }),
             ("POST", "/admin/users", { "{\"email\": \($0), \"password\": \($0), \"role\": \($0)}" }),
             ("PATCH", "/admin/users/1", { "{\"role\": \($0), \"disabled\": \($0)}" }),
-            ("POST", "/tokens", { "{\"name\": \($0)}" }),
+            ("POST", "/tokens", { "{\"name\": \($0)}" })
         ]
 
         var rng = SeededGenerator(state: 0xC0FFEE)
@@ -61,9 +66,9 @@ struct RouteFuzzTests {
             let target = rng.pick(targets)
             var data = Self.body(target.template, rng.pick(Self.hostileValues))
             switch rng.next() % 8 {
-            case 0: data.append(contentsOf: [0xFF, 0xFE, 0xC0, 0x80])        // invalid UTF-8 after the document
+            case 0: data.append(contentsOf: [0xFF, 0xFE, 0xC0, 0x80])  // invalid UTF-8 after the document
             case 1: data.insert(contentsOf: [0xED, 0xA0, 0x80], at: min(2, data.count))  // an encoded surrogate inside
-            case 2: data = data.prefix(Int(rng.next() % UInt64(max(1, data.count))))     // cut short
+            case 2: data = data.prefix(Int(rng.next() % UInt64(max(1, data.count))))  // cut short
             default: break
             }
             let r = try admin.request(target.method, target.path, body: data)
@@ -76,8 +81,11 @@ struct RouteFuzzTests {
             }
             // Query strings too: hostile percent-encoding in search.
             if round % 10 == 0 {
-                let q = ["%", "%G1", "%ff%fe", "%00", String(repeating: "%41", count: 400), "a+b%2B",
-                    "%ED%A0%80"].randomElement(using: &rng) ?? ""
+                let q =
+                    [
+                        "%", "%G1", "%ff%fe", "%00", String(repeating: "%41", count: 400), "a+b%2B",
+                        "%ED%A0%80"
+                    ].randomElement(using: &rng) ?? ""
                 let s = try admin.get("/chats/search?q=\(q)")
                 if s.status >= 500 { failures.append("search q=\(q) -> \(s.status)") }
             }

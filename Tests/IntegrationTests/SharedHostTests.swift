@@ -19,7 +19,8 @@ struct SharedHostTests {
     }
 
     func asUser(_ args: [String], env: [String: String] = [:]) throws -> CommandResult {
-        try runCommand("/usr/sbin/runuser", ["-u", Self.user, "--"] + args,
+        try runCommand(
+            "/usr/sbin/runuser", ["-u", Self.user, "--"] + args,
             environment: ProcessInfo.processInfo.environment.merging(env) { _, n in n })
     }
 
@@ -36,7 +37,8 @@ struct SharedHostTests {
         let mock = try MockUpstream(["--delay", "0.05", "--chunks", "5"])
 
         // A bad setting: refused at start, and its message lands in the log file.
-        try "CRYOTENSOR_DB=\(home)/data/cryotensor.db\nENABLE_SSRF_PROTECTION=perhaps\n".write(toFile: home + "/env",
+        try "CRYOTENSOR_DB=\(home)/data/cryotensor.db\nENABLE_SSRF_PROTECTION=perhaps\n".write(
+            toFile: home + "/env",
             atomically: true, encoding: .utf8)
         _ = try runCommand("/usr/bin/chown", [Self.user, home + "/env"])
         let bad = try asUser([script, "start", "--home", home, "--web-group", "nogroup", "--bin", responderBinary])
@@ -47,8 +49,11 @@ struct SharedHostTests {
             .write(toFile: home + "/env", atomically: true, encoding: .utf8)
         let started = try asUser([script, "start", "--home", home, "--web-group", "nogroup", "--bin", responderBinary])
         #expect(started.status == 0, "\(started.stderr)")
-        let pid = try #require(Int32((try String(contentsOfFile: home + "/run/cryotensor.pid",
-            encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(
+            Int32(
+                (try String(
+                    contentsOfFile: home + "/run/cryotensor.pid",
+                    encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(try runCommand("/usr/bin/stat", ["-c", "%U", "/proc/\(pid)"]).stdout.hasPrefix(Self.user), "runs as the user, not root")
 
         // The host's nginx, as nobody:nogroup, includes the file the script wrote.
@@ -89,14 +94,26 @@ struct SharedHostTests {
         let stack = Client(base: base)
         let login = try stack.post("/auth/login", ["email": "owner@example.com", "password": .string(password)])
         stack.csrf = login.json?["csrf_token"]?.stringValue
-        #expect(try stack.post("/admin/connections", ["name": "m", "kind": "openai", "base_url": .string(mock.baseURL),
-                                                      "api_key": "sk-shared-host-0123456789"]).status == 201)
+        #expect(
+            try stack.post(
+                "/admin/connections",
+                [
+                    "name": "m", "kind": "openai", "base_url": .string(mock.baseURL),
+                    "api_key": "sk-shared-host-0123456789"
+                ]
+            ).status == 201)
         let chat = try #require(try stack.post("/chats", [:]).json?["id"]?.intValue)
-        let events = try stack.streamEvents("/chats/\(chat)/messages", ["content": "hi",
-            "model": "mock-gpt-4o"]).compactMap { try? JSON.parse($0.data) }
+        let events = try stack.streamEvents(
+            "/chats/\(chat)/messages",
+            [
+                "content": "hi",
+                "model": "mock-gpt-4o"
+            ]
+        ).compactMap { try? JSON.parse($0.data) }
         #expect(events.filter { $0["type"] == "delta" }.count == 5 && events.last?["type"] == "done")
-        #expect(((try? String(contentsOfFile: home + "/log/cryotensor.log", encoding: .utf8)) ?? "").contains("\"event\":\"request\""),
-                "the responder logs to the file")
+        #expect(
+            ((try? String(contentsOfFile: home + "/log/cryotensor.log", encoding: .utf8)) ?? "").contains("\"event\":\"request\""),
+            "the responder logs to the file")
 
         // A responder that dies is started again by the supervisor, and that is logged.
         kill(pid, SIGKILL)

@@ -17,8 +17,14 @@ struct StreamTests {
         let mock = try MockUpstream(["--delay", String(delay), "--chunks", String(chunks)])
         let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL, "CRYOTENSOR_SERVE_ARGS": serveArgs], threads: threads)
         let admin = try stack.signedIn("admin@example.com", admin: true)
-        #expect(try admin.post("/admin/connections", ["name": "slow", "kind": "openai", "base_url": .string(mock.baseURL),
-                                                      "api_key": "sk-slow-provider-0123456789"]).status == 201)
+        #expect(
+            try admin.post(
+                "/admin/connections",
+                [
+                    "name": "slow", "kind": "openai", "base_url": .string(mock.baseURL),
+                    "api_key": "sk-slow-provider-0123456789"
+                ]
+            ).status == 201)
         #expect(try admin.patch("/admin/config", ["max_streams_per_user": .number(Double(perUser))]).status == 200)
         return Setup(mock: mock, stack: stack, admin: admin)
     }
@@ -28,7 +34,9 @@ struct StreamTests {
         let group = DispatchGroup()
         for index in 0..<count {
             group.enter()
-            Thread { body(index); group.leave() }.start()
+            Thread {
+                body(index); group.leave()
+            }.start()
         }
         group.wait()
     }
@@ -65,8 +73,17 @@ struct StreamTests {
             if index < 32 {
                 result = events(admin, "/chats/\(chats[index])/messages", ["content": "hello", "model": "mock-gpt-4o"])
             } else {
-                result = events(admin, "/chat/completions", ["model": "mock-gpt-4o", "stream": true, "messages": [["role": "user",
-                    "content": "hi"]]])
+                result = events(
+                    admin, "/chat/completions",
+                    [
+                        "model": "mock-gpt-4o", "stream": true,
+                        "messages": [
+                            [
+                                "role": "user",
+                                "content": "hi"
+                            ]
+                        ]
+                    ])
             }
             let last = result.last
             let outcome = last?["type"]?.stringValue ?? (last?["choices"] != nil ? "chunk" : "none")
@@ -91,8 +108,15 @@ struct StreamTests {
         let done = DispatchGroup()
         for index in 0..<2 {
             done.enter()
-            Thread { _ = self.events(admin, "/chats/\(chats[index])/messages", ["content": "x",
-                "model": "mock-gpt-4o"]); done.leave() }.start()
+            Thread {
+                _ = self.events(
+                    admin, "/chats/\(chats[index])/messages",
+                    [
+                        "content": "x",
+                        "model": "mock-gpt-4o"
+                    ]);
+                done.leave()
+            }.start()
         }
         usleep(700_000)
         let third = try admin.post("/chats/\(chats[2])/messages", ["content": "x", "model": "mock-gpt-4o"])
@@ -107,7 +131,9 @@ struct StreamTests {
         let bob = try s.stack.login("bob@example.com", "bob-password-12345")
         let bobChat = try #require(try bob.post("/chats", [:]).json?["id"]?.intValue)
         done.enter()
-        Thread { _ = self.events(bob, "/chats/\(bobChat)/messages", ["content": "x", "model": "mock-gpt-4o"]); done.leave() }.start()
+        Thread {
+            _ = self.events(bob, "/chats/\(bobChat)/messages", ["content": "x", "model": "mock-gpt-4o"]); done.leave()
+        }.start()
         usleep(500_000)
         let busy = try bob.post("/chat/completions", ["model": "mock-gpt-4o", "messages": [["role": "user", "content": "hi"]]])
         #expect(busy.status == 503 && busy.errorCode == "busy" && busy.header("Retry-After") != nil, "\(busy.status) \(busy.text)")
@@ -159,8 +185,10 @@ struct StreamTests {
 
     @Test func aClientThatHangsUpEndsTheUpstreamCall() throws {
         let s = try setUp(delay: 0.25, chunks: 40)
-        var args = ["-sN", "--http1.1", "-X", "POST", "-H", "Content-Type: application/json", "--max-time", "1",
-                    "--data-binary", #"{"model":"mock-gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}"#]
+        var args = [
+            "-sN", "--http1.1", "-X", "POST", "-H", "Content-Type: application/json", "--max-time", "1",
+            "--data-binary", #"{"model":"mock-gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+        ]
         let token = try #require(try s.admin.post("/tokens", ["name": "sdk"]).json?["token"]?.stringValue)
         args += ["-H", "Authorization: Bearer \(token)", s.stack.base + "/chat/completions"]
         _ = try runCommand("/usr/bin/curl", args)  // gives up after 1 s of a 10 s answer
@@ -181,8 +209,14 @@ struct FaultTests {
         let mock = try MockUpstream(["--delay", "0.25", "--chunks", "40"])
         let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL])
         let admin = try stack.signedIn("admin@example.com", admin: true)
-        #expect(try admin.post("/admin/connections", ["name": "slow", "kind": "openai", "base_url": .string(mock.baseURL),
-                                                      "api_key": "sk-slow-provider-0123456789"]).status == 201)
+        #expect(
+            try admin.post(
+                "/admin/connections",
+                [
+                    "name": "slow", "kind": "openai", "base_url": .string(mock.baseURL),
+                    "api_key": "sk-slow-provider-0123456789"
+                ]
+            ).status == 201)
         let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)
         let received = Mutex<[(at: Double, data: String)]?>(nil)
         let done = DispatchSemaphore(value: 0)
@@ -243,8 +277,10 @@ struct RunScriptTests {
         // Killed only once scripts/run is in its restart loop (after its demo setup, which needs the responder).
         #expect(run.waitForOutput("Press Ctrl-C to stop.", within: 60), "scripts/run did not start")
         #expect(healthy(within: 10), "scripts/run did not start")
-        let pid = try #require(Int32((try String(contentsOfFile: dir + "/run/cryotensor.pid", encoding: .utf8))
-            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(
+            Int32(
+                (try String(contentsOfFile: dir + "/run/cryotensor.pid", encoding: .utf8))
+                    .trimmingCharacters(in: .whitespacesAndNewlines)))
         kill(pid, SIGKILL)
         usleep(300_000)
         #expect(healthy(within: 10), "the responder was not started again")

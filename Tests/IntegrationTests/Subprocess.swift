@@ -28,7 +28,9 @@ final class Child: @unchecked Sendable {
         }
     }
 
-    static func spawn(_ path: String, _ args: [String], environment: [String: String]?, withStdin: Bool, capture: Bool) throws -> (pid_t, Int32, Int32, Int32) {
+    static func spawn(_ path: String, _ args: [String], environment: [String: String]?, withStdin: Bool, capture: Bool) throws -> (
+        pid_t, Int32, Int32, Int32
+    ) {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -1,18 +1,23 @@
-@testable import Outbound
 import Support
 import TestSupport
 import Testing
 
+@testable import Outbound
+
 @Suite struct GuardFuzzTests {
     static let schemes = ["https://", "http://", "HTTPS://", "ftp://", "", "//", "https:/", "https:\\\\", "gopher://", "data:"]
-    static let pieces = ["127.0.0.1", "0x7f", "0177", "2130706433", "[::1]", "[::ffff:7f00:1]", "localhost", "public.test", "private.test",
-                         "@", "\\", "%2e", "%00", "user@", ".", ":", "::", "[", "]", "\u{24DB}", "\u{FF11}", "\t", "#", "?", "/",
-                         "10.0.0.1",
-                         "169.254.169.254", "0", "1", "255", "256", "00", "x", "-", "allowed.test", "[64:ff9b::7f00:1]", "[2002:7f00:1::]",
-                         "[fe80::1%25eth0]", "..", "\u{0}", " ", "\n", "xn--", "mixed.test", ":80", ":0", ":65536", ":443", "%40"]
+    static let pieces = [
+        "127.0.0.1", "0x7f", "0177", "2130706433", "[::1]", "[::ffff:7f00:1]", "localhost", "public.test", "private.test",
+        "@", "\\", "%2e", "%00", "user@", ".", ":", "::", "[", "]", "\u{24DB}", "\u{FF11}", "\t", "#", "?", "/",
+        "10.0.0.1",
+        "169.254.169.254", "0", "1", "255", "256", "00", "x", "-", "allowed.test", "[64:ff9b::7f00:1]", "[2002:7f00:1::]",
+        "[fe80::1%25eth0]", "..", "\u{0}", " ", "\n", "xn--", "mixed.test", ":80", ":0", ":65536", ":443", "%40"
+    ]
 
-    static let hosts = ["public.test", "private.test", "allowed.test", "mixed.test", "93.184.216.34", "127.0.0.1", "[::1]",
-                        "[2606:4700::1111]", "10.0.0.1", "[::ffff:10.0.0.1]", "localhost", "v6public.test", "metadata.test"]
+    static let hosts = [
+        "public.test", "private.test", "allowed.test", "mixed.test", "93.184.216.34", "127.0.0.1", "[::1]",
+        "[2606:4700::1111]", "10.0.0.1", "[::ffff:10.0.0.1]", "localhost", "v6public.test", "metadata.test"
+    ]
 
     static func input(_ rng: inout SeededGenerator) -> String {
         if Bool.random(using: &rng) {
@@ -47,7 +52,9 @@ import Testing
             if case .name(let name) = v.url.host { #expect(!name.hasSuffix("localhost"), "\(raw.debugDescription)") }
             #expect(v.url.scheme == "https" || v.url.scheme == "http")
             // What libcurl is given parses to the same host and address again.
-            if case .success(let again) = GuardedURL.parse(v.url.normalized) { #expect(again == v.url) } else {
+            if case .success(let again) = GuardedURL.parse(v.url.normalized) {
+                #expect(again == v.url)
+            } else {
                 Issue.record("normalized form of \(raw.debugDescription) does not parse")
             }
         }

@@ -1,7 +1,8 @@
 import Crypto
-@testable import Pipe
 import Support
 import Testing
+
+@testable import Pipe
 
 @Suite struct MarkerAndIDTests {
     @Test func idsAreTwentyCrockfordCharactersAndSortByTime() {
@@ -81,10 +82,12 @@ import Testing
             ResponsesInput.Message(role: "system", content: "be brief"),
             ResponsesInput.Message(role: "user", content: "hi"),
             ResponsesInput.Message(role: "assistant", content: Markers.append(ids, to: "hello")),
-            ResponsesInput.Message(role: "user", content: "again"),
+            ResponsesInput.Message(role: "user", content: "again")
         ]
-        let input = ResponsesInput.build(history: history, attachments: [.init(kind: .image, dataURL: "data:image/png;base64,AA", filename: "a.png")],
-                                         reasoningScope: "conversation") { table[$0] }
+        let input = ResponsesInput.build(
+            history: history, attachments: [.init(kind: .image, dataURL: "data:image/png;base64,AA", filename: "a.png")],
+            reasoningScope: "conversation"
+        ) { table[$0] }
         let types = input.map { $0["type"]?.stringValue ?? "" }
         #expect(types == ["message", "message", "reasoning", "function_call", "function_call_output", "message", "message"])
         #expect(input[5]["content"]?.arrayValue?.first?["text"]?.stringValue == "hello")
@@ -100,7 +103,7 @@ import Testing
             #"{"type":"response.output_item.done","item":{"type":"reasoning","id":"r"}}"#,
             #"{"type":"response.output_item.done","item":{"type":"web_search_call","id":"w"}}"#,
             #"{"type":"response.output_text.delta","delta":"Hi"}"#,
-            #"{"type":"response.completed","response":{}}"#,
+            #"{"type":"response.completed","response":{}}"#
         ]
         let wire = ": comment\n\n" + events.map { "event: x\ndata: \($0)\n\n" }.joined() + "data: [DONE]\n\n"
         for chunk in Array(wire.utf8).chunked(7) { stream.feed(chunk) }

@@ -1,17 +1,22 @@
-@testable import Pipe
 import Support
 import TestSupport
 import Testing
 
+@testable import Pipe
+
 /// Seeded fuzzing of `Valves.validate`: admins send any JSON; what is stored must read back the same.
 @Suite struct ValvesFuzzTests {
-    static let strings = ["", "a", "true", "false", "id", "email", "conversation", "Conversation", "next_reply", " disabled",
-                          "https://openrouter.ai/api/v1/", "HTTPS://OpenRouter.ai:443/api/v1", "https://a..", "https://nk[::1]:443",
-                          "http://user@host", "ftp://x", "session_logs", "/var/log/x", "a\0b", "\0", "é", "😀", "\u{301}",
-                          "e\u{301}", "12345678", "1234567", "1234567890123456", String(repeating: "s", count: 4096),
-                          String(repeating: "s", count: 4097), String(repeating: "p", count: 1024), String(repeating: "p", count: 1025)]
-    static let numbers: [Double] = [1e300, -1e300, 1.5, -0.0, 0, 1, 5, 60, 119, 120, 121, 3600, 3601, 3650, 365, 366, 67_108_864,
-                                    67_108_865, 9e15, 9.1e15, -9e15, .greatestFiniteMagnitude, .leastNonzeroMagnitude, 0.999_999]
+    static let strings = [
+        "", "a", "true", "false", "id", "email", "conversation", "Conversation", "next_reply", " disabled",
+        "https://openrouter.ai/api/v1/", "HTTPS://OpenRouter.ai:443/api/v1", "https://a..", "https://nk[::1]:443",
+        "http://user@host", "ftp://x", "session_logs", "/var/log/x", "a\0b", "\0", "é", "😀", "\u{301}",
+        "e\u{301}", "12345678", "1234567", "1234567890123456", String(repeating: "s", count: 4096),
+        String(repeating: "s", count: 4097), String(repeating: "p", count: 1024), String(repeating: "p", count: 1025)
+    ]
+    static let numbers: [Double] = [
+        1e300, -1e300, 1.5, -0.0, 0, 1, 5, 60, 119, 120, 121, 3600, 3601, 3650, 365, 366, 67_108_864,
+        67_108_865, 9e15, 9.1e15, -9e15, .greatestFiniteMagnitude, .leastNonzeroMagnitude, 0.999_999
+    ]
 
     static func json(_ rng: inout SeededGenerator, depth: Int = 0) -> JSON {
         switch rng.int(0...(depth > 1 ? 5 : 7)) {

@@ -22,8 +22,9 @@ final class PostgresConnectionTests {
         let hostile = ["plain", "it's \"quoted\"; DROP TABLE t; --", "\\x41 backslash", "日本語 and 🙂", String(repeating: "z", count: 100_000)]
         let allBytes = (0...255).map(UInt8.init)
         for (i, text) in hostile.enumerated() {
-            try db.run("INSERT INTO t (id, name, amount, blob, note) VALUES ($1, $2, $3, $4, $5)",
-                       [.integer(Int64(i)), .text(text), .real(0.1 * Double(i)), .bytes(allBytes), .null])
+            try db.run(
+                "INSERT INTO t (id, name, amount, blob, note) VALUES ($1, $2, $3, $4, $5)",
+                [.integer(Int64(i)), .text(text), .real(0.1 * Double(i)), .bytes(allBytes), .null])
         }
         let rows = try db.execute("SELECT id, name, amount, blob, note FROM t ORDER BY id")
         #expect(rows.map { $0.text("name") ?? "" } == hostile)
@@ -61,7 +62,9 @@ final class PostgresConnectionTests {
         try db.run("CREATE TABLE v (n INTEGER)")
         struct Abort: Error {}
         #expect(throws: Abort.self) {
-            try db.transaction { try db.run("INSERT INTO v VALUES (1)"); throw Abort() }
+            try db.transaction {
+                try db.run("INSERT INTO v VALUES (1)"); throw Abort()
+            }
         }
         try db.transaction { try db.run("INSERT INTO v VALUES (2)") }
         #expect(try db.execute("SELECT n FROM v").map { $0.int("n") } == [2])

@@ -14,7 +14,7 @@ import Testing
         let cases: [(String, PostgresURL.Problem?)] = [
             ("mysql://h/db", .notPostgreSQL), ("http://h/db", .notPostgreSQL), ("postgresql://h/db\n", .controlCharacter),
             ("postgresql://h/db?sslmode=disable", .weakSSLMode("disable")), ("postgresql://h/db?sslmode=allow", .weakSSLMode("allow")),
-            ("postgresql://h/db?nonsense=1", nil), ("postgresql://h:notaport/db", .badPort), ("postgresql://h:70000/db", .badPort),
+            ("postgresql://h/db?nonsense=1", nil), ("postgresql://h:notaport/db", .badPort), ("postgresql://h:70000/db", .badPort)
         ]
         for (raw, expected) in cases {
             guard case .failure(let problem) = PostgresURL.parse(raw) else { Issue.record("accepted \(raw)"); continue }
@@ -38,8 +38,10 @@ import Testing
     /// never in the masked form.
     @Test func randomURLsNeverTrapAndMaskingHolds() {
         var rng = SeededGenerator(state: 0x9051)
-        let pieces = ["postgresql://", "postgres://", "u", ":", "@", "/", "?", "&", "=", "sslmode", "require", "host", "%40", "%", "[",
-                      "]", "::1", "5432", "db", "password", "\u{0}", "é", " "]
+        let pieces = [
+            "postgresql://", "postgres://", "u", ":", "@", "/", "?", "&", "=", "sslmode", "require", "host", "%40", "%", "[",
+            "]", "::1", "5432", "db", "password", "\u{0}", "é", " "
+        ]
         for _ in 0..<20_000 {
             var raw = ""
             for _ in 0..<rng.int(1...12) { raw += rng.pick(pieces) }

@@ -1,5 +1,6 @@
-@testable import Service
 import Testing
+
+@testable import Service
 
 @Suite struct AttachmentBudgetTests {
     @Test func videosShareTheirCapAndEverythingElseSharesTheOther() throws {

@@ -1,15 +1,17 @@
-@testable import Service
 import Storage
 import Support
 import Testing
+
+@testable import Service
 
 /// The chain: whole when untouched, and the first edited, deleted or inserted event named.
 @Suite struct AuditChainTests {
     /// Five events through the domain's one hook.
     static func fiveEvents(_ f: DomainFixture) throws {
         for n in 1...5 {
-            try f.scope.audit(.configUpdate, target: AuditTarget("config", name: "runtime settings"),
-                              details: ["changes": ["default_model": ["before": .string("m\(n - 1)"), "after": .string("m\(n)")]]])
+            try f.scope.audit(
+                .configUpdate, target: AuditTarget("config", name: "runtime settings"),
+                details: ["changes": ["default_model": ["before": .string("m\(n - 1)"), "after": .string("m\(n)")]]])
         }
     }
 
@@ -113,8 +115,10 @@ import Testing
         DispatchQueueConcurrent.run(times: 4) { _ in
             guard let db = try? Database(path: path) else { return }
             for _ in 0..<25 {
-                _ = try? AuditLog.append(.init(actor: .system, client: nil, requestID: nil, action: .retentionCleanup, target: nil,
-                                               outcome: .ok, details: [:]), db: db, keys: keys)
+                _ = try? AuditLog.append(
+                    .init(
+                        actor: .system, client: nil, requestID: nil, action: .retentionCleanup, target: nil,
+                        outcome: .ok, details: [:]), db: db, keys: keys)
             }
         }
         let result = try Self.verify(f)

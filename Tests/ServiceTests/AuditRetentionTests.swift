@@ -1,8 +1,9 @@
 import Foundation
-@testable import Service
 import Storage
 import Support
 import Testing
+
+@testable import Service
 
 /// Retention with the clock moved: old events and chats go (from every table and the WAL), newer
 /// ones stay, the chain still verifies from the oldest kept event, and the run is recorded.
@@ -14,9 +15,11 @@ import Testing
         let now = Clock.now()
         let keys = AuditKeys(config: f.config)
         for age in [90, 60, 45, 10, 1] as [Int64] {
-            try AuditLog.append(.init(actor: .system, client: nil, requestID: nil, action: .configUpdate, target: nil, outcome: .ok,
-                                      details: ["marker": .string("aged-event-\(age)-days")]), db: f.db, keys: keys,
-                               now: now - age * Self.day)
+            try AuditLog.append(
+                .init(
+                    actor: .system, client: nil, requestID: nil, action: .configUpdate, target: nil, outcome: .ok,
+                    details: ["marker": .string("aged-event-\(age)-days")]), db: f.db, keys: keys,
+                now: now - age * Self.day)
         }
         let counts = try Retention.run(f.scope, now: now) { _ in }
         #expect(counts.auditEventsPruned == 3)
@@ -48,15 +51,18 @@ import Testing
         let f = try DomainFixture(extra: ["AUDIT_RETENTION_DAYS": "30"])
         let keys = AuditKeys(config: f.config)
         for n in 1...5 {
-            try AuditLog.append(.init(actor: .system, client: nil, requestID: nil, action: .configUpdate, target: nil, outcome: .ok,
-                                      details: ["n": JSON(n)]), db: f.db, keys: keys)
+            try AuditLog.append(
+                .init(
+                    actor: .system, client: nil, requestID: nil, action: .configUpdate, target: nil, outcome: .ok,
+                    details: ["n": JSON(n)]), db: f.db, keys: keys)
         }
         #expect(try AuditVerifier.verify(db: f.db, keys: keys).isWhole)
         let third = try #require(try AuditRepository(f.db).events(AuditQuery(limit: 10, ascending: true)).first { $0.id == 3 })
         try f.db.execute("DROP TRIGGER audit_events_no_delete")
         try f.db.run("DELETE FROM audit_events WHERE id <= 3")
-        try f.db.run("INSERT INTO audit_checkpoint (id, before_id, before_mac, pruned, updated_at) VALUES (1, 3, ?, 3, 0)",
-                     [.text(third.mac)])
+        try f.db.run(
+            "INSERT INTO audit_checkpoint (id, before_id, before_mac, pruned, updated_at) VALUES (1, 3, ?, 3, 0)",
+            [.text(third.mac)])
         let forged = try AuditVerifier.verify(db: f.db, keys: keys)
         #expect(forged.failure?.eventID == 3 && forged.failure?.problem == .deleted, "\(forged)")
     }
@@ -67,8 +73,11 @@ import Testing
         func chat(_ sentence: String) throws -> Int64 {
             let id = try repo.create(userID: f.admin.id, model: nil)
             let row = try #require(try repo.find(id: id, userID: f.admin.id))
-            _ = try f.db.transaction { try f.scope.transcripts.addMessage(repo, chat: row, role: "user", content: sentence, model: nil,
-                                                                          status: "complete") }
+            _ = try f.db.transaction {
+                try f.scope.transcripts.addMessage(
+                    repo, chat: row, role: "user", content: sentence, model: nil,
+                    status: "complete")
+            }
             return id
         }
         let old = try chat("quinceaureate forgotten sentence")

@@ -1,7 +1,8 @@
-@testable import Service
 import Storage
 import Support
 import Testing
+
+@testable import Service
 
 /// Export and import (SPEC section 6) without HTTP: all or nothing, secrets sealed or dropped.
 @Suite struct ConfigTransferTests {
@@ -33,7 +34,7 @@ import Testing
         let f = try DomainFixture()
         let document: [String: JSON] = [
             "settings": ["remote_file_max_size_mb": 7],
-            "connections": [Self.connection, ["name": "bad", "base_url": "https://evil.example.net/v1"], Self.connection],
+            "connections": [Self.connection, ["name": "bad", "base_url": "https://evil.example.net/v1"], Self.connection]
         ]
         do {
             _ = try ConfigTransfer.importDocument(f.scope, document, dryRun: false)
@@ -64,8 +65,9 @@ extension ConfigTransferTests {
         let f = try DomainFixture()
         let earlier = [Problem(path: "settings", code: .invalidField, message: "'settings' must be an object.")]
         do {
-            _ = try ConfigTransfer.importDocument(f.scope, ["settings": [], "connections": [["name": "x"]]], dryRun: false,
-                                                  problems: earlier)
+            _ = try ConfigTransfer.importDocument(
+                f.scope, ["settings": [], "connections": [["name": "x"]]], dryRun: false,
+                problems: earlier)
             Issue.record("applied")
         } catch let error as ServiceError {
             let paths = error.extra["problems"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []

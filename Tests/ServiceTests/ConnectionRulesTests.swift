@@ -1,13 +1,15 @@
-@testable import Service
 import Storage
 import Support
 import Testing
 
+@testable import Service
+
 /// The connection rules of SPEC section 4, without HTTP: what is written, and what never is.
 @Suite struct ConnectionRulesTests {
     func create(_ f: DomainFixture, _ object: [String: JSON]) throws -> Int64 {
-        let (draft, problems) = ConnectionRules.validate(object, at: "", config: f.config, existing: nil, currentKey: nil,
-                                                         keyRequired: false, allowCiphertext: false)
+        let (draft, problems) = ConnectionRules.validate(
+            object, at: "", config: f.config, existing: nil, currentKey: nil,
+            keyRequired: false, allowCiphertext: false)
         let valid = try #require(draft, "\(problems.map(\.message))")
         let written = try f.db.transaction { try ConnectionRules.write(valid, existingID: nil, db: f.db, vault: f.shared.vault) }
         written.afterCommit()
@@ -22,8 +24,9 @@ import Testing
         #expect(ConnectionRules.key(of: record, vault: f.shared.vault) == "sk-domain-secret-4242424242")
         #expect(try !f.databaseBytes().contains("sk-domain-secret"))
         // The envelope is bound to its row: under another connection's id it does not open.
-        let moved = ConnectionRecord(id: id + 1, name: "copy", kind: "openai", baseURL: record.baseURL, apiVersion: nil, enabled: true,
-                                     apiKeyCiphertext: record.apiKeyCiphertext)
+        let moved = ConnectionRecord(
+            id: id + 1, name: "copy", kind: "openai", baseURL: record.baseURL, apiVersion: nil, enabled: true,
+            apiKeyCiphertext: record.apiKeyCiphertext)
         #expect(ConnectionRules.key(of: moved, vault: f.shared.vault) == nil)
     }
 
@@ -33,13 +36,15 @@ import Testing
         let existing = try #require(try ConnectionRepository(f.db).find(id: id))
         let current = ConnectionRules.key(of: existing, vault: f.shared.vault)
         // An update must bring the key again or clear it.
-        let (refused, problems) = ConnectionRules.validate(["base_url": "https://other.example.com/v1"], at: "", config: f.config,
-                                                           existing: existing, currentKey: current, keyRequired: true,
-                                                           allowCiphertext: false)
+        let (refused, problems) = ConnectionRules.validate(
+            ["base_url": "https://other.example.com/v1"], at: "", config: f.config,
+            existing: existing, currentKey: current, keyRequired: true,
+            allowCiphertext: false)
         #expect(refused == nil && problems.map(\.code) == [.secretRequired])
         // Whatever path leads to a write with the key kept (an import whose key was dropped), a new URL clears it.
-        let (draft, _) = ConnectionRules.validate(["base_url": "https://other.example.com/v1"], at: "", config: f.config,
-                                                  existing: existing, currentKey: current, keyRequired: false, allowCiphertext: false)
+        let (draft, _) = ConnectionRules.validate(
+            ["base_url": "https://other.example.com/v1"], at: "", config: f.config,
+            existing: existing, currentKey: current, keyRequired: false, allowCiphertext: false)
         let kept = try #require(draft)
         let written = try f.db.transaction { try ConnectionRules.write(kept, existingID: id, db: f.db, vault: f.shared.vault) }
         written.afterCommit()
@@ -55,11 +60,12 @@ import Testing
             (["name": "a", "base_url": "https://api.example.com/v1", "api_key": "sk x"], .invalidField, "c.api_key"),
             (["name": "a", "base_url": "https://api.example.com/v1", "extra": true], .invalidField, "c.extra"),
             (["name": "", "base_url": "https://api.example.com/v1"], .invalidField, "c.name"),
-            (["name": "a", "kind": "azure_openai", "base_url": "https://api.example.com/v1"], .invalidField, "c.api_version"),
+            (["name": "a", "kind": "azure_openai", "base_url": "https://api.example.com/v1"], .invalidField, "c.api_version")
         ]
         for (object, code, path) in cases {
-            let (draft, problems) = ConnectionRules.validate(object, at: "c", config: f.config, existing: nil, currentKey: nil,
-                                                             keyRequired: false, allowCiphertext: false)
+            let (draft, problems) = ConnectionRules.validate(
+                object, at: "c", config: f.config, existing: nil, currentKey: nil,
+                keyRequired: false, allowCiphertext: false)
             #expect(draft == nil)
             #expect(problems.first?.code == code && problems.first?.path == path, "\(object): \(problems)")
         }

@@ -1,7 +1,8 @@
 import Foundation
-@testable import Service
 import Storage
 import Support
+
+@testable import Service
 
 /// A domain stack on a temporary SQLite file: the settings, the shared state, one thread's
 /// services and a scope signed in as an admin. No nginx, no responder, no Redis.
@@ -21,13 +22,17 @@ final class DomainFixture {
 
     /// `key`: CONFIG_ENCRYPTION_KEY (nil: secrets in memory); `encryptTranscripts`: ENABLE_LOCAL_ENCRYPTION.
     /// `extra`: more settings (retention days in the audit tests).
-    init(key: String? = DomainFixture.key, previous: [String] = [], encryptTranscripts: Bool = false, reuse: URL? = nil,
-         extra: [String: String] = [:]) throws {
+    init(
+        key: String? = DomainFixture.key, previous: [String] = [], encryptTranscripts: Bool = false, reuse: URL? = nil,
+        extra: [String: String] = [:]
+    ) throws {
         ownsDirectory = reuse == nil
         directory = reuse ?? FileManager.default.temporaryDirectory.appendingPathComponent("ct-domain-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var env = ["CRYOTENSOR_DB": directory.appendingPathComponent("cryotensor.db").path,
-                   "OPENAI_ALLOWED_API_BASE_URLS": "https://api.example.com/v1,https://other.example.com/v1"]
+        var env = [
+            "CRYOTENSOR_DB": directory.appendingPathComponent("cryotensor.db").path,
+            "OPENAI_ALLOWED_API_BASE_URLS": "https://api.example.com/v1,https://other.example.com/v1"
+        ]
         if let key { env["CONFIG_ENCRYPTION_KEY"] = key }
         if !previous.isEmpty { env["CONFIG_ENCRYPTION_KEY_PREVIOUS"] = previous.joined(separator: ",") }
         if encryptTranscripts { env["ENABLE_LOCAL_ENCRYPTION"] = "true" }
@@ -40,7 +45,8 @@ final class DomainFixture {
         services = try Services(config: config, shared: shared)
         scope = Scope(lease: ServicesLease(owned: services), requestID: "test")
         let users = UserRepository(services.db)
-        admin = try users.find(email: "admin@example.com")
+        admin =
+            try users.find(email: "admin@example.com")
             ?? users.create(email: "admin@example.com", passwordHash: "x", role: .admin)
         scope.auth = Authentication(user: admin, method: .token, sessionToken: nil)
     }

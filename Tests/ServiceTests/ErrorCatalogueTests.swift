@@ -31,7 +31,8 @@ import Testing
         }
         for code in ErrorCode.allCases {
             let name = String(describing: code)
-            let used = sources.contains(".\(name))") || sources.contains(".\(name),") || sources.contains(".\(name) ")
+            let used =
+                sources.contains(".\(name))") || sources.contains(".\(name),") || sources.contains(".\(name) ")
                 || sources.contains(".\(name):") || sources.contains(".\(name)\n") || sources.contains(".\(name)]")
             #expect(used, "ErrorCode.\(name) is in the catalogue but never used")
         }

@@ -1,7 +1,8 @@
-@testable import Service
 import Storage
 import Support
 import Testing
+
+@testable import Service
 
 /// Key rotation without HTTP: everything moves to the current key, and nothing is lost.
 @Suite struct ReencryptionTests {
@@ -12,11 +13,13 @@ import Testing
         let row = try #require(try ChatRepository(old.db).find(id: chat, userID: old.admin.id))
         let t = old.scope.transcripts
         let message = try old.db.transaction {
-            try t.addMessage(ChatRepository(old.db), chat: row, role: "user", content: "rotate me, words 5150", model: nil, status: "complete")
+            try t.addMessage(
+                ChatRepository(old.db), chat: row, role: "user", content: "rotate me, words 5150", model: nil, status: "complete")
         }
 
-        let rotated = try DomainFixture(key: DomainFixture.otherKey, previous: [DomainFixture.key], encryptTranscripts: true,
-                                        reuse: old.directory)
+        let rotated = try DomainFixture(
+            key: DomainFixture.otherKey, previous: [DomainFixture.key], encryptTranscripts: true,
+            reuse: old.directory)
         let report = try Reencryption.run(db: rotated.db, config: rotated.config) { _ in }
         #expect(report.failed.isEmpty && report.rewritten >= 2, "\(report)")
 

@@ -1,7 +1,8 @@
-@testable import Service
 import Support
 import TestSupport
 import Testing
+
+@testable import Service
 
 /// Seeded fuzzing of the settings parsers: the environment at start-up and the admin API's patches.
 @Suite struct SettingsFuzzTests {
@@ -13,7 +14,7 @@ import Testing
         "unix:///tmp/r.sock",
         "unix://", "10.0.0.0/8", "10.0.0.1/33", "fd00::/8", "::/0", "10.0.0.1\0/8", "host:8080", "a/b", "user@host",
         String(repeating: "x", count: 200), String(repeating: "x", count: 201), String(repeating: "k", count: 20_000),
-        String(repeating: ",", count: 1_000), "é", "\u{2028}", "😀",
+        String(repeating: ",", count: 1_000), "é", "\u{2028}", "😀"
     ]
 
     static func value(_ rng: inout SeededGenerator) -> String {
@@ -28,17 +29,21 @@ import Testing
 
     /// Numbers a loaded configuration holds are the ones its table allows, whatever the input was.
     static func checkRanges(_ config: Config) {
-        for (name, number) in [("REMOTE_FILE_MAX_SIZE_MB", config.remoteFileMaxMB), ("BASE64_MAX_SIZE_MB", config.base64MaxMB),
-                               ("VIDEO_MAX_SIZE_MB", config.videoMaxMB),
-                               ("REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS", config.remoteDownloadInitialRetryDelaySeconds),
-                               ("REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", config.remoteDownloadMaxRetryTimeSeconds)] {
+        for (name, number) in [
+            ("REMOTE_FILE_MAX_SIZE_MB", config.remoteFileMaxMB), ("BASE64_MAX_SIZE_MB", config.base64MaxMB),
+            ("VIDEO_MAX_SIZE_MB", config.videoMaxMB),
+            ("REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS", config.remoteDownloadInitialRetryDelaySeconds),
+            ("REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", config.remoteDownloadMaxRetryTimeSeconds)
+        ] {
             guard case .positiveNumber(let maxValue)? = SettingsTable.spec(name)?.kind else { Issue.record("\(name)"); continue }
             #expect(number.isFinite && number > 0 && number <= maxValue, "\(name) = \(number)")
         }
-        for (name, integer) in [("REMOTE_DOWNLOAD_MAX_RETRIES", config.remoteDownloadMaxRetries),
-                                ("CRYOTENSOR_SESSION_HOURS", config.sessionHours),
-                                ("CRYOTENSOR_LOGIN_MAX_FAILURES", config.loginMaxFailures),
-                                ("CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT", config.loginMaxFailuresPerClient)] {
+        for (name, integer) in [
+            ("REMOTE_DOWNLOAD_MAX_RETRIES", config.remoteDownloadMaxRetries),
+            ("CRYOTENSOR_SESSION_HOURS", config.sessionHours),
+            ("CRYOTENSOR_LOGIN_MAX_FAILURES", config.loginMaxFailures),
+            ("CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT", config.loginMaxFailuresPerClient)
+        ] {
             guard case .integer(let range)? = SettingsTable.spec(name)?.kind else { Issue.record("\(name)"); continue }
             #expect(range.contains(integer), "\(name) = \(integer)")
         }
@@ -87,8 +92,10 @@ import Testing
     }
 
     static func json(_ rng: inout SeededGenerator, depth: Int = 0) -> JSON {
-        let numbers: [Double] = [1e300, -1e300, 1.5, 0.5, -0.0, 0, 1, 3, 20, 21, -1, 600, 600.5, 3600, 10240, 10240.000001, 1e-300,
-                                 9.3e18, -9.3e18, .greatestFiniteMagnitude, .leastNonzeroMagnitude, 9_007_199_254_740_992]
+        let numbers: [Double] = [
+            1e300, -1e300, 1.5, 0.5, -0.0, 0, 1, 3, 20, 21, -1, 600, 600.5, 3600, 10240, 10240.000001, 1e-300,
+            9.3e18, -9.3e18, .greatestFiniteMagnitude, .leastNonzeroMagnitude, 9_007_199_254_740_992
+        ]
         switch rng.int(0...(depth > 1 ? 4 : 6)) {
         case 0: return .null
         case 1: return .bool(rng.chance(2))
@@ -135,8 +142,10 @@ import Testing
 
     @Test func unknownAndSecretKeysAreRefused() {
         var rng = SeededGenerator(state: 0x5EC)
-        let keys = ["config_encryption_key", "webui_secret_key", "cryotensor_db", "", "ENABLE_SSRF_PROTECTION",
-                    "enable_ssrf_protection ", "é"]
+        let keys = [
+            "config_encryption_key", "webui_secret_key", "cryotensor_db", "", "ENABLE_SSRF_PROTECTION",
+            "enable_ssrf_protection ", "é"
+        ]
         for _ in 0..<5_000 {
             let key = rng.chance(2) ? rng.pick(keys) : String(decoding: rng.bytes(rng.int(0...8)), as: UTF8.self)
             guard RuntimeSettings.variable(key) == nil else { continue }

@@ -1,8 +1,9 @@
-@testable import Service
 import Cache
 import Foundation
 import Support
 import Testing
+
+@testable import Service
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -26,7 +27,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             "OPENAI_ALLOWED_API_BASE_URLS": "https://API.example.com/v1/; http://127.0.0.1:8081/v1",
             "REDIS_URL": "redis://127.0.0.1:6390/2",
             "SSRF_ALLOWED_CIDRS": "10.9.0.0/16, fd00::/8",
-            "ALLOW_INSECURE_HTTP_HOSTS": "Mirror.local:8080",
+            "ALLOW_INSECURE_HTTP_HOSTS": "Mirror.local:8080"
         ])
         #expect(config.allowedBaseURLs == ["https://api.example.com/v1", "http://127.0.0.1:8081/v1"])
         #expect(config.redis?.database == 2)
@@ -37,7 +38,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
     @Test func secretsPrintAsAMask() throws {
         let config = try Config.load(environment: ["CONFIG_ENCRYPTION_KEY": String(repeating: "k", count: 40)])
-        #expect(String(describing: config.encryptionKey) .contains("kkkk") == false)
+        #expect(String(describing: config.encryptionKey).contains("kkkk") == false)
         #expect("\(config)".contains("kkkk") == false)
     }
 
@@ -87,8 +88,11 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
     @Test func completionFieldsAreAllowListedAndCapped() throws {
         let config = try Config.load(environment: [:])
-        let out = try CompletionsPolicy.forwardedFields(["model": "m", "messages": [], "user": "u", "service_tier": "priority",
-                                                    "max_tokens": 99_999_999, "n": 1], config)
+        let out = try CompletionsPolicy.forwardedFields(
+            [
+                "model": "m", "messages": [], "user": "u", "service_tier": "priority",
+                "max_tokens": 99_999_999, "n": 1
+            ], config)
         #expect(out["user"] == nil && out["service_tier"] == nil)
         #expect(out["max_tokens"]?.intValue == config.completionsMaxTokens)
         #expect(throws: ServiceError.self) { try CompletionsPolicy.forwardedFields(["n": 2], config) }

@@ -1,7 +1,8 @@
-@testable import Service
 import Storage
 import Support
 import Testing
+
+@testable import Service
 
 /// Transcripts at rest without HTTP: sealed to their rows in encrypted mode, indexed in plaintext mode.
 @Suite struct TranscriptsTests {

@@ -25,7 +25,7 @@ import Testing
     static let tokens: [String] = [
         "{", "}", "[", "]", ",", ":", "\"", "\\", "\"a\"", "\"k\":", "1", "-", "0", ".", "e", "E", "+", "-0", "1e400", "1e-400",
         "2.5", "true", "false", "null", " ", "\n", "\t", "\r", "\\u", "\\ud800", "\\udc00", "\\u0041", "\\n", "é", "😀",
-        "\u{2028}", "<", "\u{0}", "nul", "tru", "01", "9007199254740993", "1.7976931348623157e308",
+        "\u{2028}", "<", "\u{0}", "nul", "tru", "01", "9007199254740993", "1.7976931348623157e308"
     ]
 
     @Test func randomBytesAndTokens() {
@@ -46,8 +46,10 @@ import Testing
     }
 
     static func randomString(_ rng: inout SeededGenerator) -> String {
-        let pool: [Unicode.Scalar] = ["a", "Z", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "<", ">", "&", "\u{7F}",
-                                      "\u{2028}", "\u{2029}", "é", "\u{301}", "\u{FFFF}", "\u{FEFF}", "😀", "\u{10FFFF}"]
+        let pool: [Unicode.Scalar] = [
+            "a", "Z", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "<", ">", "&", "\u{7F}",
+            "\u{2028}", "\u{2029}", "é", "\u{301}", "\u{FFFF}", "\u{FEFF}", "😀", "\u{10FFFF}"
+        ]
         var s = String.UnicodeScalarView()
         for _ in 0..<rng.int(0...6) {
             if rng.chance(3), let u = Unicode.Scalar(UInt32(rng.int(0...0x10FFFF))) {
@@ -59,9 +61,11 @@ import Testing
         return String(s)
     }
 
-    static let numbers: [Double] = [0, -0.0, 1, -1, 0.1, 2.5, 1e15, 9e15, 8_999_999_999_999_999, 9_007_199_254_740_992, 9e15.nextUp,
-                                    .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
-                                    2.2250738585072014e-308, 1e-7, 123_456.789]
+    static let numbers: [Double] = [
+        0, -0.0, 1, -1, 0.1, 2.5, 1e15, 9e15, 8_999_999_999_999_999, 9_007_199_254_740_992, 9e15.nextUp,
+        .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
+        2.2250738585072014e-308, 1e-7, 123_456.789
+    ]
 
     static func randomValue(_ rng: inout SeededGenerator, depth: Int) -> JSON {
         switch rng.int(0...(depth > 4 ? 3 : 5)) {
@@ -125,8 +129,10 @@ import Testing
         }
     }
 
-    @Test(arguments: ["1e400", "-1e400", "1E+400", "1" + String(repeating: "0", count: 400),
-                      "-" + String(repeating: "9", count: 400) + ".5"])
+    @Test(arguments: [
+        "1e400", "-1e400", "1E+400", "1" + String(repeating: "0", count: 400),
+        "-" + String(repeating: "9", count: 400) + ".5"
+    ])
     func infiniteNumbersAreRefused(_ text: String) {
         #expect(throws: JSONParseError.self) { try JSON.parse(text) }
     }
@@ -189,8 +195,9 @@ import Testing
             }
             let got = (try? JSON.parse(text))?.stringValue
             // Compared scalar by scalar: String equality would let canonically equivalent text pass.
-            #expect(got.map { Array($0.unicodeScalars) } == expected.map { Array($0.unicodeScalars) },
-                    "\(text) gave \(got.debugDescription), expected \(expected.debugDescription)")
+            #expect(
+                got.map { Array($0.unicodeScalars) } == expected.map { Array($0.unicodeScalars) },
+                "\(text) gave \(got.debugDescription), expected \(expected.debugDescription)")
             if got != nil { Self.check(Array(text.utf8)) }
         }
     }

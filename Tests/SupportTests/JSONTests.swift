@@ -9,8 +9,10 @@ import Testing
         #expect(value.serialized() == #"{"a":"x\"yé😀","b":[1,2.5,true,null]}"#)
     }
 
-    @Test(arguments: ["", "{", "{\"a\":1,}", "[1 2]", "{\"a\":1}x", "{\"a\":1,\"a\":2}", "\"\u{01}\"", "01x", "{'a':1}",
-                      "\"\\ud800\"", "1e", "-", "tru", "nan"])
+    @Test(arguments: [
+        "", "{", "{\"a\":1,}", "[1 2]", "{\"a\":1}x", "{\"a\":1,\"a\":2}", "\"\u{01}\"", "01x", "{'a':1}",
+        "\"\\ud800\"", "1e", "-", "tru", "nan"
+    ])
     func rejectsMalformed(_ text: String) {
         #expect(throws: JSONParseError.self) { try JSON.parse(text) }
     }
@@ -53,7 +55,7 @@ import Testing
         ("HTTPS://api.openai.com:443/v1", "https://api.openai.com/v1"),
         ("http://127.0.0.1:80/v1", "http://127.0.0.1/v1"),
         ("http://127.0.0.1:8081/v1//", "http://127.0.0.1:8081/v1"),
-        ("https://example.com.", "https://example.com"),
+        ("https://example.com.", "https://example.com")
     ])
     func normalizes(_ raw: String, _ expected: String) {
         #expect((try? BaseURL.normalize(raw).get()) == expected)
@@ -68,7 +70,7 @@ import Testing
         ("https://api.openai.com:99999", .port),
         ("https:// api.openai.com", .malformed),
         ("https://api\\openai.com", .malformed),
-        ("https:///v1", .host),
+        ("https:///v1", .host)
     ])
     func refuses(_ raw: String, _ problem: BaseURL.Problem) {
         guard case .failure(let found) = BaseURL.normalize(raw) else {

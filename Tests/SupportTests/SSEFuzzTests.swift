@@ -6,7 +6,7 @@ import Testing
 @Suite struct SSEFuzzTests {
     static let lines: [String] = [
         "data: hello", "data:x", "data:", "data: ", "data:  two spaces", "data: {\"a\":1}", "data: é😀", "event: message", "id: 7",
-        "retry: 10", ": keep-alive", ":", "", "", "", "data", "DATA: no", " data: indented", "data: a\rb", "data: [DONE]", "\r",
+        "retry: 10", ": keep-alive", ":", "", "", "", "data", "DATA: no", " data: indented", "data: a\rb", "data: [DONE]", "\r"
     ]
 
     static func stream(_ rng: inout SeededGenerator) -> [UInt8] {

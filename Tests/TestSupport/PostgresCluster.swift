@@ -24,8 +24,11 @@ public final class PostgresCluster: @unchecked Sendable {
         asUser = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
         if getuid() == 0 { try Self.run(["/bin/chown", "postgres:postgres", directory]) }
         try Self.run(asUser + [bin + "/initdb", "-D", directory + "/data", "-U", role, "--auth=trust", "-E", "UTF8", "--no-sync"])
-        try Self.run(asUser + [bin + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-o",
-                               "-k \(directory) -c listen_addresses='' -F", "start"])
+        try Self.run(
+            asUser + [
+                bin + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-o",
+                "-k \(directory) -c listen_addresses='' -F", "start"
+            ])
     }
 
     /// A URL for `database` on this cluster's socket.

@@ -5,10 +5,10 @@ import Support
 
 enum AdminHandlers {
     static let createUserInput = InputSpec([
-        .required("email", .email), .optional("password", .string(min: 12, max: 1024)), .optional("role", .oneOf(["admin", "user"])),
+        .required("email", .email), .optional("password", .string(min: 12, max: 1024)), .optional("role", .oneOf(["admin", "user"]))
     ])
     static let updateUserInput = InputSpec([
-        .optional("role", .oneOf(["admin", "user"])), .optional("disabled", .bool), .optional("password", .string(min: 12, max: 1024)),
+        .optional("role", .oneOf(["admin", "user"])), .optional("disabled", .bool), .optional("password", .string(min: 12, max: 1024))
     ])
 
     static func status(_ c: Context) throws -> Response {
@@ -28,12 +28,14 @@ enum AdminHandlers {
                 "config_key_set": .bool(config.encryptionKey != nil),
                 "key_id": JSON(c.services.shared.vault.keyring.currentKeyID),
                 "previous_key_ids": .array(c.services.shared.vault.keyring.previousKeyIDs.map { .string($0) }),
-                "transcripts": .string(config.localEncryption ? "encrypted" : "plaintext"),
+                "transcripts": .string(config.localEncryption ? "encrypted" : "plaintext")
             ],
             "secrets_storage": .string(c.services.shared.vault.storage),
             "redis": redis,
-            "sqlite": ["status": .string(c.db.healthy() ? "ok" : "error"), "journal_mode": .string(c.db.journalMode()),
-                       "schema_version": .number(Double((try? Migrations.currentVersion(c.db)) ?? 0))],
+            "sqlite": [
+                "status": .string(c.db.healthy() ? "ok" : "error"), "journal_mode": .string(c.db.journalMode()),
+                "schema_version": .number(Double((try? Migrations.currentVersion(c.db)) ?? 0))
+            ]
         ])
     }
 
@@ -43,8 +45,9 @@ enum AdminHandlers {
 
     static func createUser(_ c: Context) throws -> Response {
         let input = try c.input(createUserInput)
-        let (user, generated) = try Accounts.create(c, email: try input.requiredString("email"), password: input.string("password"),
-                                                    role: User.Role(rawValue: input.string("role") ?? "user") ?? .user)
+        let (user, generated) = try Accounts.create(
+            c, email: try input.requiredString("email"), password: input.string("password"),
+            role: User.Role(rawValue: input.string("role") ?? "user") ?? .user)
         var body: [String: JSON] = ["user": UserJSON.of(user)]
         if let generated { body["password"] = .string(generated) }
         return .json(.object(body), status: 201, headers: [("Cache-Control", "no-store")])
@@ -52,8 +55,9 @@ enum AdminHandlers {
 
     static func updateUser(_ c: Context) throws -> Response {
         let input = try c.input(updateUserInput)
-        let updated = try Accounts.update(c, id: try c.id(), role: input.string("role").flatMap(User.Role.init(rawValue:)),
-                                          disabled: input.bool("disabled"), password: input.string("password"))
+        let updated = try Accounts.update(
+            c, id: try c.id(), role: input.string("role").flatMap(User.Role.init(rawValue:)),
+            disabled: input.bool("disabled"), password: input.string("password"))
         return .json(["user": UserJSON.of(updated)])
     }
 
@@ -62,4 +66,3 @@ enum AdminHandlers {
         return .noContent()
     }
 }
-

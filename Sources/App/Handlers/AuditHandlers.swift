@@ -10,12 +10,14 @@ enum AuditHandlers {
     static let listInput = InputSpec([
         .optional("action", .oneOf(AuditAction.allCases.map(\.rawValue))),
         // An email names a person; a type names the operator, the service, or every token.
-        .optional("actor", .custom { value in
-            guard let s = value.stringValue else { return "must be an email or one of: user, token, operator, system" }
-            return actorTypes.contains(s) || EmailAddress.isValid(s) ? nil : "must be an email or one of: user, token, operator, system"
-        }),
+        .optional(
+            "actor",
+            .custom { value in
+                guard let s = value.stringValue else { return "must be an email or one of: user, token, operator, system" }
+                return actorTypes.contains(s) || EmailAddress.isValid(s) ? nil : "must be an email or one of: user, token, operator, system"
+            }),
         .optional("since", .integer(timeRange)), .optional("until", .integer(timeRange)),
-        .optional("before", .integer(1...Int.max)), .optional("limit", .integer(1...AuditReader.maxLimit)),
+        .optional("before", .integer(1...Int.max)), .optional("limit", .integer(1...AuditReader.maxLimit))
     ])
 
     static func list(_ c: Context) throws -> Response {

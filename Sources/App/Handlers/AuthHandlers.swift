@@ -5,8 +5,10 @@ import Support
 
 extension UserJSON {
     static func of(_ user: User) -> JSON {
-        ["id": .number(Double(user.id)), "email": .string(user.email), "role": .string(user.role.rawValue),
-         "disabled": .bool(user.disabled), "created_at": .number(Double(user.createdAt))]
+        [
+            "id": .number(Double(user.id)), "email": .string(user.email), "role": .string(user.role.rawValue),
+            "disabled": .bool(user.disabled), "created_at": .number(Double(user.createdAt))
+        ]
     }
 }
 enum UserJSON {}
@@ -17,8 +19,9 @@ enum AuthHandlers {
     static func login(_ c: Context) throws -> Response {
         let input = try c.input(loginInput)
         let session = try Accounts.signIn(c, email: try input.requiredString("email"), password: try input.requiredString("password"))
-        return .json(["user": UserJSON.of(session.user), "csrf_token": .string(session.csrfToken)],
-                     headers: [c.sessionCookie(session.sessionToken, maxAge: Int(session.ttlSeconds))])
+        return .json(
+            ["user": UserJSON.of(session.user), "csrf_token": .string(session.csrfToken)],
+            headers: [c.sessionCookie(session.sessionToken, maxAge: Int(session.ttlSeconds))])
     }
 
     static func logout(_ c: Context) throws -> Response {
@@ -38,8 +41,10 @@ enum TokenHandlers {
     static let createInput = InputSpec([.optional("name", .string(min: 1, max: 100))])
 
     static func tokenJSON(_ t: APIToken) -> JSON {
-        ["id": .number(Double(t.id)), "name": .string(t.name), "prefix": .string(t.prefix),
-         "created_at": .number(Double(t.createdAt)), "last_used_at": t.lastUsedAt.map { .number(Double($0)) } ?? .null]
+        [
+            "id": .number(Double(t.id)), "name": .string(t.name), "prefix": .string(t.prefix),
+            "created_at": .number(Double(t.createdAt)), "last_used_at": t.lastUsedAt.map { .number(Double($0)) } ?? .null
+        ]
     }
 
     static func create(_ c: Context) throws -> Response {

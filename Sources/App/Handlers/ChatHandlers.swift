@@ -6,16 +6,24 @@ import Support
 
 enum ChatHandlers {
     /// OpenAI's request: model and messages required; the other fields pass through the policy's allow-list.
-    static let completionsInput = InputSpec([
-        .required("model", .string(min: 1, max: 200)), .required("messages", .custom { value in
-            guard let list = value.arrayValue, !list.isEmpty, list.count <= 10_000 else { return "must be a list of 1 to 10000 messages" }
-            return nil
-        }), .optional("stream", .bool),
-    ], allowUnknown: true)
+    static let completionsInput = InputSpec(
+        [
+            .required("model", .string(min: 1, max: 200)),
+            .required(
+                "messages",
+                .custom { value in
+                    guard let list = value.arrayValue, !list.isEmpty, list.count <= 10_000 else {
+                        return "must be a list of 1 to 10000 messages"
+                    }
+                    return nil
+                }), .optional("stream", .bool)
+        ], allowUnknown: true)
     static let createInput = InputSpec([.optional("title", .string(min: 0, max: 200)), .optional("model", .string(min: 1, max: 200))])
     static let patchInput = InputSpec([.required("title", .string(min: 0, max: 200))])
-    static let messageInput = InputSpec([.required("content", .string(min: 1, max: 100_000)), .required("model", .string(min: 1, max: 200)),
-                                         .optional("stream", .bool), .optional("attachments", .any)])
+    static let messageInput = InputSpec([
+        .required("content", .string(min: 1, max: 100_000)), .required("model", .string(min: 1, max: 200)),
+        .optional("stream", .bool), .optional("attachments", .any)
+    ])
 
     /// The caller's chat, or 404 (also for another user's id).
     static func ownedChat(_ c: Context) throws -> ChatRow {
@@ -82,8 +90,9 @@ enum ChatHandlers {
     static func postMessage(_ c: Context) throws -> Response {
         let chat = try ownedChat(c)
         let input = try c.input(messageInput)
-        let turn = try ChatTurn(c, chat: chat, content: input.string("content") ?? "", model: input.string("model") ?? "",
-                                attachments: input.raw("attachments"))
+        let turn = try ChatTurn(
+            c, chat: chat, content: input.string("content") ?? "", model: input.string("model") ?? "",
+            attachments: input.raw("attachments"))
         guard input.bool("stream") ?? true else {
             defer { turn.close() }
             let result = turn.run(delta: { _ in }, reasoning: { _ in })
@@ -102,8 +111,9 @@ enum ChatHandlers {
                 writer.write("data: " + event.serialized() + "\n\n")
                 writer.flush()
             }
-            let result = turn.run(delta: { send(["type": "delta", "text": .string($0)]) },
-                                  reasoning: { send(["type": "reasoning", "text": .string($0)]) })
+            let result = turn.run(
+                delta: { send(["type": "delta", "text": .string($0)]) },
+                reasoning: { send(["type": "reasoning", "text": .string($0)]) })
             if let failure = result.failure {
                 send(["type": "error", "error": failure.json, "message": result.message])
             } else {
@@ -119,8 +129,12 @@ enum ChatHandlers {
     static func stop(_ c: Context) throws -> Response {
         let chat = try ownedChat(c)
         let stopping = c.services.shared.streams.stop(chatID: chat.id, userID: chat.userID)
-        Log.event(.info, "stream_stop", ["request_id": .string(c.requestID), "chat_id": .number(Double(chat.id)),
-            "in_flight": .bool(stopping)])
+        Log.event(
+            .info, "stream_stop",
+            [
+                "request_id": .string(c.requestID), "chat_id": .number(Double(chat.id)),
+                "in_flight": .bool(stopping)
+            ])
         return .json(["stopping": .bool(stopping)], status: stopping ? 202 : 200)
     }
 
@@ -136,18 +150,21 @@ enum ChatHandlers {
         var response = Response(status: 200, headers: [], body: [], stream: nil)
         response.stream = { writer in
             defer { relay.close() }
-            let ending = relay.relay(start: {
-                writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
-            }, write: { chunk in
-                writer.write(chunk)
-                return writer.flush()
-            })
+            let ending = relay.relay(
+                start: {
+                    writer.startStream(status: 200, headers: [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no")])
+                },
+                write: { chunk in
+                    writer.write(chunk)
+                    return writer.flush()
+                })
             switch ending {
             case .complete: break
             case .clientGone: Log.event(.info, "client_gone", ["path": "/chat/completions"])
             case .failed(let error) where writer.headersSent: writer.write("data: " + error.body.serialized() + "\n\n")
             case .failed(let error):
-                writer.send(status: error.status, headers: [("Content-Type", "application/json")], body: Array(error.body.serialized().utf8))
+                writer.send(
+                    status: error.status, headers: [("Content-Type", "application/json")], body: Array(error.body.serialized().utf8))
             }
         }
         return response

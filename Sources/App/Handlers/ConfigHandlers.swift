@@ -12,7 +12,7 @@ enum ConfigHandlers {
         .optional("format", .line(max: 100)), .optional("format_version", .integer(0...1_000_000)),
         .optional("exported_at", .number(0...1e13)),
         .optional("settings", .object), .optional("connections", .array(max: 100_000)), .optional("secrets", .oneOf(["omit", "encrypted"])),
-        .optional("omitted_secrets", .array(max: 100_000)),
+        .optional("omitted_secrets", .array(max: 100_000))
     ])
 
     static func get(_ c: Context) throws -> Response {
@@ -23,8 +23,12 @@ enum ConfigHandlers {
     static func patch(_ c: Context) throws -> Response {
         let object = try c.input(settingsInput).document
         let version = try RuntimeSettings.update(c, object)
-        Log.event(.info, "config_changed", ["request_id": .string(c.requestID), "version": JSON(Int(version)),
-                                            "keys": .array(object.keys.sorted().map { .string($0) })])
+        Log.event(
+            .info, "config_changed",
+            [
+                "request_id": .string(c.requestID), "version": JSON(Int(version)),
+                "keys": .array(object.keys.sorted().map { .string($0) })
+            ])
         return try get(c)
     }
 
@@ -37,7 +41,9 @@ enum ConfigHandlers {
     static func importDocument(_ c: Context) throws -> Response {
         // The declared input's problems join the domain's: one 422 lists them all, and nothing is written.
         let (fields, problems) = importInput.check(try ConnectionHandlers.bodyObject(c))
-        return .json(try ConfigTransfer.importDocument(c, fields.document, dryRun: c.request.queryItem("dry_run") == "true",
-                                                       problems: problems))
+        return .json(
+            try ConfigTransfer.importDocument(
+                c, fields.document, dryRun: c.request.queryItem("dry_run") == "true",
+                problems: problems))
     }
 }

@@ -7,7 +7,7 @@ enum ConnectionHandlers {
     static let connectionInput = InputSpec([
         .optional("name", .string(min: 1, max: 100)), .optional("kind", .oneOf(ConnectionRules.kinds)),
         .optional("base_url", .string(min: 1, max: 2048)), .optional("api_version", .line(max: 40)), .optional("enabled", .bool),
-        .optional("api_key", .string(min: 0, max: 4096)), .optional("clear_api_key", .bool), .optional("id", .integer(1...Int.max)),
+        .optional("api_key", .string(min: 0, max: 4096)), .optional("clear_api_key", .bool), .optional("id", .integer(1...Int.max))
     ])
 
     /// The body as a JSON object, for the callers that check it in parts (an import).
@@ -30,8 +30,12 @@ enum ConnectionHandlers {
 
     static func create(_ c: Context) throws -> Response {
         let record = try Connections.create(c, try c.input(connectionInput).document)
-        Log.event(.info, "connection_created", ["request_id": .string(c.requestID), "connection_id": .number(Double(record.id)),
-            "base_url": .string(record.baseURL)])
+        Log.event(
+            .info, "connection_created",
+            [
+                "request_id": .string(c.requestID), "connection_id": .number(Double(record.id)),
+                "base_url": .string(record.baseURL)
+            ])
         return .json(ConnectionRules.json(record, vault: c.services.shared.vault), status: 201)
     }
 

@@ -16,8 +16,10 @@ enum FileHandlers {
     }
 
     static func json(_ f: FileRecord) -> JSON {
-        ["id": .number(Double(f.id)), "url": .string(f.sourceURL), "content_type": .string(f.contentType),
-         "size": .number(Double(f.size)), "sha256": .string(f.sha256), "created_at": .number(Double(f.createdAt))]
+        [
+            "id": .number(Double(f.id)), "url": .string(f.sourceURL), "content_type": .string(f.contentType),
+            "size": .number(Double(f.size)), "sha256": .string(f.sha256), "created_at": .number(Double(f.createdAt))
+        ]
     }
 
     static func get(_ c: Context) throws -> Response {
@@ -30,8 +32,12 @@ enum FileHandlers {
         let id = try c.id()
         let userID = try c.user.id
         guard let bytes = try FileRepository(c.db).content(id: id, userID: userID) else { throw ServiceError.notFound }
-        return Response(status: 200, headers: [("Content-Type", "application/octet-stream"),
-                                               ("Content-Disposition", "attachment; filename=\"file-\(id)\""),
-                                               ("X-Content-Type-Options", "nosniff")], body: bytes, stream: nil)
+        return Response(
+            status: 200,
+            headers: [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Disposition", "attachment; filename=\"file-\(id)\""),
+                ("X-Content-Type-Options", "nosniff")
+            ], body: bytes, stream: nil)
     }
 }

@@ -7,13 +7,17 @@ public enum APITokens {
     /// name and the short prefix the token list shows, never the token.
     public static func issue(_ s: Scope, user: User, name: String) throws -> (APIToken, String) {
         let token = Credentials.newToken()
-        return (try s.db.transaction {
-            let record = try TokenRepository(s.db).create(userID: user.id, name: name, tokenHash: Credentials.hash(token),
-                                                          prefix: String(token.prefix(7)))
-            try s.audit(.tokenCreate, target: AuditTarget("token", id: record.id, name: record.name),
-                        details: ["owner": .string(user.email), "owner_id": JSON(Int(user.id)), "prefix": .string(record.prefix)])
-            return record
-        }, token)
+        return (
+            try s.db.transaction {
+                let record = try TokenRepository(s.db).create(
+                    userID: user.id, name: name, tokenHash: Credentials.hash(token),
+                    prefix: String(token.prefix(7)))
+                try s.audit(
+                    .tokenCreate, target: AuditTarget("token", id: record.id, name: record.name),
+                    details: ["owner": .string(user.email), "owner_id": JSON(Int(user.id)), "prefix": .string(record.prefix)])
+                return record
+            }, token
+        )
     }
 
     /// Revokes one of the caller's own tokens; false when it is not theirs or does not exist.
@@ -22,9 +26,11 @@ public enum APITokens {
         let repo = TokenRepository(s.db)
         return try s.db.transaction {
             guard let record = try repo.list(userID: user.id).first(where: { $0.id == id }),
-                  try repo.delete(id: id, userID: user.id) else { return false }
-            try s.audit(.tokenRevoke, target: AuditTarget("token", id: record.id, name: record.name),
-                        details: ["owner": .string(user.email), "prefix": .string(record.prefix)])
+                try repo.delete(id: id, userID: user.id)
+            else { return false }
+            try s.audit(
+                .tokenRevoke, target: AuditTarget("token", id: record.id, name: record.name),
+                details: ["owner": .string(user.email), "prefix": .string(record.prefix)])
             return true
         }
     }

@@ -6,22 +6,30 @@ import Support
 /// the password check with its rate limits.
 public enum Accounts {
     /// A new user; the generated password (when none was given) is returned once, never stored.
-    public static func create(_ s: Scope, email: String, password given: String?, role: User.Role,
-                              generated: Bool = false) throws -> (User, String?) {
+    public static func create(
+        _ s: Scope, email: String, password given: String?, role: User.Role,
+        generated: Bool = false
+    ) throws -> (User, String?) {
         let password = given ?? Passwords.generate()
         let users = UserRepository(s.db)
         guard try users.find(email: email) == nil else { throw ServiceError(.emailTaken, "A user with this email exists.") }
         let hash = try PasswordHasher.standard.hash(password)
         let user = try s.db.transaction {
             let user = try users.create(email: email, passwordHash: hash, role: role)
-            try s.audit(.userCreate, target: Self.target(user), details: [
-                "email": .string(user.email), "role": .string(user.role.rawValue), "disabled": .bool(user.disabled),
-                "password": ["change": "set", "generated": .bool(generated || given == nil)],
-            ])
+            try s.audit(
+                .userCreate, target: Self.target(user),
+                details: [
+                    "email": .string(user.email), "role": .string(user.role.rawValue), "disabled": .bool(user.disabled),
+                    "password": ["change": "set", "generated": .bool(generated || given == nil)]
+                ])
             return user
         }
-        Log.event(.info, "user_created", ["request_id": .string(s.requestID), "user_id": .number(Double(user.id)),
-            "by": s.auth.map { .number(Double($0.user.id)) } ?? .null])
+        Log.event(
+            .info, "user_created",
+            [
+                "request_id": .string(s.requestID), "user_id": .number(Double(user.id)),
+                "by": s.auth.map { .number(Double($0.user.id)) } ?? .null
+            ])
         return (user, given == nil ? password : nil)
     }
 
@@ -67,9 +75,11 @@ public enum Accounts {
             let ids = try chats.ids(userID: id)
             _ = try users.delete(id: id)
             try chats.purgeIndexIfDue()
-            try s.audit(.userDelete, target: Self.target(target), details: [
-                "email": .string(target.email), "role": .string(target.role.rawValue), "chats_deleted": JSON(ids.count),
-            ])
+            try s.audit(
+                .userDelete, target: Self.target(target),
+                details: [
+                    "email": .string(target.email), "role": .string(target.role.rawValue), "chats_deleted": JSON(ids.count)
+                ])
             return ids
         }
         ChatCopies.remove(s, userID: id, chatIDs: chatIDs, wholeUser: true)
@@ -92,8 +102,9 @@ public enum Accounts {
             Log.event(.warn, "login_rate_limited", ["request_id": .string(s.requestID), "remote_addr": .string(s.clientAddress)])
             // One event per window and limit: a flood from one client cannot fill the disk.
             if refusal.first {
-                s.auditFailure(.loginFailed, target: try loginTarget(users, email), outcome: .denied,
-                               details: ["reason": "rate_limited", "limit": .string(refusal.limit), "retry_after": JSON(refusal.wait)])
+                s.auditFailure(
+                    .loginFailed, target: try loginTarget(users, email), outcome: .denied,
+                    details: ["reason": "rate_limited", "limit": .string(refusal.limit), "retry_after": JSON(refusal.wait)])
             }
             throw ServiceError.rateLimited(retryAfter: refusal.wait)
         }
@@ -112,10 +123,12 @@ public enum Accounts {
         let csrf = Credentials.csrfToken(forSession: token)
         let ttl = Int64(s.config.sessionHours) * 3600
         try s.db.transaction {
-            try SessionRepository(s.db).create(tokenHash: Credentials.hash(token), csrfHash: Credentials.hash(csrf), userID: user.id,
+            try SessionRepository(s.db).create(
+                tokenHash: Credentials.hash(token), csrfHash: Credentials.hash(csrf), userID: user.id,
                 ttlSeconds: ttl)
-            try s.audit(.login, target: target(user), details: ["method": "password", "session_hours": JSON(s.config.sessionHours)],
-                        actor: AuditActor(kind: .user, userID: user.id, email: user.email))
+            try s.audit(
+                .login, target: target(user), details: ["method": "password", "session_hours": JSON(s.config.sessionHours)],
+                actor: AuditActor(kind: .user, userID: user.id, email: user.email))
         }
         Log.event(.info, "login", ["request_id": .string(s.requestID), "user_id": .number(Double(user.id))])
         return SignIn(user: user, sessionToken: token, csrfToken: csrf, ttlSeconds: ttl)

@@ -19,4 +19,3 @@ package enum Credentials {
         Encoding.base64url(Digest.sha256("cryotensor csrf v1:" + token))
     }
 }
-

@@ -16,7 +16,8 @@ package struct LoginLimiter {
     /// The client as counted: the IPv4 address, or the /64 of an IPv6 address.
     package static func clientKey(_ address: String) -> String {
         guard address.contains(":"), let ip = IPAddress(address.split(separator: "%").first.map(String.init) ?? address),
-              ip.bytes.count == 16 else { return address }
+            ip.bytes.count == 16
+        else { return address }
         // ::ffff:a.b.c.d is an IPv4 client and counts as that address.
         if ip.bytes.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF], let v4 = IPAddress(bytes: Array(ip.bytes.suffix(4))) {
             return v4.description
@@ -27,8 +28,10 @@ package struct LoginLimiter {
     package func keys(email: String) -> [(key: String, limit: Int)] {
         let account = Encoding.hex(Array(Digest.sha256("acct:" + email.lowercased()).prefix(12)))
         let client = Encoding.hex(Array(Digest.sha256("client:" + Self.clientKey(context.clientAddress)).prefix(12)))
-        return [("ct:rl:login:acct:" + account, context.config.loginMaxFailures),
-                ("ct:rl:login:client:" + client, context.config.loginMaxFailuresPerClient)]
+        return [
+            ("ct:rl:login:acct:" + account, context.config.loginMaxFailures),
+            ("ct:rl:login:client:" + client, context.config.loginMaxFailuresPerClient)
+        ]
     }
 
     /// A refused attempt: seconds to wait, and whether it is the first refused one of its window

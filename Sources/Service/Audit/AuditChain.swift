@@ -36,7 +36,7 @@ enum AuditChain {
             "cryotensor audit v1", .number(Double(e.id)), .number(Double(e.ts)), .string(e.actorType),
             e.actorUserID.map { .number(Double($0)) } ?? .null, opt(e.actorEmail), opt(e.client), opt(e.requestID),
             .string(e.action), opt(e.targetType), opt(e.targetID), opt(e.targetName), .string(e.outcome), .string(e.details),
-            .number(Double(e.prevID)), .string(e.keyID),
+            .number(Double(e.prevID)), .string(e.keyID)
         ]
         return Array(fields.serialized().utf8)
     }
@@ -94,8 +94,10 @@ public enum AuditVerifier {
             }
             guard let row = pending.first else {
                 if let start, !checkpointAttested {
-                    return fail(start.beforeID, .deleted, "the chain starts after event \(start.beforeID), but no retention.cleanup "
-                        + "event records that checkpoint: the oldest events were deleted outside retention")
+                    return fail(
+                        start.beforeID, .deleted,
+                        "the chain starts after event \(start.beforeID), but no retention.cleanup "
+                            + "event records that checkpoint: the oldest events were deleted outside retention")
                 }
                 return result
             }
@@ -104,26 +106,33 @@ public enum AuditVerifier {
                 return fail(row.id, .deleted, "event \(row.id) follows event \(row.prevID), which is missing: deleted")
             }
             if row.prevID < expectedPrev {
-                return fail(row.id, .inserted, "event \(row.id) names event \(row.prevID) as its predecessor, but event "
-                    + "\(expectedPrev) came between: one of them was inserted")
+                return fail(
+                    row.id, .inserted,
+                    "event \(row.id) names event \(row.prevID) as its predecessor, but event "
+                        + "\(expectedPrev) came between: one of them was inserted")
             }
             if row.keyID == AuditKeys.keylessID, seenKeyed {
                 return fail(row.id, .downgraded, "event \(row.id) is keyless after keyed events: forged without the key")
             }
             guard let expected = AuditChain.mac(row, previousMAC: previousMAC, keys: keys) else {
-                return fail(row.id, .unknownKey, "event \(row.id) was made with key \(row.keyID), which is neither "
-                    + "CONFIG_ENCRYPTION_KEY nor in CONFIG_ENCRYPTION_KEY_PREVIOUS")
+                return fail(
+                    row.id, .unknownKey,
+                    "event \(row.id) was made with key \(row.keyID), which is neither "
+                        + "CONFIG_ENCRYPTION_KEY nor in CONFIG_ENCRYPTION_KEY_PREVIOUS")
             }
             guard Encoding.constantTimeEqual(Array(expected.utf8), Array(row.mac.utf8)) else {
                 if let next = pending.first, next.prevID == row.prevID {
-                    return fail(row.id, .inserted, "event \(row.id) is not in the chain (event \(next.id) follows "
-                        + "event \(row.prevID)): inserted")
+                    return fail(
+                        row.id, .inserted,
+                        "event \(row.id) is not in the chain (event \(next.id) follows "
+                            + "event \(row.prevID)): inserted")
                 }
                 return fail(row.id, .edited, "event \(row.id) does not match its mac: edited, or inserted without the key")
             }
             if row.keyID == AuditKeys.keylessID { result.keyless += 1 } else { seenKeyed = true }
             if let start, row.action == "retention.cleanup", let recorded = (try? JSON.parse(row.details))?["checkpoint"],
-               recorded["before_id"]?.intValue.map(Int64.init) == start.beforeID, recorded["before_mac"]?.stringValue == start.beforeMAC {
+                recorded["before_id"]?.intValue.map(Int64.init) == start.beforeID, recorded["before_mac"]?.stringValue == start.beforeMAC
+            {
                 checkpointAttested = true
             }
             result.checked += 1

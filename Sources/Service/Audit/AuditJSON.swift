@@ -13,7 +13,7 @@ extension AuditRow {
             "client": opt(client), "request_id": opt(requestID), "action": .string(action),
             "target": ["type": opt(targetType), "id": opt(targetID), "name": opt(targetName)],
             "outcome": .string(outcome), "details": parsed, "prev_id": .number(Double(prevID)), "key_id": .string(keyID),
-            "mac": .string(mac),
+            "mac": .string(mac)
         ]
     }
 }

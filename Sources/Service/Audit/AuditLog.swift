@@ -14,8 +14,10 @@ public enum AuditLog {
         public var outcome: AuditOutcome
         public var details: [String: JSON]
 
-        public init(actor: AuditActor, client: String?, requestID: String?, action: AuditAction, target: AuditTarget?,
-                    outcome: AuditOutcome, details: [String: JSON]) {
+        public init(
+            actor: AuditActor, client: String?, requestID: String?, action: AuditAction, target: AuditTarget?,
+            outcome: AuditOutcome, details: [String: JSON]
+        ) {
             self.actor = actor
             self.client = client
             self.requestID = requestID
@@ -31,11 +33,12 @@ public enum AuditLog {
         guard db.inTransaction else { return try db.transaction { try append(entry, db: db, keys: keys, now: now) } }
         let repo = AuditRepository(db)
         let head = try repo.head()
-        var row = AuditRow(id: try repo.nextID(), ts: now, actorType: entry.actor.kind.rawValue, actorUserID: entry.actor.userID,
-                           actorEmail: entry.actor.email, client: entry.client, requestID: entry.requestID,
-                           action: entry.action.rawValue, targetType: entry.target?.type, targetID: entry.target?.id,
-                           targetName: entry.target?.name, outcome: entry.outcome.rawValue,
-                           details: JSON.object(entry.details).serialized(), prevID: head.id, keyID: keys.currentID, mac: "")
+        var row = AuditRow(
+            id: try repo.nextID(), ts: now, actorType: entry.actor.kind.rawValue, actorUserID: entry.actor.userID,
+            actorEmail: entry.actor.email, client: entry.client, requestID: entry.requestID,
+            action: entry.action.rawValue, targetType: entry.target?.type, targetID: entry.target?.id,
+            targetName: entry.target?.name, outcome: entry.outcome.rawValue,
+            details: JSON.object(entry.details).serialized(), prevID: head.id, keyID: keys.currentID, mac: "")
         guard let mac = AuditChain.mac(row, previousMAC: head.mac, keys: keys) else {
             throw StorageError(.step, "audit key \(row.keyID) is not configured")
         }
@@ -55,10 +58,13 @@ extension Scope {
     }
 
     /// Records one event for this scope's caller; call it inside the transaction of the change.
-    public func audit(_ action: AuditAction, target: AuditTarget? = nil, outcome: AuditOutcome = .ok,
-                      details: [String: JSON] = [:], actor: AuditActor? = nil) throws {
-        let entry = AuditLog.Entry(actor: actor ?? auditActor, client: clientAddress, requestID: requestID, action: action, target: target,
-                                   outcome: outcome, details: details)
+    public func audit(
+        _ action: AuditAction, target: AuditTarget? = nil, outcome: AuditOutcome = .ok,
+        details: [String: JSON] = [:], actor: AuditActor? = nil
+    ) throws {
+        let entry = AuditLog.Entry(
+            actor: actor ?? auditActor, client: clientAddress, requestID: requestID, action: action, target: target,
+            outcome: outcome, details: details)
         try AuditLog.append(entry, db: db, keys: services.shared.auditKeys)
     }
 

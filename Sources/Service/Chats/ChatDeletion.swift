@@ -22,8 +22,9 @@ package enum ChatDeletion {
         let ids = try s.db.transaction {
             let ids = try chats.ids(userID: user.id)
             for id in ids { _ = try chats.delete(id: id, userID: user.id) }
-            try s.audit(.chatDelete, target: AuditTarget("user", id: user.id, name: user.email),
-                        details: ["scope": "all", "chats_deleted": JSON(ids.count)])
+            try s.audit(
+                .chatDelete, target: AuditTarget("user", id: user.id, name: user.email),
+                details: ["scope": "all", "chats_deleted": JSON(ids.count)])
             return ids
         }
         if !ids.isEmpty { ChatCopies.remove(s, userID: user.id, chatIDs: ids, wholeUser: true) }

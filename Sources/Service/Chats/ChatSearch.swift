@@ -7,9 +7,10 @@ import Support
 package enum ChatSearch {
     package static func run(_ c: Scope, query q: String) throws -> [JSON] {
         if c.transcripts.encrypt {
-            throw ServiceError(.searchUnavailableEncrypted,
-                               "Transcripts are encrypted at rest, so the server keeps no search index. Search your loaded "
-                                   + "chats in the browser.")
+            throw ServiceError(
+                .searchUnavailableEncrypted,
+                "Transcripts are encrypted at rest, so the server keeps no search index. Search your loaded "
+                    + "chats in the browser.")
         }
         let terms = q.split(whereSeparator: { $0.isWhitespace }).prefix(16)
         guard !terms.isEmpty, q.count <= 500, !q.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
@@ -25,8 +26,10 @@ package enum ChatSearch {
         // One result per chat: its best-ranked hit.
         for hit in try repo.search(userID: userID, match: match) where seen.insert(hit.chatID).inserted {
             guard let chat = try repo.find(id: hit.chatID, userID: userID) else { continue }
-            results.append(["chat": t.chatJSON(chat), "message_id": hit.messageID == 0 ? .null : .number(Double(hit.messageID)),
-                            "snippet": .string(hit.snippet)])
+            results.append([
+                "chat": t.chatJSON(chat), "message_id": hit.messageID == 0 ? .null : .number(Double(hit.messageID)),
+                "snippet": .string(hit.snippet)
+            ])
         }
         return results
     }

@@ -7,7 +7,7 @@ import Support
 package final class ChatTurn {
     /// What a model provider hands back for one turn.
     package struct Outcome {
-        var text: String          // what to store as the assistant message (markers included)
+        var text: String  // what to store as the assistant message (markers included)
         var failure: UpstreamChat.Failure?
         /// Ended by `POST /chats/{id}/stop`: what arrived is stored with status `stopped`.
         var stopped = false
@@ -46,11 +46,15 @@ package final class ChatTurn {
     package init(_ s: Scope, chat: ChatRow, content: String, model: String, attachments: JSON?) throws {
         let requested = try PipeTurn.attachments(attachments)
         if model.hasPrefix(PipeTurn.modelPrefix) {
-            produce = try PipeTurn.producer(s, chat: chat, model: String(model.dropFirst(PipeTurn.modelPrefix.count)),
+            produce = try PipeTurn.producer(
+                s, chat: chat, model: String(model.dropFirst(PipeTurn.modelPrefix.count)),
                 attachments: requested)
         } else {
-            guard requested.isEmpty else { throw ServiceError.invalidField("attachments",
-                "Attachments are supported for OpenRouter (\(PipeTurn.modelPrefix)…) models.") }
+            guard requested.isEmpty else {
+                throw ServiceError.invalidField(
+                    "attachments",
+                    "Attachments are supported for OpenRouter (\(PipeTurn.modelPrefix)…) models.")
+            }
             produce = try Self.connectionProducer(s, model: model)
         }
         let registry = s.services.shared.streams
@@ -93,8 +97,13 @@ package final class ChatTurn {
         let partials = scope.services.shared.partials
         let partial = partials.open(chat: chat, model: model)
         let ticket = ticket
-        let outcome = produce(history, Emitter(delta: { partials.append(partial, $0); delta($0) }, reasoning: reasoning,
-                                               shouldStop: { ticket.stopRequested }))
+        let outcome = produce(
+            history,
+            Emitter(
+                delta: {
+                    partials.append(partial, $0); delta($0)
+                }, reasoning: reasoning,
+                shouldStop: { ticket.stopRequested }))
         let message = store(outcome, partialRow: partials.close(partial))
         return Result(message: message, failure: outcome.failure.map { ($0.code, $0.json) })
     }
@@ -149,14 +158,19 @@ package final class ChatTurn {
             // No SQLite or Redis connection is held while the provider answers.
             s.releaseServices()
             do throws(UpstreamChat.Failure) {
-                try UpstreamChat.stream(connection, key: key, model: model, messages: messages, maxAnswerBytes: maxAnswer,
-                                        received: &received, shouldStop: emit.shouldStop, onDelta: emit.delta)
+                try UpstreamChat.stream(
+                    connection, key: key, model: model, messages: messages, maxAnswerBytes: maxAnswer,
+                    received: &received, shouldStop: emit.shouldStop, onDelta: emit.delta)
                 return Outcome(text: received, failure: nil)
-            } catch where error.code == .stopped {
+            } catch  where error.code == .stopped {
                 return Outcome(text: received, failure: nil, stopped: true)
             } catch {
-                Log.event(.warn, "upstream_failed", ["request_id": .string(s.requestID), "code": .string(error.code.rawValue),
-                                                     "connection_id": .number(Double(connection.id))])
+                Log.event(
+                    .warn, "upstream_failed",
+                    [
+                        "request_id": .string(s.requestID), "code": .string(error.code.rawValue),
+                        "connection_id": .number(Double(connection.id))
+                    ])
                 return Outcome(text: received, failure: error)
             }
         }

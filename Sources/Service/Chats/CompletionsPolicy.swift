@@ -7,7 +7,7 @@ package enum CompletionsPolicy {
     package static let forwardedCompletionFields: Set<String> = [
         "model", "messages", "stream", "stream_options", "temperature", "top_p", "n", "max_tokens", "max_completion_tokens",
         "stop", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "seed", "response_format",
-        "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort",
+        "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort"
     ]
 
     package static func forwardedFields(_ object: [String: JSON], _ config: Config) throws(ServiceError) -> [String: JSON] {
@@ -19,8 +19,11 @@ package enum CompletionsPolicy {
         }
         for field in ["max_tokens", "max_completion_tokens"] {
             if let raw = out[field] {
-                guard let value = raw.intValue, value >= 1 else { throw ServiceError.invalidField(field,
-                    "\(field) must be a positive integer.") }
+                guard let value = raw.intValue, value >= 1 else {
+                    throw ServiceError.invalidField(
+                        field,
+                        "\(field) must be a positive integer.")
+                }
                 out[field] = JSON(min(value, config.completionsMaxTokens))
             }
         }

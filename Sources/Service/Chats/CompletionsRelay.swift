@@ -38,12 +38,16 @@ package final class CompletionsRelay {
     package func answer() throws -> [UInt8] {
         let answer: HTTPResponse
         do {
-            answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
-                                         maxBytes: maxBytes)
+            answer = try HTTPClient.send(
+                method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
+                maxBytes: maxBytes)
         } catch {
             let code = ErrorCode(outbound: error)
-            throw ServiceError(code, code == .answerTooLarge ? "The provider's answer was larger than this service relays."
-                : code == .timeout ? "The provider did not answer in time." : "The provider could not be reached.")
+            throw ServiceError(
+                code,
+                code == .answerTooLarge
+                    ? "The provider's answer was larger than this service relays."
+                    : code == .timeout ? "The provider did not answer in time." : "The provider could not be reached.")
         }
         guard answer.status == 200 else { throw ServiceError(.upstreamStatus, "The provider answered HTTP \(answer.status).") }
         return answer.body
@@ -65,13 +69,15 @@ package final class CompletionsRelay {
         var started = false
         var clientGone = false
         do {
-            let answer = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
-                                             maxBytes: maxBytes, onStatus: { upstreamStatus = $0 }, onChunk: { chunk in
-                guard upstreamStatus == 200 else { return true }
-                if !started { started = true; start() }
-                clientGone = !write(chunk)
-                return !clientGone
-            })
+            let answer = try HTTPClient.send(
+                method: "POST", url: target.url, headers: target.headers, body: body, timeoutSeconds: 300,
+                maxBytes: maxBytes, onStatus: { upstreamStatus = $0 },
+                onChunk: { chunk in
+                    guard upstreamStatus == 200 else { return true }
+                    if !started { started = true; start() }
+                    clientGone = !write(chunk)
+                    return !clientGone
+                })
             if answer.status == 200 { return .complete }
             return .failed(ServiceError(.upstreamStatus, "The provider answered HTTP \(answer.status)."))
         } catch {

@@ -30,14 +30,16 @@ package enum ModelCatalog {
     /// to Redis fails the check and is fetched again.
     package static func readCache(_ c: Scope, key: CacheKey?, scope: String) -> [String]? {
         guard let key, let cached = c.services.cache.getSigned(key, context: scope, macKey: c.services.shared.cacheMACKey),
-              let list = (try? JSON.parse(cached))?.arrayValue else { return nil }
+            let list = (try? JSON.parse(cached))?.arrayValue
+        else { return nil }
         return list.compactMap(\.stringValue)
     }
 
     package static func writeCache(_ c: Scope, key: CacheKey?, scope: String, names: [String]) {
         guard let key else { return }
-        c.services.cache.setSigned(key, JSON.array(names.map { .string($0) }).serialized(), context: scope,
-                                   macKey: c.services.shared.cacheMACKey, ttlSeconds: cacheSeconds)
+        c.services.cache.setSigned(
+            key, JSON.array(names.map { .string($0) }).serialized(), context: scope,
+            macKey: c.services.shared.cacheMACKey, ttlSeconds: cacheSeconds)
     }
 
     package static func scope(_ connection: ConnectionRecord) -> String { "connection|\(connection.id)|\(connection.baseURL)" }
@@ -69,7 +71,8 @@ package enum ModelCatalog {
         let request = upstreamRequest(connection, key: key, path: "/models")
         c.releaseServices()
         do {
-            let answer = try HTTPClient.send(method: "GET", url: request.url, headers: request.headers, timeoutSeconds: 10,
+            let answer = try HTTPClient.send(
+                method: "GET", url: request.url, headers: request.headers, timeoutSeconds: 10,
                 maxBytes: 4 << 20)
             guard answer.status == 200 else {
                 return .failure(Failure(code: .upstreamStatus, message: "The provider answered HTTP \(answer.status)."))
@@ -81,8 +84,10 @@ package enum ModelCatalog {
             writeCache(c, key: .connectionModels(connection.id), scope: scope(connection), names: found)
             return .success(found)
         } catch {
-            return .failure(Failure(code: error.kind == .timeout ? .timeout : .upstreamUnreachable,
-                                    message: "The provider could not be reached (\(error.kind.rawValue))."))
+            return .failure(
+                Failure(
+                    code: error.kind == .timeout ? .timeout : .upstreamUnreachable,
+                    message: "The provider could not be reached (\(error.kind.rawValue))."))
         }
     }
 

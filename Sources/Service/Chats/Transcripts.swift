@@ -36,7 +36,9 @@ package struct Transcripts {
     }
 
     /// Stores a message (and indexes it in plaintext mode) inside the caller's transaction.
-    package func addMessage(_ repo: ChatRepository, chat: ChatRow, role: String, content: String, model: String?, status: String) throws -> Int64 {
+    package func addMessage(_ repo: ChatRepository, chat: ChatRow, role: String, content: String, model: String?, status: String) throws
+        -> Int64
+    {
         if encrypt {
             let id = try repo.addMessage(chatID: chat.id, role: role, content: "", encrypted: false, model: model, status: status)
             let sealed = try keyring.seal(content, purpose: .transcript, place: Self.messagePlace(id))
@@ -63,15 +65,19 @@ package struct Transcripts {
     }
 
     package func chatJSON(_ chat: ChatRow) -> JSON {
-        ["id": .number(Double(chat.id)), "title": .string(title(chat)), "model": JSON(chat.model),
-         "created_at": .number(Double(chat.createdAt)), "updated_at": .number(Double(chat.updatedAt))]
+        [
+            "id": .number(Double(chat.id)), "title": .string(title(chat)), "model": JSON(chat.model),
+            "created_at": .number(Double(chat.createdAt)), "updated_at": .number(Double(chat.updatedAt))
+        ]
     }
 
     package func messageJSON(_ m: MessageRow) -> JSON {
         let text = content(m)
-        var out: [String: JSON] = ["id": .number(Double(m.id)), "chat_id": .number(Double(m.chatID)), "role": .string(m.role),
-                                   "content": .string(text ?? ""), "model": JSON(m.model), "status": .string(m.status),
-                                   "created_at": .number(Double(m.createdAt))]
+        var out: [String: JSON] = [
+            "id": .number(Double(m.id)), "chat_id": .number(Double(m.chatID)), "role": .string(m.role),
+            "content": .string(text ?? ""), "model": JSON(m.model), "status": .string(m.status),
+            "created_at": .number(Double(m.createdAt))
+        ]
         if text == nil { out["error"] = "undecryptable" }
         return .object(out)
     }

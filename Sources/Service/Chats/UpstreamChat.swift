@@ -11,8 +11,9 @@ package enum UpstreamChat {
         let message: String
         var json: JSON { ["code": .string(code.rawValue), "message": .string(message)] }
 
-        static let answerTooLarge = Failure(code: .answerTooLarge,
-                                            message: "The answer was longer than this service stores (MAX_ANSWER_MB); what fit is kept.")
+        static let answerTooLarge = Failure(
+            code: .answerTooLarge,
+            message: "The answer was longer than this service stores (MAX_ANSWER_MB); what fit is kept.")
 
         static let stopped = Failure(code: .stopped, message: "The answer was stopped.")
 
@@ -37,9 +38,11 @@ package enum UpstreamChat {
     /// Streams a completion. Returns the whole text; on failure throws with what arrived so far
     /// available through `received`. A provider that answers the streamed request with one plain
     /// JSON completion (some OpenAI-compatible servers do) is taken as the whole answer.
-    package static func stream(_ connection: ConnectionRecord, key: String, model: String, messages: [JSON], maxAnswerBytes: Int,
-                       received: inout String, shouldStop: @escaping () -> Bool = { false },
-                       onDelta: @escaping (String) -> Void) throws(Failure) {
+    package static func stream(
+        _ connection: ConnectionRecord, key: String, model: String, messages: [JSON], maxAnswerBytes: Int,
+        received: inout String, shouldStop: @escaping () -> Bool = { false },
+        onDelta: @escaping (String) -> Void
+    ) throws(Failure) {
         let target = request(connection, key: key)
         let body: JSON = ["model": .string(model), "messages": .array(messages), "stream": true]
         var parser = SSEDataParser(maxLineBytes: maxAnswerBytes + 65536, maxEventBytes: maxAnswerBytes + 65536)
@@ -51,7 +54,10 @@ package enum UpstreamChat {
         func take(_ delta: String) {
             guard text.utf8.count + delta.utf8.count <= maxAnswerBytes else {
                 var room = maxAnswerBytes - text.utf8.count
-                let kept = String(delta.prefix { ch in room -= ch.utf8.count; return room >= 0 })
+                let kept = String(
+                    delta.prefix { ch in
+                        room -= ch.utf8.count; return room >= 0
+                    })
                 if !kept.isEmpty { text += kept; onDelta(kept) }
                 tooLarge = true
                 return
@@ -61,22 +67,23 @@ package enum UpstreamChat {
         }
         let response: HTTPResponse
         do {
-            response = try HTTPClient.send(method: "POST", url: target.url, headers: target.headers, body: Array(body.serialized().utf8),
-                                           timeoutSeconds: 300, maxBytes: streamedCap(maxAnswerBytes), shouldStop: shouldStop,
-                                           onChunk: { chunk in
-                if !sawEvent && plain.count <= maxAnswerBytes + 65536 { plain.append(contentsOf: chunk) }
-                for payload in parser.feed(chunk) where !tooLarge {
-                    sawEvent = true
-                    if payload == "[DONE]" { finished = true; continue }
-                    guard let event = try? JSON.parse(payload) else { continue }
-                    if let delta = event["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue, !delta.isEmpty {
-                        take(delta)
+            response = try HTTPClient.send(
+                method: "POST", url: target.url, headers: target.headers, body: Array(body.serialized().utf8),
+                timeoutSeconds: 300, maxBytes: streamedCap(maxAnswerBytes), shouldStop: shouldStop,
+                onChunk: { chunk in
+                    if !sawEvent && plain.count <= maxAnswerBytes + 65536 { plain.append(contentsOf: chunk) }
+                    for payload in parser.feed(chunk) where !tooLarge {
+                        sawEvent = true
+                        if payload == "[DONE]" { finished = true; continue }
+                        guard let event = try? JSON.parse(payload) else { continue }
+                        if let delta = event["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue, !delta.isEmpty {
+                            take(delta)
+                        }
+                        if event["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue != nil { finished = true }
                     }
-                    if event["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue != nil { finished = true }
-                }
-                if parser.overflowed { tooLarge = true }
-                return !tooLarge
-            })
+                    if parser.overflowed { tooLarge = true }
+                    return !tooLarge
+                })
         } catch {
             received = text
             throw tooLarge ? Failure.answerTooLarge : Failure.transport(error)

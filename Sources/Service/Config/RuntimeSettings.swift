@@ -14,19 +14,21 @@ package enum RuntimeSettings {
 
     /// Turns a JSON patch into environment-style strings and checks them all with the same parser
     /// as start-up. Returns the new overrides, or the problems.
-    package static func validate(_ patch: [String: JSON], base: [String: String], overrides: [String: String],
-        at path: String) -> ([String: String], [Problem]) {
+    package static func validate(
+        _ patch: [String: JSON], base: [String: String], overrides: [String: String],
+        at path: String
+    ) -> ([String: String], [Problem]) {
         var changes: [String: String] = [:]
         var problems: [Problem] = []
         for (key, value) in patch.sorted(by: { $0.key < $1.key }) {
-            let where_ = path.isEmpty ? key : "\(path).\(key)"
+            let location = path.isEmpty ? key : "\(path).\(key)"
             guard let name = variable(key), let spec = SettingsTable.spec(name) else {
-                problems.append(Problem(path: where_, code: .invalidField, message: "'\(key)' is not an editable setting."))
+                problems.append(Problem(path: location, code: .invalidField, message: "'\(key)' is not an editable setting."))
                 continue
             }
             switch spec.valueKind.check(value, name: key) {
             case .failure(let refusal):
-                problems.append(Problem(path: where_, code: .invalidField, message: refusal.message))
+                problems.append(Problem(path: location, code: .invalidField, message: refusal.message))
             case .success(.bool(let b)): changes[name] = b ? "true" : "false"
             case .success(.number(let d)): changes[name] = Int(exactly: d).map(String.init) ?? String(d)
             case .success(.array(let items)): changes[name] = items.compactMap(\.stringValue).joined(separator: ",")
@@ -38,8 +40,10 @@ package enum RuntimeSettings {
             do {
                 _ = try Config.load(environment: base.merging(merged) { _, new in new })
             } catch {
-                problems.append(Problem(path: path.isEmpty ? apiName(error.variable) : "\(path).\(apiName(error.variable))",
-                                        code: .invalidField, message: error.reason))
+                problems.append(
+                    Problem(
+                        path: path.isEmpty ? apiName(error.variable) : "\(path).\(apiName(error.variable))",
+                        code: .invalidField, message: error.reason))
             }
         }
         return (merged, problems)
@@ -89,9 +93,11 @@ extension RuntimeSettings {
         let after = json(try Config.load(environment: s.services.shared.settingsEnvironment.merging(merged) { _, new in new }))
         return try s.db.transaction {
             let version = try repo.set(merged)
-            try s.audit(.configUpdate, target: AuditTarget("config", name: "runtime settings"), details: [
-                "changes": .object(AuditDetails.changes(before, after.objectValue ?? [:])), "version": JSON(Int(version)),
-            ])
+            try s.audit(
+                .configUpdate, target: AuditTarget("config", name: "runtime settings"),
+                details: [
+                    "changes": .object(AuditDetails.changes(before, after.objectValue ?? [:])), "version": JSON(Int(version))
+                ])
             return version
         }
     }

@@ -11,4 +11,3 @@ public struct Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugS
     /// `dump()` and `Mirror` see the mask, not the stored value.
     public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
 }
-

@@ -53,84 +53,121 @@ public struct SettingSpec: Sendable {
 public enum SettingsTable {
     public static let all: [SettingSpec] = [
         SettingSpec(name: "CRYOTENSOR_DB", defaultValue: "var/cryotensor.db", kind: .path, doc: "SQLite database file (WAL mode)."),
-        SettingSpec(name: "REDIS_URL", defaultValue: "", kind: .redisURL, doc: "`redis://[USER:PASSWORD@]HOST:PORT[/DB]` or "
-            + "`unix:///PATH` (`?password=` and `?user=` for a Unix socket with AUTH); unset or down: the service keeps "
-            + "working from SQLite and reports Redis as degraded. The password is a secret: masked in `check-config`, never "
-            + "logged. `rediss://` (TLS) is refused: Debian 12's hiredis 0.14 has no TLS, see docs/deployment.md."),
-        SettingSpec(name: "CONFIG_ENCRYPTION_KEY", defaultValue: "", kind: .secret,
+        SettingSpec(
+            name: "REDIS_URL", defaultValue: "", kind: .redisURL,
+            doc: "`redis://[USER:PASSWORD@]HOST:PORT[/DB]` or "
+                + "`unix:///PATH` (`?password=` and `?user=` for a Unix socket with AUTH); unset or down: the service keeps "
+                + "working from SQLite and reports Redis as degraded. The password is a secret: masked in `check-config`, never "
+                + "logged. `rediss://` (TLS) is refused: Debian 12's hiredis 0.14 has no TLS, see docs/deployment.md."),
+        SettingSpec(
+            name: "CONFIG_ENCRYPTION_KEY", defaultValue: "", kind: .secret,
             doc: "High-entropy string (at least 32 characters); when set, secrets persist encrypted."),
-        SettingSpec(name: "CONFIG_ENCRYPTION_KEY_PREVIOUS", defaultValue: "", kind: .secretList,
+        SettingSpec(
+            name: "CONFIG_ENCRYPTION_KEY_PREVIOUS", defaultValue: "", kind: .secretList,
             doc: "Older keys, comma separated, read-only, for rotation."),
-        SettingSpec(name: "ENABLE_LOCAL_ENCRYPTION", defaultValue: "false", kind: .bool,
+        SettingSpec(
+            name: "ENABLE_LOCAL_ENCRYPTION", defaultValue: "false", kind: .bool,
             doc: "With the key: chat transcripts encrypted at rest. Without the key the service refuses to start."),
-        SettingSpec(name: "OPENAI_ALLOWED_API_BASE_URLS", defaultValue: "https://api.openai.com/v1", kind: .urlList,
+        SettingSpec(
+            name: "OPENAI_ALLOWED_API_BASE_URLS", defaultValue: "https://api.openai.com/v1", kind: .urlList,
             doc: "Comma or semicolon separated; the only upstream base URLs a connection may use."),
-        SettingSpec(name: "WEBUI_SECRET_KEY", defaultValue: "", kind: .secret, doc: "Protects the pipe's secret valves "
-            + "(EncryptedStr) and keys the cache session id (HKDF subkeys per use). At least 32 characters."),
-        SettingSpec(name: "OPENROUTER_API_KEY", defaultValue: "", kind: .secret, doc: "The pipe's key when its `API_KEY` "
-            + "valve is empty; sent only while the pipe's `BASE_URL` equals `OPENROUTER_API_KEY_BASE_URL`."),
-        SettingSpec(name: "OPENROUTER_API_KEY_BASE_URL", defaultValue: "https://openrouter.ai/api/v1", kind: .urlList,
+        SettingSpec(
+            name: "WEBUI_SECRET_KEY", defaultValue: "", kind: .secret,
+            doc: "Protects the pipe's secret valves "
+                + "(EncryptedStr) and keys the cache session id (HKDF subkeys per use). At least 32 characters."),
+        SettingSpec(
+            name: "OPENROUTER_API_KEY", defaultValue: "", kind: .secret,
+            doc: "The pipe's key when its `API_KEY` "
+                + "valve is empty; sent only while the pipe's `BASE_URL` equals `OPENROUTER_API_KEY_BASE_URL`."),
+        SettingSpec(
+            name: "OPENROUTER_API_KEY_BASE_URL", defaultValue: "https://openrouter.ai/api/v1", kind: .urlList,
             doc: "The one base URL `OPENROUTER_API_KEY` is bound to: after an admin changes the pipe's `BASE_URL`, the "
-            + "environment key is no longer sent."),
-        SettingSpec(name: "SESSION_LOG_DIR", defaultValue: "session_logs", kind: .path, doc: "Folder of the pipe's "
-            + "session-log archives (relative paths are under the database's folder). Operator-only: not an admin-API "
-            + "valve, and `cleanup` deletes only `<user>/<chat>/<message>.zip` archives under it."),
-        SettingSpec(name: "MAX_ANSWER_MB", defaultValue: "4", kind: .positiveNumber(max: 256), doc: "Largest answer stored "
-            + "from a provider; past it the stream ends with `answer_too_large` and what fit is stored as incomplete. Also "
-            + "caps a streamed line or event, and a session log at twice this."),
-        SettingSpec(name: "CHAT_COMPLETIONS_MAX_N", defaultValue: "1", kind: .integer(1...16),
+                + "environment key is no longer sent."),
+        SettingSpec(
+            name: "SESSION_LOG_DIR", defaultValue: "session_logs", kind: .path,
+            doc: "Folder of the pipe's "
+                + "session-log archives (relative paths are under the database's folder). Operator-only: not an admin-API "
+                + "valve, and `cleanup` deletes only `<user>/<chat>/<message>.zip` archives under it."),
+        SettingSpec(
+            name: "MAX_ANSWER_MB", defaultValue: "4", kind: .positiveNumber(max: 256),
+            doc: "Largest answer stored "
+                + "from a provider; past it the stream ends with `answer_too_large` and what fit is stored as incomplete. Also "
+                + "caps a streamed line or event, and a session log at twice this."),
+        SettingSpec(
+            name: "CHAT_COMPLETIONS_MAX_N", defaultValue: "1", kind: .integer(1...16),
             doc: "Largest `n` a caller may ask of `POST /chat/completions`."),
-        SettingSpec(name: "CHAT_COMPLETIONS_MAX_TOKENS", defaultValue: "16384", kind: .integer(1...1_000_000),
+        SettingSpec(
+            name: "CHAT_COMPLETIONS_MAX_TOKENS", defaultValue: "16384", kind: .integer(1...1_000_000),
             doc: "Largest `max_tokens` / `max_completion_tokens` a caller may ask of `POST /chat/completions`."),
-        SettingSpec(name: "ENABLE_SSRF_PROTECTION", defaultValue: "true", kind: .bool,
+        SettingSpec(
+            name: "ENABLE_SSRF_PROTECTION", defaultValue: "true", kind: .bool,
             doc: "Refuse downloads that resolve to loopback, private, link-local and other special-purpose addresses.",
             shown: { .bool($0.ssrfProtection) }),
-        SettingSpec(name: "ALLOW_INSECURE_HTTP", defaultValue: "false", kind: .bool,
+        SettingSpec(
+            name: "ALLOW_INSECURE_HTTP", defaultValue: "false", kind: .bool,
             doc: "Allow `http://` downloads, only to hosts in `ALLOW_INSECURE_HTTP_HOSTS`.",
             shown: { .bool($0.allowInsecureHTTP) }),
-        SettingSpec(name: "ALLOW_INSECURE_HTTP_HOSTS", defaultValue: "", kind: .hostList,
+        SettingSpec(
+            name: "ALLOW_INSECURE_HTTP_HOSTS", defaultValue: "", kind: .hostList,
             doc: "Comma separated `host` or `host:port` entries allowed over plain http.",
             shown: { .array($0.insecureHTTPHosts.map { .string($0) }) }),
-        SettingSpec(name: "SSRF_ALLOWED_CIDRS", defaultValue: "", kind: .cidrList,
+        SettingSpec(
+            name: "SSRF_ALLOWED_CIDRS", defaultValue: "", kind: .cidrList,
             doc: "Comma separated CIDRs opened to downloads despite the guard (an internal mirror). A sharp tool.",
             shown: { .array($0.ssrfAllowedCIDRs.map { .string($0.description) }) }),
-        SettingSpec(name: "REMOTE_FILE_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240),
+        SettingSpec(
+            name: "REMOTE_FILE_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240),
             doc: "Cap on a downloaded file, on Content-Length and on bytes received.",
             shown: { .number($0.remoteFileMaxMB) }),
-        SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRIES", defaultValue: "3", kind: .integer(0...20),
+        SettingSpec(
+            name: "REMOTE_DOWNLOAD_MAX_RETRIES", defaultValue: "3", kind: .integer(0...20),
             doc: "Retries of a failed download (5xx, 408, 425, 429, network errors).",
             shown: { JSON($0.remoteDownloadMaxRetries) }),
-        SettingSpec(name: "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS", defaultValue: "5", kind: .positiveNumber(max: 600),
+        SettingSpec(
+            name: "REMOTE_DOWNLOAD_INITIAL_RETRY_DELAY_SECONDS", defaultValue: "5", kind: .positiveNumber(max: 600),
             doc: "First backoff delay; doubles on each retry.",
             shown: { .number($0.remoteDownloadInitialRetryDelaySeconds) }),
-        SettingSpec(name: "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", defaultValue: "45", kind: .positiveNumber(max: 3600),
+        SettingSpec(
+            name: "REMOTE_DOWNLOAD_MAX_RETRY_TIME_SECONDS", defaultValue: "45", kind: .positiveNumber(max: 3600),
             doc: "Total time budget of a download with its retries.",
             shown: { .number($0.remoteDownloadMaxRetryTimeSeconds) }),
-        SettingSpec(name: "BASE64_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240),
+        SettingSpec(
+            name: "BASE64_MAX_SIZE_MB", defaultValue: "50", kind: .positiveNumber(max: 10240),
             doc: "Cap on a message's attachments to the pipe, base64-encoded, all together (videos apart).",
             shown: { .number($0.base64MaxMB) }),
-        SettingSpec(name: "VIDEO_MAX_SIZE_MB", defaultValue: "100", kind: .positiveNumber(max: 10240), doc: "Cap on a video attachment of the pipe (a `video/*` download, base64-encoded), on its own budget apart from `BASE64_MAX_SIZE_MB`.",
+        SettingSpec(
+            name: "VIDEO_MAX_SIZE_MB", defaultValue: "100", kind: .positiveNumber(max: 10240),
+            doc: "Cap on the video attachments of a message to the pipe (`video/*` downloads, base64-encoded), together, on "
+                + "their own budget apart from `BASE64_MAX_SIZE_MB`.",
             shown: { .number($0.videoMaxMB) }),
-        SettingSpec(name: "MAX_STREAMS_PER_USER", defaultValue: "8", kind: .integer(1...10_000),
+        SettingSpec(
+            name: "MAX_STREAMS_PER_USER", defaultValue: "8", kind: .integer(1...10_000),
             doc: "Answers one user may have in flight at once (runtime setting `max_streams_per_user`); past it 429 `too_many_streams`.",
             shown: { JSON($0.maxStreamsPerUser) }),
-        SettingSpec(name: "DEFAULT_MODEL", defaultValue: "", kind: .text,
+        SettingSpec(
+            name: "DEFAULT_MODEL", defaultValue: "", kind: .text,
             doc: "Model preselected for new chats (a model id from `GET /models`).",
             shown: { .string($0.defaultModel) }),
-        SettingSpec(name: "CRYOTENSOR_MAX_BODY_MB", defaultValue: "10", kind: .positiveNumber(max: 1024),
+        SettingSpec(
+            name: "CRYOTENSOR_MAX_BODY_MB", defaultValue: "10", kind: .positiveNumber(max: 1024),
             doc: "Largest request body the responder reads (nginx's `client_max_body_size` should match)."),
-        SettingSpec(name: "CRYOTENSOR_SESSION_HOURS", defaultValue: "12", kind: .integer(1...720),
+        SettingSpec(
+            name: "CRYOTENSOR_SESSION_HOURS", defaultValue: "12", kind: .integer(1...720),
             doc: "Lifetime of a browser session cookie."),
-        SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES", defaultValue: "5", kind: .integer(1...1000),
+        SettingSpec(
+            name: "CRYOTENSOR_LOGIN_MAX_FAILURES", defaultValue: "5", kind: .integer(1...1000),
             doc: "Failed logins per account in 15 minutes before further attempts get 429."),
-        SettingSpec(name: "CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT", defaultValue: "20", kind: .integer(1...10000),
+        SettingSpec(
+            name: "CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT", defaultValue: "20", kind: .integer(1...10000),
             doc: "Failed logins per client address in 15 minutes before further attempts get 429."),
-        SettingSpec(name: "AUDIT_RETENTION_DAYS", defaultValue: "0", kind: .integer(0...36_500),
+        SettingSpec(
+            name: "AUDIT_RETENTION_DAYS", defaultValue: "0", kind: .integer(0...36_500),
             doc: "`cryotensor cleanup` drops audit events older than this many days and keeps the chain verifiable from the "
-            + "oldest kept event (a checkpoint); 0 keeps every event."),
-        SettingSpec(name: "CHAT_RETENTION_DAYS", defaultValue: "0", kind: .integer(0...36_500),
+                + "oldest kept event (a checkpoint); 0 keeps every event."),
+        SettingSpec(
+            name: "CHAT_RETENTION_DAYS", defaultValue: "0", kind: .integer(0...36_500),
             doc: "`cryotensor cleanup` deletes chats not updated for this many days, with every copy (messages, search index, "
-            + "artifacts, Redis entries, session logs); 0 keeps every chat."),
+                + "artifacts, Redis entries, session logs); 0 keeps every chat.")
     ]
 
     public static func spec(_ name: String) -> SettingSpec? { all.first { $0.name == name } }
@@ -228,13 +265,15 @@ public struct Config: Sendable {
 
         let key = try secret("CONFIG_ENCRYPTION_KEY")
         if let key, key.reveal().count < 32 {
-            throw ConfigError(variable: "CONFIG_ENCRYPTION_KEY",
+            throw ConfigError(
+                variable: "CONFIG_ENCRYPTION_KEY",
                 reason: "too short: use at least 32 random characters (for example `openssl rand -base64 32`)")
         }
         let previous = list("CONFIG_ENCRYPTION_KEY_PREVIOUS").map(Secret.init)
         let webuiKey = try secret("WEBUI_SECRET_KEY")
         if let webuiKey, webuiKey.reveal().count < 32 {
-            throw ConfigError(variable: "WEBUI_SECRET_KEY",
+            throw ConfigError(
+                variable: "WEBUI_SECRET_KEY",
                 reason: "too short: use at least 32 random characters (for example `openssl rand -base64 32`)")
         }
         var keyBaseURL = ""
@@ -254,8 +293,10 @@ public struct Config: Sendable {
         var redis: RedisEndpoint? = nil
         if !value("REDIS_URL").isEmpty {
             if value("REDIS_URL").lowercased().hasPrefix("rediss://") {
-                throw ConfigError(variable: "REDIS_URL", reason: "rediss:// (TLS) is not supported by Debian 12's hiredis 0.14; "
-                                  + "use a Unix socket, or a local TLS tunnel (docs/deployment.md)")
+                throw ConfigError(
+                    variable: "REDIS_URL",
+                    reason: "rediss:// (TLS) is not supported by Debian 12's hiredis 0.14; "
+                        + "use a Unix socket, or a local TLS tunnel (docs/deployment.md)")
             }
             guard let parsed = RedisEndpoint.parse(value("REDIS_URL")) else {
                 throw ConfigError(variable: "REDIS_URL", reason: "expected redis://[USER:PASSWORD@]HOST:PORT[/DB] or unix:///PATH")
@@ -268,7 +309,8 @@ public struct Config: Sendable {
             switch BaseURL.normalize(entry) {
             case .success(let normal): allowed.append(normal)
             case .failure(let problem):
-                throw ConfigError(variable: "OPENAI_ALLOWED_API_BASE_URLS",
+                throw ConfigError(
+                    variable: "OPENAI_ALLOWED_API_BASE_URLS",
                     reason: "entry '\(entry)' is not a valid base URL (\(problem.rawValue))")
             }
         }
@@ -277,7 +319,8 @@ public struct Config: Sendable {
         for entry in list("ALLOW_INSECURE_HTTP_HOSTS") {
             let lower = entry.lowercased()
             guard !lower.contains("/"), !lower.contains("@"),
-                  lower.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:[]".contains($0)) }) else {
+                lower.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-.:[]".contains($0)) })
+            else {
                 throw ConfigError(variable: "ALLOW_INSECURE_HTTP_HOSTS", reason: "entry '\(entry)' is not a host or host:port")
             }
             hosts.append(lower)

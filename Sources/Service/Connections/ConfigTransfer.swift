@@ -20,13 +20,19 @@ package enum ConfigTransfer {
         var connections: [JSON] = []
         var omitted: [JSON] = []
         for (index, record) in try ConnectionRepository(c.db).all().enumerated() {
-            var entry: [String: JSON] = ["name": .string(record.name), "kind": .string(record.kind), "base_url": .string(record.baseURL),
-                                         "enabled": .bool(record.enabled)]
+            var entry: [String: JSON] = [
+                "name": .string(record.name), "kind": .string(record.kind), "base_url": .string(record.baseURL),
+                "enabled": .bool(record.enabled)
+            ]
             if let v = record.apiVersion { entry["api_version"] = .string(v) }
             if let key = ConnectionRules.key(of: record, vault: vault) {
                 if mode == "encrypted" {
-                    entry["api_key"] = ["ciphertext": .string(try vault.keyring.seal(key, purpose: .export,
-                        place: exportPlace(record.name)))]
+                    entry["api_key"] = [
+                        "ciphertext": .string(
+                            try vault.keyring.seal(
+                                key, purpose: .export,
+                                place: exportPlace(record.name)))
+                    ]
                 } else {
                     omitted.append(.string("connections[\(index)].api_key"))
                 }
@@ -37,13 +43,15 @@ package enum ConfigTransfer {
         let document: JSON = [
             "format": "cryotensor-config", "format_version": 1, "exported_at": JSON(Int(Clock.now())),
             "settings": RuntimeSettings.overridesJSON(overrides, effective: try c.services.runtimeConfig()),
-            "connections": .array(connections), "secrets": .string(mode), "omitted_secrets": .array(omitted),
+            "connections": .array(connections), "secrets": .string(mode), "omitted_secrets": .array(omitted)
         ]
         // Recorded before anything leaves: an export the trail cannot hold is not given out.
-        try c.audit(.configExport, target: AuditTarget("config", name: "export"), details: [
-            "secrets": .string(mode), "connections": JSON(connections.count), "omitted_secrets": JSON(omitted.count),
-            "sealed_secrets": JSON(mode == "encrypted" ? connections.filter { $0["api_key"] != nil }.count : 0),
-        ])
+        try c.audit(
+            .configExport, target: AuditTarget("config", name: "export"),
+            details: [
+                "secrets": .string(mode), "connections": JSON(connections.count), "omitted_secrets": JSON(omitted.count),
+                "sealed_secrets": JSON(mode == "encrypted" ? connections.filter { $0["api_key"] != nil }.count : 0)
+            ])
         Log.event(.info, "config_exported", ["request_id": .string(c.requestID), "secrets": .string(mode)])
         return document
     }
@@ -58,8 +66,11 @@ package enum ConfigTransfer {
         var warnings: [JSON] = []
         var dropped: [JSON] = []
 
-        for key in object.keys.sorted() where !["format", "format_version", "exported_at", "settings", "connections", "secrets",
-            "omitted_secrets"].contains(key) && !found.contains(where: { $0.path == key }) {
+        for key in object.keys.sorted()
+        where ![
+            "format", "format_version", "exported_at", "settings", "connections", "secrets",
+            "omitted_secrets"
+        ].contains(key) && !found.contains(where: { $0.path == key }) {
             problems.append(Problem(path: key, code: .invalidField, message: "Unknown top-level field '\(key)'."))
         }
         if let format = object["format"], format != "cryotensor-config" {
@@ -71,8 +82,9 @@ package enum ConfigTransfer {
         var newOverrides: [String: String]? = nil
         if let settings = object["settings"] {
             if let patch = settings.objectValue {
-                let (merged, found) = RuntimeSettings.validate(patch, base: c.services.shared.settingsEnvironment,
-                                                               overrides: try settingsRepo.all(), at: "settings")
+                let (merged, found) = RuntimeSettings.validate(
+                    patch, base: c.services.shared.settingsEnvironment,
+                    overrides: try settingsRepo.all(), at: "settings")
                 problems += found
                 if !patch.isEmpty { newOverrides = merged }
             } else {
@@ -89,8 +101,10 @@ package enum ConfigTransfer {
             problems.append(Problem(path: "connections", code: .invalidField, message: "connections must be a list."))
         }
         if entries.count > maxImportConnections {
-            problems.append(Problem(path: "connections", code: .tooMany,
-                message: "At most \(maxImportConnections) connections per import."))
+            problems.append(
+                Problem(
+                    path: "connections", code: .tooMany,
+                    message: "At most \(maxImportConnections) connections per import."))
         }
         for (index, entry) in entries.prefix(maxImportConnections).enumerated() {
             let path = "connections[\(index)]"
@@ -100,8 +114,9 @@ package enum ConfigTransfer {
             }
             let existing = try fields["name"]?.stringValue.flatMap { try repo.find(name: $0) }
             let currentKey = existing.flatMap { ConnectionRules.key(of: $0, vault: vault) }
-            var (draft, found) = ConnectionRules.validate(fields, at: path, config: c.config, existing: existing,
-                                                          currentKey: currentKey, keyRequired: false, allowCiphertext: true)
+            var (draft, found) = ConnectionRules.validate(
+                fields, at: path, config: c.config, existing: existing,
+                currentKey: currentKey, keyRequired: false, allowCiphertext: true)
             if var d = draft {
                 if names.contains(d.name) {
                     found.append(Problem(path: "\(path).name", code: .duplicateName, message: "The name '\(d.name)' appears twice."))
@@ -109,16 +124,20 @@ package enum ConfigTransfer {
                 names.insert(d.name)
                 // A changed base URL must not carry the stored key to the new host.
                 if let existing, existing.baseURL != d.baseURL, case .keep = d.key, currentKey != nil || existing.apiKeyCiphertext != nil {
-                    found.append(Problem(path: "\(path).api_key", code: .secretRequired,
-                                         message: "The base URL changes: bring the API key again, or set clear_api_key."))
+                    found.append(
+                        Problem(
+                            path: "\(path).api_key", code: .secretRequired,
+                            message: "The base URL changes: bring the API key again, or set clear_api_key."))
                 }
                 if case .set(let given) = d.key {
                     if Keyring.isEnvelope(given) {
                         do {
                             _ = try vault.keyring.openString(given, purpose: .export, place: exportPlace(d.name))
                         } catch {
-                            found.append(Problem(path: "\(path).api_key", code: .undecryptableSecret,
-                                                 message: "This encrypted key \(error.description)."))
+                            found.append(
+                                Problem(
+                                    path: "\(path).api_key", code: .undecryptableSecret,
+                                    message: "This encrypted key \(error.description)."))
                         }
                     }
                     if found.isEmpty && !vault.keyring.hasKey {
@@ -145,9 +164,11 @@ package enum ConfigTransfer {
         let created = planned.filter { $0.existingID == nil }.count
         let updated = planned.count - created
         var applied = false
-        var details: [String: JSON] = ["dry_run": .bool(dryRun), "created": JSON(created), "updated": JSON(updated),
-                                       "dropped_secrets": JSON(dropped.count),
-                                       "connections": .array(try planned.map { try importDetails($0.0, existingID: $0.existingID, c) })]
+        var details: [String: JSON] = [
+            "dry_run": .bool(dryRun), "created": JSON(created), "updated": JSON(updated),
+            "dropped_secrets": JSON(dropped.count),
+            "connections": .array(try planned.map { try importDetails($0.0, existingID: $0.existingID, c) })
+        ]
         if let newOverrides {
             let before = RuntimeSettings.json(try c.services.runtimeConfig()).objectValue ?? [:]
             let env = c.services.shared.settingsEnvironment.merging(newOverrides) { _, new in new }
@@ -173,11 +194,17 @@ package enum ConfigTransfer {
             commits.forEach { $0() }
             for (_, existingID) in planned { if let existingID { ModelCatalog.invalidate(c, id: existingID) } }
             applied = true
-            Log.event(.info, "config_imported", ["request_id": .string(c.requestID), "created": JSON(created), "updated": JSON(updated),
-                                                 "dropped_secrets": JSON(dropped.count)])
+            Log.event(
+                .info, "config_imported",
+                [
+                    "request_id": .string(c.requestID), "created": JSON(created), "updated": JSON(updated),
+                    "dropped_secrets": JSON(dropped.count)
+                ])
         }
-        return .object(["applied": .bool(applied), "dry_run": .bool(dryRun), "created": JSON(created), "updated": JSON(updated),
-                      "settings_changed": .bool(newOverrides != nil), "dropped_secrets": .array(dropped), "warnings": .array(warnings)])
+        return .object([
+            "applied": .bool(applied), "dry_run": .bool(dryRun), "created": JSON(created), "updated": JSON(updated),
+            "settings_changed": .bool(newOverrides != nil), "dropped_secrets": .array(dropped), "warnings": .array(warnings)
+        ])
     }
 
     /// One imported connection as the trail shows it: created or updated, the before and after
@@ -185,8 +212,9 @@ package enum ConfigTransfer {
     static func importDetails(_ draft: ConnectionDraft, existingID: Int64?, _ c: Scope) throws -> JSON {
         let vault = c.services.shared.vault
         let existing = try existingID.flatMap { try ConnectionRepository(c.db).find(id: $0) }
-        let after = ConnectionRecord(id: existingID ?? 0, name: draft.name, kind: draft.kind, baseURL: draft.baseURL,
-                                     apiVersion: draft.apiVersion, enabled: draft.enabled, apiKeyCiphertext: nil)
+        let after = ConnectionRecord(
+            id: existingID ?? 0, name: draft.name, kind: draft.kind, baseURL: draft.baseURL,
+            apiVersion: draft.apiVersion, enabled: draft.enabled, apiKeyCiphertext: nil)
         var out: [String: JSON] = ["name": .string(draft.name), "action": .string(existing == nil ? "created" : "updated")]
         let before = existing.map(Connections.fields) ?? [:]
         out["changes"] = .object(AuditDetails.changes(before, Connections.fields(after)))

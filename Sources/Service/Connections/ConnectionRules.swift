@@ -33,8 +33,10 @@ package enum ConnectionRules {
 
     /// Checks one connection document. `keyRequired`: an update must bring a new key or clear it
     /// (SPEC section 4), so a changed URL can never carry the old key to a new host.
-    package static func validate(_ object: [String: JSON], at path: String, config: Config, existing: ConnectionRecord?,
-                         currentKey: String?, keyRequired: Bool, allowCiphertext: Bool) -> (ConnectionDraft?, [Problem]) {
+    package static func validate(
+        _ object: [String: JSON], at path: String, config: Config, existing: ConnectionRecord?,
+        currentKey: String?, keyRequired: Bool, allowCiphertext: Bool
+    ) -> (ConnectionDraft?, [Problem]) {
         var problems: [Problem] = []
         func problem(_ field: String, _ code: ErrorCode, _ message: String) {
             problems.append(Problem(path: path.isEmpty ? field : "\(path).\(field)", code: code, message: message))
@@ -55,12 +57,18 @@ package enum ConnectionRules {
             if v == .null {
                 apiVersion = nil
             } else if let s = v.stringValue, !s.isEmpty, s.count <= 40,
-                      s.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }) {
+                s.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." })
+            {
                 apiVersion = s
-            } else { problem("api_version", .invalidField, "api_version must be a version string such as 2024-10-21.") }
+            } else {
+                problem("api_version", .invalidField, "api_version must be a version string such as 2024-10-21.")
+            }
         }
-        if kind == "azure_openai" && apiVersion == nil { problem("api_version", .invalidField,
-            "Azure OpenAI connections need an api_version.") }
+        if kind == "azure_openai" && apiVersion == nil {
+            problem(
+                "api_version", .invalidField,
+                "Azure OpenAI connections need an api_version.")
+        }
 
         var baseURL = ""
         if let raw = object["base_url"]?.stringValue ?? existing?.baseURL {
@@ -70,7 +78,8 @@ package enum ConnectionRules {
             case .success(let normal):
                 problem("base_url", .baseURLNotAllowed, "\(normal) is not in OPENAI_ALLOWED_API_BASE_URLS.")
             case .failure(let why):
-                problem("base_url", .baseURLNotAllowed,
+                problem(
+                    "base_url", .baseURLNotAllowed,
                     "The base URL is not acceptable (\(why.rawValue)); it must be an allowed http(s) URL.")
             }
         } else {
@@ -79,8 +88,11 @@ package enum ConnectionRules {
 
         var key = ConnectionDraft.KeyChange.keep
         let clear = object["clear_api_key"]?.boolValue ?? false
-        if let v = object["clear_api_key"], v.boolValue == nil { problem("clear_api_key", .invalidField,
-            "clear_api_key must be true or false.") }
+        if let v = object["clear_api_key"], v.boolValue == nil {
+            problem(
+                "clear_api_key", .invalidField,
+                "clear_api_key must be true or false.")
+        }
         switch object["api_key"] {
         case .string(let s)?:
             if clear {
@@ -88,7 +100,8 @@ package enum ConnectionRules {
             } else if Fingerprint.looksMasked(s, current: currentKey) {
                 problem("api_key", .maskedValueRejected, "This looks like a masked key; send the real key or clear_api_key.")
             } else if s.isEmpty || s.count > 4096
-                        || s.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace }) {
+                || s.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F || $0.properties.isWhitespace })
+            {
                 problem("api_key", .invalidField, "api_key must be 1 to 4096 characters without spaces or control characters.")
             } else if Keyring.isEnvelope(s) && !allowCiphertext {
                 problem("api_key", .invalidField, "Send the key itself, not a ciphertext.")
@@ -96,29 +109,39 @@ package enum ConnectionRules {
                 key = .set(s)
             }
         case .null?, nil:
-            if clear { key = .clear } else if keyRequired {
+            if clear {
+                key = .clear
+            } else if keyRequired {
                 problem("api_key", .secretRequired, "An update must bring the API key again, or set clear_api_key.")
             }
         case .object?:
             // Import documents carry exported keys as {"ciphertext": "ct1..."}.
-            if allowCiphertext, let c = object["api_key"]?["ciphertext"]?.stringValue { key = .set(c) } else {
+            if allowCiphertext, let c = object["api_key"]?["ciphertext"]?.stringValue {
+                key = .set(c)
+            } else {
                 problem("api_key", .invalidField, "api_key must be a string.")
             }
         default:
             problem("api_key", .invalidField, "api_key must be a string.")
         }
         guard problems.isEmpty, let name else { return (nil, problems) }
-        return (ConnectionDraft(name: name, kind: kind, baseURL: baseURL, apiVersion: kind == "azure_openai" ? apiVersion : nil,
-                                enabled: enabled, key: key), [])
+        return (
+            ConnectionDraft(
+                name: name, kind: kind, baseURL: baseURL, apiVersion: kind == "azure_openai" ? apiVersion : nil,
+                enabled: enabled, key: key), []
+        )
     }
 
     /// Writes a draft (insert when `existingID` is nil) inside the caller's transaction. Returns
     /// the id and what to do once the transaction has committed (memory-mode key changes).
-    package static func write(_ draft: ConnectionDraft, existingID: Int64?, db: Database, vault: SecretVault,
-                      plaintextKey: (String) throws -> String = { $0 }) throws -> (id: Int64, afterCommit: () -> Void) {
+    package static func write(
+        _ draft: ConnectionDraft, existingID: Int64?, db: Database, vault: SecretVault,
+        plaintextKey: (String) throws -> String = { $0 }
+    ) throws -> (id: Int64, afterCommit: () -> Void) {
         let repo = ConnectionRepository(db)
-        var record = ConnectionRecord(name: draft.name, kind: draft.kind, baseURL: draft.baseURL, apiVersion: draft.apiVersion,
-                                      enabled: draft.enabled, apiKeyCiphertext: nil)
+        var record = ConnectionRecord(
+            name: draft.name, kind: draft.kind, baseURL: draft.baseURL, apiVersion: draft.apiVersion,
+            enabled: draft.enabled, apiKeyCiphertext: nil)
         let id: Int64
         var urlChanged = false
         if let existingID {
@@ -149,9 +172,11 @@ package enum ConnectionRules {
     }
 
     package static func json(_ c: ConnectionRecord, vault: SecretVault) -> JSON {
-        ["id": .number(Double(c.id)), "name": .string(c.name), "kind": .string(c.kind), "base_url": .string(c.baseURL),
-         "api_version": JSON(c.apiVersion), "enabled": .bool(c.enabled),
-         "api_key": vault.describe(place: place(c.id), ciphertext: c.apiKeyCiphertext)]
+        [
+            "id": .number(Double(c.id)), "name": .string(c.name), "kind": .string(c.kind), "base_url": .string(c.baseURL),
+            "api_version": JSON(c.apiVersion), "enabled": .bool(c.enabled),
+            "api_key": vault.describe(place: place(c.id), ciphertext: c.apiKeyCiphertext)
+        ]
     }
 
     /// The connection's key in plaintext, for calling its upstream; nil when unset or undecryptable.
@@ -160,4 +185,3 @@ package enum ConnectionRules {
         return nil
     }
 }
-

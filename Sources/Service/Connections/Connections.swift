@@ -4,12 +4,16 @@ import Support
 /// Creating, changing and deleting a connection, each with its audit event in the same transaction.
 package enum Connections {
     package static func create(_ s: Scope, _ object: [String: JSON]) throws -> ConnectionRecord {
-        let (draft, problems) = ConnectionRules.validate(object, at: "", config: s.config, existing: nil, currentKey: nil,
-                                                         keyRequired: false, allowCiphertext: false)
+        let (draft, problems) = ConnectionRules.validate(
+            object, at: "", config: s.config, existing: nil, currentKey: nil,
+            keyRequired: false, allowCiphertext: false)
         guard let draft else { throw ServiceError(problems: problems) }
         let repo = ConnectionRepository(s.db)
-        guard try repo.find(name: draft.name) == nil else { throw ServiceError(.nameTaken, "A connection with this name exists.",
-                                                                                field: "name") }
+        guard try repo.find(name: draft.name) == nil else {
+            throw ServiceError(
+                .nameTaken, "A connection with this name exists.",
+                field: "name")
+        }
         let vault = s.services.shared.vault
         let (written, record) = try s.db.transaction {
             let written = try ConnectionRules.write(draft, existingID: nil, db: s.db, vault: vault)
@@ -28,8 +32,9 @@ package enum Connections {
         guard let existing = try repo.find(id: id) else { throw ServiceError.notFound }
         let vault = s.services.shared.vault
         let oldKey = ConnectionRules.key(of: existing, vault: vault)
-        let (draft, problems) = ConnectionRules.validate(object, at: "", config: s.config, existing: existing, currentKey: oldKey,
-                                                         keyRequired: true, allowCiphertext: false)
+        let (draft, problems) = ConnectionRules.validate(
+            object, at: "", config: s.config, existing: existing, currentKey: oldKey,
+            keyRequired: true, allowCiphertext: false)
         guard let draft else { throw ServiceError(problems: problems) }
         if let other = try repo.find(name: draft.name), other.id != id {
             throw ServiceError(.nameTaken, "A connection with this name exists.", field: "name")
@@ -54,8 +59,9 @@ package enum Connections {
         try s.db.transaction {
             guard let existing = try repo.find(id: id), try repo.delete(id: id) else { throw ServiceError.notFound }
             var details = fields(existing)
-            details["api_key_was_set"] = .bool(existing.apiKeyCiphertext != nil
-                                               || ConnectionRules.key(of: existing, vault: s.services.shared.vault) != nil)
+            details["api_key_was_set"] = .bool(
+                existing.apiKeyCiphertext != nil
+                    || ConnectionRules.key(of: existing, vault: s.services.shared.vault) != nil)
             try s.audit(.connectionDelete, target: target(existing), details: details)
         }
         s.services.shared.vault.clear(place: ConnectionRules.place(id))
@@ -66,8 +72,10 @@ package enum Connections {
 
     /// The non-secret fields, as before/after compares them.
     package static func fields(_ r: ConnectionRecord) -> [String: JSON] {
-        ["name": .string(r.name), "kind": .string(r.kind), "base_url": .string(r.baseURL), "api_version": JSON(r.apiVersion),
-         "enabled": .bool(r.enabled)]
+        [
+            "name": .string(r.name), "kind": .string(r.kind), "base_url": .string(r.baseURL), "api_version": JSON(r.apiVersion),
+            "enabled": .bool(r.enabled)
+        ]
     }
 
     /// What happened to the key: set, replaced or cleared (also by a changed URL), with the new

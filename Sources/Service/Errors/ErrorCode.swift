@@ -65,7 +65,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     public var status: Int {
         switch self {
         case .invalidJSON, .invalidField, .unknownModel, .secretRequired, .maskedValueRejected, .baseURLNotAllowed, .duplicateName,
-             .tooMany, .undecryptableSecret, .invalidURL, .schemeNotAllowed, .insecureHTTPNotAllowed: 400
+            .tooMany, .undecryptableSecret, .invalidURL, .schemeNotAllowed, .insecureHTTPNotAllowed:
+            400
         case .unauthorized, .invalidToken, .invalidCredentials: 401
         case .forbidden, .csrfFailed, .blockedAddress: 403
         case .notFound: 404
@@ -76,8 +77,10 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .importInvalid: 422
         case .rateLimited, .tooManyStreams: 429
         case .internalError: 500
-        case .upstreamStatus, .upstreamFailed, .upstreamUnreachable, .upstreamIncomplete, .upstreamInvalid, .answerTooLarge, .stopped, .modelsUnavailable,
-             .apiKeyMissing, .dnsFailure, .tooManyRedirects, .networkError: 502
+        case .upstreamStatus, .upstreamFailed, .upstreamUnreachable, .upstreamIncomplete, .upstreamInvalid, .answerTooLarge, .stopped,
+            .modelsUnavailable,
+            .apiKeyMissing, .dnsFailure, .tooManyRedirects, .networkError:
+            502
         case .busy, .databaseBusy, .unavailable, .pipeNotConfigured, .pipeKeyUndecryptable, .artifactKeyUndecryptable: 503
         case .timeout: 504
         }

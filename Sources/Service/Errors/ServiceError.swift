@@ -29,8 +29,12 @@ public struct ServiceError: Error, Sendable {
         return .object(top)
     }
 
-    public static func invalidJSON(_ detail: String) -> ServiceError { ServiceError(.invalidJSON, "The request body is not valid JSON: \(detail).") }
-    public static func invalidField(_ field: String, _ message: String) -> ServiceError { ServiceError(.invalidField, message, field: field) }
+    public static func invalidJSON(_ detail: String) -> ServiceError {
+        ServiceError(.invalidJSON, "The request body is not valid JSON: \(detail).")
+    }
+    public static func invalidField(_ field: String, _ message: String) -> ServiceError {
+        ServiceError(.invalidField, message, field: field)
+    }
     public static let unauthorized = ServiceError(.unauthorized, "Authentication is required.")
     public static let forbidden = ServiceError(.forbidden, "You are not allowed to do this.")
     public static let notFound = ServiceError(.notFound, "No such resource.")

@@ -1,25 +1,30 @@
-import Storage
 import Crypto
 import Outbound
+import Storage
 import Support
 
 /// Guarded downloads as the service runs them: the guard's settings from the effective config,
 /// and what a caller learns of a refusal.
 public enum Downloads {
     package static func settings(_ config: Config) -> GuardSettings {
-        GuardSettings(protection: config.ssrfProtection, allowInsecureHTTP: config.allowInsecureHTTP,
-                      insecureHosts: config.insecureHTTPHosts, allowedCIDRs: config.ssrfAllowedCIDRs,
-                      maxBytes: Int(config.remoteFileMaxMB * 1024 * 1024), maxRetries: config.remoteDownloadMaxRetries,
-                      initialRetryDelay: config.remoteDownloadInitialRetryDelaySeconds,
-                      totalBudget: config.remoteDownloadMaxRetryTimeSeconds)
+        GuardSettings(
+            protection: config.ssrfProtection, allowInsecureHTTP: config.allowInsecureHTTP,
+            insecureHosts: config.insecureHTTPHosts, allowedCIDRs: config.ssrfAllowedCIDRs,
+            maxBytes: Int(config.remoteFileMaxMB * 1024 * 1024), maxRetries: config.remoteDownloadMaxRetries,
+            initialRetryDelay: config.remoteDownloadInitialRetryDelaySeconds,
+            totalBudget: config.remoteDownloadMaxRetryTimeSeconds)
     }
 
     /// Logs a refusal once, with the URL cut to scheme, host and path (no userinfo, no query).
     package static func logRefusal(_ c: Scope, url raw: String, _ refusal: GuardRefusal) {
         let shown: String
         if case .success(let u) = GuardedURL.parse(raw) { shown = u.redacted } else { shown = "<unparsable URL, \(raw.utf8.count) bytes>" }
-        Log.event(.warn, "fetch_refused", ["request_id": .string(c.requestID), "code": .string(refusal.code.rawValue),
-                                           "reason": .string(refusal.reason), "url": .string(shown)])
+        Log.event(
+            .warn, "fetch_refused",
+            [
+                "request_id": .string(c.requestID), "code": .string(refusal.code.rawValue),
+                "reason": .string(refusal.reason), "url": .string(shown)
+            ])
     }
 
     package static func refusalError(_ refusal: GuardRefusal, detailed: Bool) -> ServiceError {
@@ -60,12 +65,16 @@ public enum Downloads {
         switch DownloadGuard.check(raw, settings: settings, resolver: SystemResolver()) {
         case .success(let verdict):
             guard isAdmin else { return ["allowed": true, "url": .string(verdict.url.redacted)] }
-            return ["allowed": true, "url": .string(verdict.url.redacted), "address": .string(verdict.pinned.description),
-                    "addresses": .array(verdict.addresses.map { .string($0.description) })]
+            return [
+                "allowed": true, "url": .string(verdict.url.redacted), "address": .string(verdict.pinned.description),
+                "addresses": .array(verdict.addresses.map { .string($0.description) })
+            ]
         case .failure(let refusal):
             logRefusal(s, url: raw, refusal)
-            return ["allowed": false, "code": .string(refusal.code.rawValue),
-                    "reason": .string(isAdmin ? refusal.reason : publicReason(refusal.code))]
+            return [
+                "allowed": false, "code": .string(refusal.code.rawValue),
+                "reason": .string(isAdmin ? refusal.reason : publicReason(refusal.code))
+            ]
         }
     }
 
@@ -87,11 +96,16 @@ public enum Downloads {
             throw refusalError(refusal, detailed: user.role == .admin)
         case .success(let download):
             let files = FileRepository(s.db)
-            let id = try files.insert(userID: user.id, sourceURL: download.finalURL, contentType: String(download.contentType.prefix(200)),
-                                      sha256: Encoding.hex(Digest.sha256(download.body)), content: download.body)
-            Log.event(.info, "file_fetched", ["request_id": .string(s.requestID), "file_id": .number(Double(id)),
-                                              "url": .string(download.finalURL), "bytes": JSON(download.body.count),
-                                              "attempts": JSON(download.attempts), "redirects": JSON(download.redirects)])
+            let id = try files.insert(
+                userID: user.id, sourceURL: download.finalURL, contentType: String(download.contentType.prefix(200)),
+                sha256: Encoding.hex(Digest.sha256(download.body)), content: download.body)
+            Log.event(
+                .info, "file_fetched",
+                [
+                    "request_id": .string(s.requestID), "file_id": .number(Double(id)),
+                    "url": .string(download.finalURL), "bytes": JSON(download.body.count),
+                    "attempts": JSON(download.attempts), "redirects": JSON(download.redirects)
+                ])
             guard let record = try files.find(id: id, userID: user.id) else { throw ServiceError.notFound }
             return record
         }

@@ -6,8 +6,8 @@ import Foundation
 /// "video" gains nothing but the other budget: a message never holds more than the two caps.
 package enum AttachmentBudget {
     package enum Verdict: Equatable {
-        case counted        // within BASE64_MAX_SIZE_MB, counted toward it
-        case video          // within VIDEO_MAX_SIZE_MB, counted toward the videos' total
+        case counted  // within BASE64_MAX_SIZE_MB, counted toward it
+        case video  // within VIDEO_MAX_SIZE_MB, counted toward the videos' total
         case refused(String)
     }
 
@@ -19,7 +19,8 @@ package enum AttachmentBudget {
             return videosSoFar + encodedBytes <= cap ? .video : .refused("the message's videos are over VIDEO_MAX_SIZE_MB once encoded")
         }
         let cap = Int(config.base64MaxMB * 1024 * 1024)
-        return othersSoFar + encodedBytes <= cap ? .counted
+        return othersSoFar + encodedBytes <= cap
+            ? .counted
             : .refused("the message's attachments are over BASE64_MAX_SIZE_MB once encoded")
     }
 }

@@ -17,11 +17,15 @@ package enum PipeTurn {
     /// `attachments: [{type: "image"|"file", url}]` of a chat message, at most 8.
     package static func attachments(_ raw: JSON?) throws -> [Requested] {
         guard let raw else { return [] }
-        guard let list = raw.arrayValue, list.count <= 8 else { throw ServiceError.invalidField("attachments",
-            "attachments must be a list of at most 8 {type, url}.") }
+        guard let list = raw.arrayValue, list.count <= 8 else {
+            throw ServiceError.invalidField(
+                "attachments",
+                "attachments must be a list of at most 8 {type, url}.")
+        }
         return try list.map { item in
             guard let type = item["type"]?.stringValue.flatMap(ResponsesInput.Attachment.Kind.init(rawValue:)),
-                  let url = item["url"]?.stringValue, url.utf8.count <= GuardedURL.maxLength else {
+                let url = item["url"]?.stringValue, url.utf8.count <= GuardedURL.maxLength
+            else {
                 throw ServiceError.invalidField("attachments", "Each attachment needs type (image or file) and url.")
             }
             return Requested(kind: type, url: url)
@@ -39,14 +43,16 @@ package enum PipeTurn {
     /// The pipe's models for `GET /models`, cached briefly in Redis (names only).
     package static func models(_ c: Scope) -> Result<[String], ModelCatalog.Failure>? {
         guard let valves = try? PipeValves.load(c), case .success(let key) = valves.apiKey(),
-              let base = try? baseURL(c, valves) else { return nil }
+            let base = try? baseURL(c, valves)
+        else { return nil }
         let scope = "pipe|\(Valves.pipeID)|\(base)"
         if let cached = ModelCatalog.readCache(c, key: .pipeModels(pipe: Valves.pipeID), scope: scope) {
             return .success(cached)
         }
         do {
             c.releaseServices()
-            let answer = try HTTPClient.send(method: "GET", url: base + "/models", headers: [("Authorization", "Bearer " + key)],
+            let answer = try HTTPClient.send(
+                method: "GET", url: base + "/models", headers: [("Authorization", "Bearer " + key)],
                 timeoutSeconds: 10)
             guard answer.status == 200, let data = (try? JSON.parse(answer.body))?["data"]?.arrayValue else {
                 return .failure(.init(code: .upstreamStatus, message: "The provider answered HTTP \(answer.status)."))
@@ -72,9 +78,10 @@ package enum PipeTurn {
         case .empty: break
         }
         let fallback = c.config.encryptionKey.map { Encoding.hex(Subkey.derive($0.reveal(), "artifact-fallback")) }
-        let sealing = ArtifactSealing(artifactKey: artifactKey, fallbackKey: fallback, localEncryption: c.config.localEncryption,
-                                      encryptAll: valves.bool("ENCRYPT_ALL"), compress: valves.bool("ENABLE_LZ4_COMPRESSION"),
-                                      minCompressBytes: valves.int("MIN_COMPRESS_BYTES"))
+        let sealing = ArtifactSealing(
+            artifactKey: artifactKey, fallbackKey: fallback, localEncryption: c.config.localEncryption,
+            encryptAll: valves.bool("ENCRYPT_ALL"), compress: valves.bool("ENABLE_LZ4_COMPRESSION"),
+            minCompressBytes: valves.int("MIN_COMPRESS_BYTES"))
         return try ArtifactStore(db: c.db, sealing: sealing)
     }
 
@@ -82,10 +89,12 @@ package enum PipeTurn {
     /// can write to Redis cannot plant an artifact into anyone's replay.
     package static func cachedArtifact(_ c: Scope, userID: Int64, chatID: Int64, id: String) -> StoredArtifact? {
         guard let key = CacheKey.artifact(pipe: Valves.pipeID, chatID: chatID, id: id),
-              let cached = c.services.cache.getSigned(key, context: "user \(userID)", macKey: c.services.shared.cacheMACKey,
-                                                      maxBytes: replayBudgetBytes),
-              let doc = try? JSON.parse(cached), let type = doc["type"]?.stringValue, let stored = doc["stored"]?.stringValue,
-              let encrypted = doc["encrypted"]?.boolValue else { return nil }
+            let cached = c.services.cache.getSigned(
+                key, context: "user \(userID)", macKey: c.services.shared.cacheMACKey,
+                maxBytes: replayBudgetBytes),
+            let doc = try? JSON.parse(cached), let type = doc["type"]?.stringValue, let stored = doc["stored"]?.stringValue,
+            let encrypted = doc["encrypted"]?.boolValue
+        else { return nil }
         // With local encryption on, nothing plaintext of a turn is taken from (or put in) Redis.
         if c.config.localEncryption && !encrypted { return nil }
         return StoredArtifact(type: type, stored: stored, encrypted: encrypted)
@@ -113,12 +122,15 @@ package enum PipeTurn {
             switch results.withLock({ $0[index] }) {
             case .failure(let refusal)?:
                 Downloads.logRefusal(c, url: item.url, refusal)
-                notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (\(refusal.code.rawValue): "
-                    + "\(Downloads.publicReason(refusal.code))).")
+                notes.append(
+                    "Note: the \(item.kind.rawValue) at \(shown) was not used (\(refusal.code.rawValue): "
+                        + "\(Downloads.publicReason(refusal.code))).")
             case .success(let download)?:
                 let encoded = Encoding.base64(download.body)
-                switch AttachmentBudget.admit(contentType: download.contentType, encodedBytes: encoded.utf8.count, videosSoFar: videos,
-                                              othersSoFar: total, config: config) {
+                switch AttachmentBudget.admit(
+                    contentType: download.contentType, encodedBytes: encoded.utf8.count, videosSoFar: videos,
+                    othersSoFar: total, config: config)
+                {
                 case .refused(let why):
                     notes.append("Note: the \(item.kind.rawValue) at \(shown) was not used (too_large: \(why)).")
                     continue
@@ -127,7 +139,8 @@ package enum PipeTurn {
                 case .video:
                     videos += encoded.utf8.count
                 }
-                let type = download.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) }
+                let type =
+                    download.contentType.split(separator: ";").first.map { String($0).trimmingCharacters(in: .whitespaces) }
                     ?? "application/octet-stream"
                 let name = shown.split(separator: "/").last.map(String.init) ?? "file"
                 fetched.append(.init(kind: item.kind, dataURL: "data:\(type);base64,\(encoded)", filename: name))
@@ -175,9 +188,11 @@ package enum PipeTurn {
                 let store = try artifactStore(c, valves)
                 for (id, row) in try store.load(ids: missing, chatID: chat.id, userID: user.id) { rows[id] = row }
                 var budget = replayBudgetBytes
-                let input = ResponsesInput.build(history: history.map { .init(role: $0.role, content: $0.content) },
+                let input = ResponsesInput.build(
+                    history: history.map { .init(role: $0.role, content: $0.content) },
                     attachments: attachments,
-                                                 reasoningScope: valves.value("PERSIST_REASONING_TOKENS")) { id in
+                    reasoningScope: valves.value("PERSIST_REASONING_TOKENS")
+                ) { id in
                     rows[id].flatMap { store.open($0.stored, id: id, encrypted: $0.encrypted, budget: &budget) }
                 }
 
@@ -196,19 +211,26 @@ package enum PipeTurn {
                     // two users' chats never share a provider-side prompt cache.
                     if valves.bool("SEND_SESSION_ID"), let sessionToken {
                         let key = Subkey.derive(webuiKey.reveal(), "session-id")
-                        metadata["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: key,
-                            data: Array(("session:" + sessionToken).utf8))))
+                        metadata["session_id"] = .string(
+                            Encoding.hex(
+                                Digest.hmacSHA256(
+                                    key: key,
+                                    data: Array(("session:" + sessionToken).utf8))))
                     }
                     if valves.bool("SEND_CACHE_SESSION_ID") {
                         let key = Subkey.derive(webuiKey.reveal(), "cache-session-id")
-                        body["session_id"] = .string(Encoding.hex(Digest.hmacSHA256(key: key,
-                            data: Array("user:\(user.id)|chat:\(chat.id)".utf8))))
+                        body["session_id"] = .string(
+                            Encoding.hex(
+                                Digest.hmacSHA256(
+                                    key: key,
+                                    data: Array("user:\(user.id)|chat:\(chat.id)".utf8))))
                     }
                 }
                 if !metadata.isEmpty { body["metadata"] = .object(metadata) }
 
                 let maxAnswer = c.config.maxAnswerBytes
-                let stream = ResponsesStream(maxTextBytes: maxAnswer, maxLogBytes: 2 * maxAnswer, onText: emit.delta,
+                let stream = ResponsesStream(
+                    maxTextBytes: maxAnswer, maxLogBytes: 2 * maxAnswer, onText: emit.delta,
                     onReasoning: emit.reasoning)
                 let requestBody = Array(JSON.object(body).serialized().utf8)
                 var status = 0
@@ -216,13 +238,17 @@ package enum PipeTurn {
                 // anything else made from the services before are not used after this point.
                 c.releaseServices()
                 do throws(OutboundError) {
-                    status = try HTTPClient.send(method: "POST", url: base + "/responses",
-                                                 headers: [("Authorization", "Bearer " + key), ("Accept", "text/event-stream"),
-                                                           ("Content-Type", "application/json"), ("X-Title", "CryoTensor")],
-                                                 body: requestBody, timeoutSeconds: valves.int("HTTP_SOCK_READ_SECONDS"),
-                                                 maxBytes: UpstreamChat.streamedCap(maxAnswer), shouldStop: emit.shouldStop,
-                                                 onChunk: { chunk in stream.feed(chunk) }).status
-                } catch where error.kind == .stopped {
+                    status = try HTTPClient.send(
+                        method: "POST", url: base + "/responses",
+                        headers: [
+                            ("Authorization", "Bearer " + key), ("Accept", "text/event-stream"),
+                            ("Content-Type", "application/json"), ("X-Title", "CryoTensor")
+                        ],
+                        body: requestBody, timeoutSeconds: valves.int("HTTP_SOCK_READ_SECONDS"),
+                        maxBytes: UpstreamChat.streamedCap(maxAnswer), shouldStop: emit.shouldStop,
+                        onChunk: { chunk in stream.feed(chunk) }
+                    ).status
+                } catch  where error.kind == .stopped {
                     outcome.stopped = true
                 } catch {
                     if !stream.tooLarge { outcome.failure = UpstreamChat.Failure.transport(error) }
@@ -236,9 +262,15 @@ package enum PipeTurn {
                         outcome.failure = .init(code: .upstreamStatus, message: "The provider answered HTTP \(status).")
                     } else if let failure = stream.failure {
                         // The provider's words can echo the key: they go to the log, redacted, not to the user.
-                        Log.event(.warn, "upstream_failed", ["request_id": .string(c.requestID),
-                                                             "detail": .string(Redaction.scrub(String(failure.prefix(500)),
-                                                                 secrets: [key]))])
+                        Log.event(
+                            .warn, "upstream_failed",
+                            [
+                                "request_id": .string(c.requestID),
+                                "detail": .string(
+                                    Redaction.scrub(
+                                        String(failure.prefix(500)),
+                                        secrets: [key]))
+                            ])
                         outcome.failure = .init(code: .upstreamFailed, message: "The provider could not complete the answer.")
                     } else if !stream.completed {
                         outcome.failure = .init(code: .upstreamIncomplete, message: "The answer ended before it was complete.")
@@ -250,18 +282,25 @@ package enum PipeTurn {
                 if outcome.failure == nil && !outcome.stopped {
                     var items = stream.storableItems
                     if valves.value("PERSIST_REASONING_TOKENS") == "disabled" { items.removeAll { $0["type"]?.stringValue == "reasoning" } }
-                    let artifacts = items.map { ArtifactItem(id: ArtifactID.make(), type: $0["type"]?.stringValue ?? "unknown",
-                        payload: $0) }
+                    let artifacts = items.map {
+                        ArtifactItem(
+                            id: ArtifactID.make(), type: $0["type"]?.stringValue ?? "unknown",
+                            payload: $0)
+                    }
                     let userMessageID = (try? ChatRepository(c.db).messages(chatID: chat.id).last?.id).flatMap { $0 } ?? 0
-                    let written = try artifactStore(c, valves).insert(artifacts, chatID: chat.id, userID: user.id,
-                                                                      messageID: String(userMessageID), model: model)
+                    let written = try artifactStore(c, valves).insert(
+                        artifacts, chatID: chat.id, userID: user.id,
+                        messageID: String(userMessageID), model: model)
                     if useRedis {
                         for (id, stored, encrypted) in written where encrypted || !c.config.localEncryption {
                             guard let key = CacheKey.artifact(pipe: Valves.pipeID, chatID: chat.id, id: id) else { continue }
-                            let doc: JSON = ["type": .string(artifacts.first { $0.id == id }?.type ?? ""), "stored": .string(stored),
-                                             "encrypted": .bool(encrypted)]
-                            c.services.cache.setSigned(key, doc.serialized(), context: "user \(user.id)",
-                                                       macKey: c.services.shared.cacheMACKey, ttlSeconds: ttl)
+                            let doc: JSON = [
+                                "type": .string(artifacts.first { $0.id == id }?.type ?? ""), "stored": .string(stored),
+                                "encrypted": .bool(encrypted)
+                            ]
+                            c.services.cache.setSigned(
+                                key, doc.serialized(), context: "user \(user.id)",
+                                macKey: c.services.shared.cacheMACKey, ttlSeconds: ttl)
                         }
                     }
                     markerIDs = artifacts.map(\.id)
@@ -270,10 +309,11 @@ package enum PipeTurn {
                 let events = stream.events
                 let truncated = stream.eventsTruncated
                 outcome.afterStore = { messageID in
-                    writeSessionLog(c, valves: valves, user: user, chat: chat, messageID: messageID, model: model,
+                    writeSessionLog(
+                        c, valves: valves, user: user, chat: chat, messageID: messageID, model: model,
                         requestItems: input.count,
-                                    events: events, truncated: truncated,
-                                    status: outcome.stopped ? "stopped" : outcome.failure == nil ? "complete" : "incomplete")
+                        events: events, truncated: truncated,
+                        status: outcome.stopped ? "stopped" : outcome.failure == nil ? "complete" : "incomplete")
                 }
             } catch let error as ServiceError {
                 outcome.failure = .init(code: error.code, message: error.message)
@@ -293,24 +333,33 @@ package enum PipeTurn {
         return (base.isEmpty ? "." : base) + "/" + dir
     }
 
-    package static func writeSessionLog(_ c: Scope, valves: PipeValves, user: User, chat: ChatRow, messageID: Int64, model: String,
-                                requestItems: Int, events: [JSON], truncated: Bool, status: String) {
+    package static func writeSessionLog(
+        _ c: Scope, valves: PipeValves, user: User, chat: ChatRow, messageID: Int64, model: String,
+        requestItems: Int, events: [JSON], truncated: Bool, status: String
+    ) {
         guard valves.bool("SESSION_LOG_STORE_ENABLED") else { return }
         guard case .value(let password, _) = valves.secret("SESSION_LOG_ZIP_PASSWORD") else {
-            Log.event(.warn, "session_log_skipped", ["request_id": .string(c.requestID),
-                "reason": "SESSION_LOG_ZIP_PASSWORD is not usable"])
+            Log.event(
+                .warn, "session_log_skipped",
+                [
+                    "request_id": .string(c.requestID),
+                    "reason": "SESSION_LOG_ZIP_PASSWORD is not usable"
+                ])
             return
         }
-        let meta: JSON = ["user_id": JSON(Int(user.id)), "chat_id": JSON(Int(chat.id)), "message_id": JSON(Int(messageID)),
+        let meta: JSON = [
+            "user_id": JSON(Int(user.id)), "chat_id": JSON(Int(chat.id)), "message_id": JSON(Int(messageID)),
             "model": .string(model),
-                          "status": .string(status), "input_items": JSON(requestItems), "created_at": JSON(Int(Clock.now())),
-                          "request_id": .string(c.requestID), "events_truncated": .bool(truncated)]
+            "status": .string(status), "input_items": JSON(requestItems), "created_at": JSON(Int(Clock.now())),
+            "request_id": .string(c.requestID), "events_truncated": .bool(truncated)
+        ]
         let lines = events.map { $0.serialized() }.joined(separator: "\n") + "\n"
         do {
-            let path = try SessionLog.write(dir: sessionLogDirectory(c.config), user: String(user.id), chat: String(chat.id),
+            let path = try SessionLog.write(
+                dir: sessionLogDirectory(c.config), user: String(user.id), chat: String(chat.id),
                 message: String(messageID),
-                                            password: password,
-                                            files: [("meta.json", Array(meta.serialized().utf8)), ("logs.jsonl", Array(lines.utf8))])
+                password: password,
+                files: [("meta.json", Array(meta.serialized().utf8)), ("logs.jsonl", Array(lines.utf8))])
             // A delete that ran between storing the answer and here must not leave this copy.
             if (try? ChatRepository(c.db).exists(id: chat.id, userID: user.id)) != true {
                 unlink(path)

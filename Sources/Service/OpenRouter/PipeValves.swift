@@ -18,8 +18,9 @@ package struct PipeValves {
         var stored = try PipeValveRepository(db).all(pipeID: Valves.pipeID)
         // Valves of earlier versions that are now operator settings are ignored.
         stored = stored.filter { Valves.spec($0.key) != nil }
-        return PipeValves(stored: stored, encryptedStr: EncryptedStr(webuiSecretKey: config.webuiSecretKey?.reveal()),
-                          environmentKey: config.openRouterAPIKey, environmentKeyBaseURL: config.openRouterKeyBaseURL)
+        return PipeValves(
+            stored: stored, encryptedStr: EncryptedStr(webuiSecretKey: config.webuiSecretKey?.reveal()),
+            environmentKey: config.openRouterAPIKey, environmentKeyBaseURL: config.openRouterKeyBaseURL)
     }
 
     package func value(_ name: String) -> String { stored[name] ?? Valves.spec(name)?.defaultValue ?? "" }
@@ -34,15 +35,19 @@ package struct PipeValves {
         switch secret("API_KEY") {
         case .value(let v, _): return .success(v)
         case .undecryptable(let why):
-            return .failure(ServiceError(.pipeKeyUndecryptable,
-                "The pipe's API_KEY cannot be decrypted (\(why)); an admin must enter it again."))
+            return .failure(
+                ServiceError(
+                    .pipeKeyUndecryptable,
+                    "The pipe's API_KEY cannot be decrypted (\(why)); an admin must enter it again."))
         case .empty:
             // A changed BASE_URL detaches the environment key unless the operator bound it there.
             if let env = environmentKey, value("BASE_URL") == environmentKeyBaseURL { return .success(env.reveal()) }
             if environmentKey != nil {
-                return .failure(ServiceError(.pipeNotConfigured,
-                                          "OPENROUTER_API_KEY is bound to \(environmentKeyBaseURL), not to the pipe's "
-                                              + "BASE_URL; an admin must enter API_KEY."))
+                return .failure(
+                    ServiceError(
+                        .pipeNotConfigured,
+                        "OPENROUTER_API_KEY is bound to \(environmentKeyBaseURL), not to the pipe's "
+                            + "BASE_URL; an admin must enter API_KEY."))
             }
             return .failure(ServiceError(.pipeNotConfigured, "The OpenRouter pipe has no API key."))
         }
@@ -52,8 +57,10 @@ package struct PipeValves {
         switch secret(name) {
         case .empty:
             if name == "API_KEY", let env = environmentKey {
-                return ["set": true, "storage": "environment", "fingerprint": JSON(Fingerprint.of(env.reveal())),
-                        "bound_to": .string(environmentKeyBaseURL), "usable": .bool(value("BASE_URL") == environmentKeyBaseURL)]
+                return [
+                    "set": true, "storage": "environment", "fingerprint": JSON(Fingerprint.of(env.reveal())),
+                    "bound_to": .string(environmentKeyBaseURL), "usable": .bool(value("BASE_URL") == environmentKeyBaseURL)
+                ]
             }
             return ["set": false, "storage": .string(encryptedStr.encrypts ? "encrypted" : "plaintext"), "fingerprint": .null]
         case .value(let v, let encrypted):
@@ -95,8 +102,12 @@ package struct PipeValves {
             guard Valves.spec(name)?.isSecret == true else {
                 problems.append(Problem(path: "clear", code: .invalidField, message: "\(name) is not a secret valve.")); continue
             }
-            if patch[name] != nil { problems.append(Problem(path: "valves.\(name)", code: .invalidField,
-                message: "Send \(name) or clear it, not both.")) }
+            if patch[name] != nil {
+                problems.append(
+                    Problem(
+                        path: "valves.\(name)", code: .invalidField,
+                        message: "Send \(name) or clear it, not both."))
+            }
         }
         for (name, value) in patch.sorted(by: { $0.key < $1.key }) {
             guard let spec = Valves.spec(name) else {
@@ -106,16 +117,20 @@ package struct PipeValves {
                 var currentValue: String? = nil
                 if case .value(let v, _) = current.secret(name) { currentValue = v }
                 if Fingerprint.looksMasked(s, current: currentValue) || s.hasPrefix(EncryptedStr.prefix) {
-                    problems.append(Problem(path: "valves.\(name)", code: .maskedValueRejected,
-                        message: "This looks like a masked or stored value; send the real secret."))
+                    problems.append(
+                        Problem(
+                            path: "valves.\(name)", code: .maskedValueRejected,
+                            message: "This looks like a masked or stored value; send the real secret."))
                     continue
                 }
             }
             switch Valves.validate(spec, value) {
             case .success(let v):
                 if spec.name == "BASE_URL" && !c.config.allowedBaseURLs.contains(v) {
-                    problems.append(Problem(path: "valves.BASE_URL", code: .baseURLNotAllowed,
-                        message: "\(v) is not in OPENAI_ALLOWED_API_BASE_URLS."))
+                    problems.append(
+                        Problem(
+                            path: "valves.BASE_URL", code: .baseURLNotAllowed,
+                            message: "\(v) is not in OPENAI_ALLOWED_API_BASE_URLS."))
                 } else {
                     writes[name] = spec.isSecret ? try current.encryptedStr.encode(v, name: name) : v
                     plain[name] = v
@@ -125,9 +140,12 @@ package struct PipeValves {
             }
         }
         if let newBase = writes["BASE_URL"], newBase != current.value("BASE_URL"), current.stored["API_KEY"] != nil,
-           writes["API_KEY"] == nil, !clears.contains("API_KEY") {
-            problems.append(Problem(path: "valves.API_KEY", code: .secretRequired,
-                message: "BASE_URL changes: send API_KEY again, or clear it."))
+            writes["API_KEY"] == nil, !clears.contains("API_KEY")
+        {
+            problems.append(
+                Problem(
+                    path: "valves.API_KEY", code: .secretRequired,
+                    message: "BASE_URL changes: send API_KEY again, or clear it."))
         }
         guard problems.isEmpty else { throw ServiceError(problems: problems) }
         let repo = PipeValveRepository(c.db)
@@ -137,8 +155,12 @@ package struct PipeValves {
             try c.audit(.pipeValvesUpdate, target: AuditTarget("pipe", name: Valves.pipeID), details: ["valves": .object(details)])
         }
         if let key = CacheKey.pipeModels(pipe: Valves.pipeID) { c.services.cache.delete([key]) }
-        Log.event(.info, "pipe_valves_changed", ["request_id": .string(c.requestID),
-            "valves": .array((Array(writes.keys) + clears).sorted().map { .string($0) })])
+        Log.event(
+            .info, "pipe_valves_changed",
+            [
+                "request_id": .string(c.requestID),
+                "valves": .array((Array(writes.keys) + clears).sorted().map { .string($0) })
+            ])
     }
 
     /// Before and after of each plain valve that changed; of a secret valve only what happened to

@@ -39,7 +39,7 @@ public enum Retention {
             var details: [String: JSON] = [
                 "audit_events_pruned": JSON(counts.auditEventsPruned), "chats_deleted": JSON(counts.chatsDeleted),
                 "artifacts_removed": JSON(counts.artifactsRemoved), "session_logs_removed": JSON(counts.sessionLogsRemoved),
-                "audit_retention_days": JSON(config.auditRetentionDays), "chat_retention_days": JSON(config.chatRetentionDays),
+                "audit_retention_days": JSON(config.auditRetentionDays), "chat_retention_days": JSON(config.chatRetentionDays)
             ]
             // The chain itself attests where it now starts: a checkpoint moved by anyone else (the
             // oldest events deleted from the file) has no keyed event that vouches for it.

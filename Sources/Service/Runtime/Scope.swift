@@ -49,4 +49,3 @@ public struct Authentication: Sendable {
         self.sessionToken = sessionToken
     }
 }
-

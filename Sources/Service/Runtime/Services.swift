@@ -20,7 +20,6 @@ public final class Services {
         self.cache = Cache(endpoint: config.redis, health: shared.cacheHealth)
     }
 
-
 }
 
 /// Where a request's services come from: the accepting thread's own, or a shared pool from which
@@ -79,4 +78,3 @@ public final class ServicesPool: @unchecked Sendable {
         condition.unlock()
     }
 }
-

@@ -30,7 +30,9 @@ public final class SharedState: Sendable {
         self.cacheMACKey = cacheMACKey
         self.settingsEnvironment = environment.filter { key, _ in SettingsTable.spec(key) != nil }
         self.auditKeys = AuditKeys(config: config)
-        self.vault = SecretVault(keyring: Keyring(current: config.encryptionKey?.reveal(),
-                                                  previous: config.previousEncryptionKeys.map { $0.reveal() }))
+        self.vault = SecretVault(
+            keyring: Keyring(
+                current: config.encryptionKey?.reveal(),
+                previous: config.previousEncryptionKeys.map { $0.reveal() }))
     }
 }

@@ -42,15 +42,18 @@ public enum Reencryption {
     /// Moves every title and message to the current mode (encrypted with the current key, or
     /// plaintext), in batches, each batch one transaction. In plaintext mode the search index is
     /// rebuilt; in encrypted mode it is destroyed.
-    package static func transcripts(db: Database, config: Config, keyring: Keyring, report: inout Report, progress: (String) -> Void) throws {
+    package static func transcripts(db: Database, config: Config, keyring: Keyring, report: inout Report, progress: (String) -> Void) throws
+    {
         let t = Transcripts(config: config, keyring: keyring)
         let repo = ChatRepository(db)
         let totals = try repo.counts()
         func wanted(_ encrypted: Bool, _ stored: String) -> Bool {
             t.encrypt ? (encrypted && Keyring.keyID(ofEnvelope: stored) == keyring.currentKeyID) : !encrypted
         }
-        try eachBatch(db, fetch: { try repo.allChats(afterID: $0, limit: 500) }, id: \.id,
-                      done: { progress("chats: \($0)/\(totals.chats)") }) { chat in
+        try eachBatch(
+            db, fetch: { try repo.allChats(afterID: $0, limit: 500) }, id: \.id,
+            done: { progress("chats: \($0)/\(totals.chats)") }
+        ) { chat in
             if wanted(chat.titleEncrypted, chat.title) { report.alreadyCurrent += 1; return }
             guard let plain = t.open(chat.title, encrypted: chat.titleEncrypted, place: Transcripts.titlePlace(chat.id)) else {
                 report.failed.append("chat \(chat.id) title"); return
@@ -59,8 +62,10 @@ public enum Reencryption {
             try repo.rewriteTitle(id: chat.id, title: stored, encrypted: encrypted)
             report.rewritten += 1
         }
-        try eachBatch(db, fetch: { try repo.allMessages(afterID: $0, limit: 500) }, id: \.id,
-                      done: { progress("messages: \($0)/\(totals.messages)") }) { message in
+        try eachBatch(
+            db, fetch: { try repo.allMessages(afterID: $0, limit: 500) }, id: \.id,
+            done: { progress("messages: \($0)/\(totals.messages)") }
+        ) { message in
             if wanted(message.contentEncrypted, message.content) { report.alreadyCurrent += 1; return }
             guard let plain = t.content(message) else { report.failed.append("message \(message.id)"); return }
             let (stored, encrypted) = try t.seal(plain, place: Transcripts.messagePlace(message.id))
@@ -93,8 +98,10 @@ public enum Reencryption {
     }
 
     /// Walks rows in id order, 500 at a time, each batch in one transaction, reporting rows done.
-    package static func eachBatch<Row>(_ db: Database, fetch: (Int64) throws -> [Row], id: (Row) -> Int64,
-                               done: (Int) -> Void = { _ in }, _ body: (Row) throws -> Void) throws {
+    package static func eachBatch<Row>(
+        _ db: Database, fetch: (Int64) throws -> [Row], id: (Row) -> Int64,
+        done: (Int) -> Void = { _ in }, _ body: (Row) throws -> Void
+    ) throws {
         var last: Int64 = 0
         var count = 0
         while true {
