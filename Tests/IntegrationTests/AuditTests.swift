@@ -65,6 +65,21 @@ struct AuditTests {
         #expect(denied["outcome"] == "denied" && denied["actor"]?["email"] == "bob@example.com")
         #expect(denied["details"] == ["error": "forbidden", "status": 403])
 
+        // Deleting a user: who, with the chats that went with them, by the admin.
+        #expect(try admin.delete("/admin/users/\(patID)").status == 204)
+        let gone = try Self.last(admin, "user.delete")
+        #expect(gone["actor"]?["email"] == "admin@example.com" && gone["outcome"] == "ok")
+        #expect(gone["target"] == ["type": "user", "id": .string(String(patID)), "name": "pat@example.com"])
+        #expect(gone["details"] == ["email": "pat@example.com", "role": "user", "chats_deleted": 0])
+
+        // Deleting one chat: its id and owner only, never its title.
+        let chat = try #require(try admin.post("/chats", ["title": "a title that must not be audited"]).json?["id"]?.intValue)
+        #expect(try admin.delete("/chats/\(chat)").status == 204)
+        let chatGone = try Self.last(admin, "chat.delete")
+        #expect(chatGone["target"]?["type"] == "chat" && chatGone["target"]?["id"] == .string(String(chat)))
+        #expect(chatGone["details"] == ["owner_id": 1])
+        #expect(!chatGone.serialized().contains("must not be audited"))
+
         let other = try stack.login("admin@example.com", password)
         #expect(try other.request("POST", "/auth/logout").status == 204)
         let logout = try Self.last(admin, "auth.logout")
@@ -135,6 +150,19 @@ extension AuditTests {
         #expect(dry.status == 200)
         let imported = try Self.last(admin, "config.import")
         #expect(imported["details"]?["dry_run"] == true && imported["details"]?["connections"]?.arrayValue?.first?["action"] == "created")
+        // Applied: the same record, with the key's change (never the key) and the settings' before and after.
+        let applying: JSON = [
+            "settings": ["remote_file_max_size_mb": 7],
+            "connections": [["name": "side2", "base_url": "https://api.example.com/v1", "api_key": "sk-import-audit-key-7777"]]
+        ]
+        #expect(try admin.post("/admin/config/import", applying).status == 200)
+        let applied = try Self.last(admin, "config.import")
+        #expect(applied["outcome"] == "ok" && applied["details"]?["dry_run"] == false && applied["details"]?["created"] == 1)
+        let entry = applied["details"]?["connections"]?.arrayValue?.first
+        #expect(entry?["name"] == "side2" && entry?["action"] == "created" && entry?["api_key"]?["change"] == "set")
+        #expect(entry?["api_key"]?["fingerprint"]?.stringValue?.hasSuffix("7777") == true)
+        #expect(applied["details"]?["settings"] == ["remote_file_max_size_mb": ["before": 50, "after": 7]], "\(applied)")
+        #expect(!applied.serialized().contains("import-audit-key"))
 
         #expect(
             try admin.put(
