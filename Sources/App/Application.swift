@@ -117,12 +117,8 @@ public final class Application: @unchecked Sendable {
             lease.release()
             let (failure, headers) = ServiceError.rendering(error)
             if failure.status >= 500 {
-                // Code and message only: a failed turn's error carries the stored answer, which no log may hold.
-                let detail =
-                    error is ServiceError || error is HTTPFailure
-                    ? "\(failure.code.rawValue): \(failure.message)"
-                    : String(describing: error)
-                Log.event(.error, "handler_failed", ["request_id": .string(requestID), "error": .string(detail)])
+                // A ServiceError describes itself by code and message only (ServiceError.description).
+                Log.event(.error, "handler_failed", ["request_id": .string(requestID), "error": .string(String(describing: error))])
             }
             errorCode = failure.code.rawValue
             if writer.headersSent {

@@ -48,6 +48,11 @@ public struct Fields: Sendable {
 
 extension InputSpec {
     public func validate(_ body: [UInt8]) throws(ServiceError) -> Fields {
+        try validate(try Self.object(body))
+    }
+
+    /// A request body as a JSON object, or 400 `invalid_json`.
+    public static func object(_ body: [UInt8]) throws(ServiceError) -> [String: JSON] {
         let document: JSON
         do {
             document = try JSON.parse(body)
@@ -55,7 +60,7 @@ extension InputSpec {
             throw ServiceError.invalidJSON(error.description)
         }
         guard case .object(let object) = document else { throw ServiceError.invalidJSON("expected an object") }
-        return try validate(object)
+        return object
     }
 
     /// Every field checked; any problem is 400 `invalid_field` naming the first, with all of them in `problems`.

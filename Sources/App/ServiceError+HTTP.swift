@@ -2,9 +2,10 @@ import Service
 import Support
 
 /// A catalogue error with headers only HTTP knows (`Allow` on a 405).
-struct HTTPFailure: Error {
+struct HTTPFailure: Error, CustomStringConvertible {
     let error: ServiceError
     let headers: [(String, String)]
+    var description: String { error.description }
 }
 
 extension ServiceError {

@@ -23,19 +23,7 @@ public struct JSONWriter {
             number(Double(value))
             return
         }
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        // Digits from the right into a stack buffer, then one append: no slice, no reverse.
-        var n = value.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { raw in
-            var i = raw.count
-            repeat {
-                i -= 1
-                raw[i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: n % 10)
-                n /= 10
-            } while n > 0
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i...]))
-        }
+        bytes.appendDecimal(value)
     }
 
     public mutating func string(_ text: String) {

@@ -12,8 +12,13 @@ struct StreamTests {
         let admin: Client
     }
 
-    /// A stack whose connection's provider answers `chunks` deltas `delay` seconds apart.
     func setUp(delay: Double, chunks: Int, threads: Int = 4, serveArgs: String = "", perUser: Int = 100) throws -> Setup {
+        try Self.slowProvider(delay: delay, chunks: chunks, threads: threads, serveArgs: serveArgs, perUser: perUser)
+    }
+
+    /// A stack whose connection's provider answers `chunks` deltas `delay` seconds apart; with
+    /// `perUser`, the per-user stream limit set to it.
+    static func slowProvider(delay: Double, chunks: Int, threads: Int = 4, serveArgs: String = "", perUser: Int? = nil) throws -> Setup {
         let mock = try MockUpstream(["--delay", String(delay), "--chunks", String(chunks)])
         let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL, "CRYOTENSOR_SERVE_ARGS": serveArgs], threads: threads)
         let admin = try stack.signedIn("admin@example.com", admin: true)
@@ -25,7 +30,9 @@ struct StreamTests {
                     "api_key": "sk-slow-provider-0123456789"
                 ]
             ).status == 201)
-        #expect(try admin.patch("/admin/config", ["max_streams_per_user": .number(Double(perUser))]).status == 200)
+        if let perUser {
+            #expect(try admin.patch("/admin/config", ["max_streams_per_user": .number(Double(perUser))]).status == 200)
+        }
         return Setup(mock: mock, stack: stack, admin: admin)
     }
 
@@ -206,17 +213,9 @@ struct StreamTests {
 struct FaultTests {
     @Test func aKilledResponderKeepsWhatThePersonHadSeen() throws {
         // 40 deltas 0.25 s apart: 10 s of answer; the responder is killed a few seconds in.
-        let mock = try MockUpstream(["--delay", "0.25", "--chunks", "40"])
-        let stack = try Stack(env: ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL])
-        let admin = try stack.signedIn("admin@example.com", admin: true)
-        #expect(
-            try admin.post(
-                "/admin/connections",
-                [
-                    "name": "slow", "kind": "openai", "base_url": .string(mock.baseURL),
-                    "api_key": "sk-slow-provider-0123456789"
-                ]
-            ).status == 201)
+        let setup = try StreamTests.slowProvider(delay: 0.25, chunks: 40)
+        defer { withExtendedLifetime(setup) {} }  // the mock provider lives as long as the test
+        let (stack, admin) = (setup.stack, setup.admin)
         let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)
         let received = Mutex<[(at: Double, data: String)]?>(nil)
         let done = DispatchSemaphore(value: 0)

@@ -40,7 +40,7 @@ enum ConfigHandlers {
     /// All or nothing: every entry is checked first; any problem gives 422 and writes nothing.
     static func importDocument(_ c: Context) throws -> Response {
         // The declared input's problems join the domain's: one 422 lists them all, and nothing is written.
-        let (fields, problems) = importInput.check(try ConnectionHandlers.bodyObject(c))
+        let (fields, problems) = importInput.check(try InputSpec.object(c.request.body))
         return .json(
             try ConfigTransfer.importDocument(
                 c, fields.document, dryRun: c.request.queryItem("dry_run") == "true",

@@ -10,14 +10,6 @@ enum ConnectionHandlers {
         .optional("api_key", .string(min: 0, max: 4096)), .optional("clear_api_key", .bool), .optional("id", .integer(1...Int.max))
     ])
 
-    /// The body as a JSON object, for the callers that check it in parts (an import).
-    static func bodyObject(_ c: Context) throws(ServiceError) -> [String: JSON] {
-        let document: JSON
-        do { document = try JSON.parse(c.request.body) } catch { throw ServiceError.invalidJSON(error.description) }
-        guard let object = document.objectValue else { throw ServiceError.invalidJSON("expected an object") }
-        return object
-    }
-
     static func list(_ c: Context) throws -> Response {
         let vault = c.services.shared.vault
         return .json(["connections": .array(try ConnectionRepository(c.db).all().map { ConnectionRules.json($0, vault: vault) })])

@@ -108,19 +108,7 @@ struct PlaceBytes {
     private mutating func make(_ head: StaticString, _ id: Int64, _ tail: StaticString) -> [UInt8] {
         bytes.removeAll(keepingCapacity: true)
         head.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        if id < 0 { bytes.append(UInt8(ascii: "-")) }
-        // The digits of `"\(id)"`, right to left into a stack buffer, then one append.
-        var n = id.magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { raw in
-            var i = raw.count
-            repeat {
-                i -= 1
-                raw[i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: n % 10)
-                n /= 10
-            } while n > 0
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i...]))
-        }
+        bytes.appendDecimal(id)
         tail.withUTF8Buffer { bytes.append(contentsOf: $0) }
         return bytes
     }

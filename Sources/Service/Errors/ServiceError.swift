@@ -4,7 +4,7 @@ import Support
 /// Every failure the service reports: a code of the catalogue (which gives the status), a message
 /// for a person, and optionally the field at fault. Other modules' errors become one of these in
 /// one place each (the `+Service.swift` files beside this one).
-public struct ServiceError: Error, Sendable {
+public struct ServiceError: Error, Sendable, CustomStringConvertible {
     public let code: ErrorCode
     public let message: String
     public var field: String? = nil
@@ -20,6 +20,10 @@ public struct ServiceError: Error, Sendable {
     }
 
     public var status: Int { code.status }
+
+    /// Code and message only, wherever it is printed or logged: `extra` can carry a failed turn's
+    /// stored answer, which no log may hold.
+    public var description: String { "\(code.rawValue): \(message)" }
 
     public var body: JSON {
         var error: [String: JSON] = ["code": .string(code.rawValue), "message": .string(message)]
