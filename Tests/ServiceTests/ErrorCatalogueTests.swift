@@ -43,3 +43,14 @@ import Testing
         #expect(Set(ErrorCode.allCases.map(\.rawValue)).count == ErrorCode.allCases.count)
     }
 }
+
+extension ErrorCatalogueTests {
+    /// What is logged of an error is its code and message: a failed turn's error carries the stored
+    /// answer in `extra`, which no log may hold.
+    @Test func anErrorPrintsNeitherItsAnswerNorItsExtras() {
+        var error = ServiceError(.upstreamStatus, "The provider answered HTTP 500.")
+        error.extra = ["message": ["content": "a decrypted answer 4711"]]
+        #expect(String(describing: error) == "upstream_status: The provider answered HTTP 500.")
+        #expect(!"\(error)".contains("4711"))
+    }
+}
