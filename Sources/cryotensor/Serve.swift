@@ -183,5 +183,17 @@ final class ShutdownSignals: Sendable {
             source.resume()
             sources.append(source)
         }
+        // libdispatch installs its own handler asynchronously, on its manager thread: until then a
+        // SIGTERM meets SIG_IGN and is lost (seen: a responder that never stopped). Wait for it,
+        // at most a second, before any thread that could serve is started.
+        let deadline = Date().addingTimeInterval(1)
+        while Date() < deadline, [SIGTERM, SIGINT].contains(where: Self.isIgnored) { usleep(1000) }
+    }
+
+    static func isIgnored(_ sig: Int32) -> Bool {
+        var action = sigaction()
+        sigaction(sig, nil, &action)
+        guard let handler = action.__sigaction_handler.sa_handler else { return false }  // SIG_DFL
+        return unsafeBitCast(handler, to: Int.self) == 1  // SIG_IGN
     }
 }
