@@ -7,7 +7,7 @@ let package = Package(
     name: "CryoTensor",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "cryotensor", targets: ["cryotensor"]),
+        .executable(name: "cryotensor", targets: ["cryotensor"])
     ],
     targets: [
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
@@ -23,14 +23,14 @@ let package = Package(
         .target(name: "Support"),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "Support"]),
         .target(name: "Crypto", dependencies: ["CCrypto", "CSodium", "Support"]),
-        .target(name: "Storage", dependencies: ["CSQLite", "Support", "Crypto"]),
+        .target(name: "Storage", dependencies: ["CSQLite", "Support", "Crypto", "Postgres"]),
         .target(name: "Cache", dependencies: ["CHiredis", "Support", "Crypto"]),
         .target(name: "Outbound", dependencies: ["CCurl", "Support"]),
         // libpq for DATABASE_URL=postgresql://… (issue 18: the engine behind the repositories; not yet linked into serve).
         .target(name: "Postgres", dependencies: ["CPostgres"]),
         .target(name: "Pipe", dependencies: ["CLZ4", "CZip", "Support", "Crypto", "Storage", "Outbound"]),
         // The domain: settings, secrets, accounts, connections, chats, the pipe, files. Never HTTP.
-        .target(name: "Service", dependencies: ["Support", "Crypto", "Storage", "Cache", "Outbound", "Pipe"]),
+        .target(name: "Service", dependencies: ["Support", "Crypto", "Storage", "Cache", "Outbound", "Pipe", "Postgres"]),
         // The HTTP layer: routes, context, declared input, error rendering and thin handlers.
         .target(name: "App", dependencies: ["Support", "FastCGI", "Crypto", "Storage", "Cache", "Outbound", "Pipe", "Service"]),
         .executableTarget(name: "cryotensor", dependencies: ["App", "Service", "FastCGI", "Storage", "Support", "Crypto"]),
@@ -47,6 +47,6 @@ let package = Package(
         .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "AppTests", dependencies: ["App", "Service"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Storage", "Crypto", "Support", "Cache", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe", "TestSupport"])
     ]
 )

@@ -133,9 +133,18 @@ public struct ArtifactStore {
     /// the new one. Rows whose chat no longer exists are not carried over.
     static let prepared = Mutex<Set<String>>([])
 
+    /// The table's columns for this engine: PostgreSQL's integers are BIGINT, as everywhere.
+    static func schema(for db: Database) -> String {
+        db.engine == .postgresql ? schema.replacingOccurrences(of: "INTEGER", with: "BIGINT") : schema
+    }
+
     static func prepare(db: Database, table: String) throws {
         func columnNames(_ name: String) throws -> [String] {
-            try db.query("SELECT name FROM pragma_table_info(?)", [.text(name)]).compactMap { $0.text("name") }
+            let sql =
+                db.engine == .postgresql
+                ? "SELECT column_name::text AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?"
+                : "SELECT name FROM pragma_table_info(?)"
+            return try db.query(sql, [.text(name)]).compactMap { $0.text("name") }
         }
         let needsMove = { () throws -> String? in
             let current = try columnNames(table)
@@ -146,7 +155,7 @@ public struct ArtifactStore {
                 guard let source = try needsMove() else { return }
                 let old = source + "_v1"
                 try db.execute("ALTER TABLE \(source) RENAME TO \(old)")
-                try db.execute("CREATE TABLE \(table) (\(schema))")
+                try db.execute("CREATE TABLE \(table) (\(schema(for: db)))")
                 try db.execute(
                     """
                     INSERT INTO \(table) (id, chat_id, user_id, message_id, model_id, item_type, payload, is_encrypted, created_at)
@@ -158,7 +167,7 @@ public struct ArtifactStore {
         }
         try db.execute(
             """
-            CREATE TABLE IF NOT EXISTS \(table) (\(schema));
+            CREATE TABLE IF NOT EXISTS \(table) (\(schema(for: db)));
             CREATE INDEX IF NOT EXISTS \(table)_chat ON \(table)(chat_id);
             CREATE INDEX IF NOT EXISTS \(table)_message ON \(table)(message_id);
             """)
@@ -253,10 +262,11 @@ public struct ArtifactStore {
     /// Deletes rows unused for `days` from every artifact table of this pipe; returns the count.
     public static func cleanup(db: Database, pipeID: String = Valves.pipeID, days: Int) throws -> Int {
         let prefix = "response_items_\(fragment(pipeID))_"
-        let tables = try db.query(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
-            [.text(prefix + "%")]
-        ).compactMap { $0.text("name") }
+        let sql =
+            db.engine == .postgresql
+            ? "SELECT tablename::text AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE ?"
+            : "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?"
+        let tables = try db.query(sql, [.text(prefix + "%")]).compactMap { $0.text("name") }
         var removed = 0
         let cutoff = Clock.now() - Int64(days) * 86400
         for table in tables where table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {

@@ -50,6 +50,8 @@ public final class PostgresConnection {
             throw PostgresError(.connection, "cannot connect to \(url.masked): \(why)")
         }
         connection = made
+        // Notices ("relation already exists, skipping") would go to stderr; nothing in them is needed.
+        PQsetNoticeProcessor(made, { _, _ in }, nil)
     }
 
     deinit { PQfinish(connection) }
@@ -125,10 +127,23 @@ public final class PostgresConnection {
 
     public var isHealthy: Bool { PQstatus(connection) == CONNECTION_OK }
 
+    /// Reconnects with the same options after the connection broke (prepared statements are gone).
+    public func reset() { PQreset(connection) }
+
     func send(_ sql: String, _ params: [PGValue]) throws(PostgresError) -> OpaquePointer {
+        let encoded = try Self.encode(params)
+        let result: OpaquePointer? = withPointers(encoded.values) { pointers in
+            PQexecParams(connection, sql, Int32(params.count), nil, pointers, encoded.lengths, encoded.formats, 0)
+        }
+        return try checked(result)
+    }
+
+    /// Parameters as libpq takes them: text form, except bytes (binary); the server infers types.
+    static func encode(_ params: [PGValue]) throws(PostgresError) -> (values: [[CChar]?], lengths: [Int32], formats: [Int32]) {
         var texts: [[CChar]?] = []
         var formats: [Int32] = []
         var lengths: [Int32] = []
+        texts.reserveCapacity(params.count)
         for value in params {
             switch value {
             case .null: texts.append(nil); formats.append(0); lengths.append(0)
@@ -146,9 +161,11 @@ public final class PostgresConnection {
                 lengths.append(length)
             }
         }
-        let result: OpaquePointer? = withPointers(texts) { pointers in
-            PQexecParams(connection, sql, Int32(params.count), nil, pointers, lengths, formats, 0)
-        }
+        return (texts, lengths, formats)
+    }
+
+    /// The result when it succeeded; otherwise the error, with the result cleared.
+    func checked(_ result: OpaquePointer?) throws(PostgresError) -> OpaquePointer {
         guard let result else { throw lastError(nil) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK: return result
@@ -158,6 +175,44 @@ public final class PostgresConnection {
             throw error
         }
     }
+
+    // MARK: prepared statements and binary results (the store's path)
+
+    /// Prepares `sql` as the named statement `name` on this connection.
+    public func prepare(name: String, sql: String) throws(PostgresError) {
+        PQclear(try checked(PQprepare(connection, name, sql, 0, nil)))
+    }
+
+    /// Runs a prepared statement; the rows come in binary form.
+    public func execute(prepared name: String, _ params: [PGValue]) throws(PostgresError) -> PostgresResult {
+        let encoded = try Self.encode(params)
+        let result: OpaquePointer? = withPointers(encoded.values) { pointers in
+            PQexecPrepared(connection, name, Int32(params.count), pointers, encoded.lengths, encoded.formats, 1)
+        }
+        return PostgresResult(try checked(result))
+    }
+
+    /// Runs one statement without preparing it by name; the rows come in binary form.
+    public func executeBinary(_ sql: String, _ params: [PGValue]) throws(PostgresError) -> PostgresResult {
+        let encoded = try Self.encode(params)
+        let result: OpaquePointer? = withPointers(encoded.values) { pointers in
+            PQexecParams(connection, sql, Int32(params.count), nil, pointers, encoded.lengths, encoded.formats, 1)
+        }
+        return PostgresResult(try checked(result))
+    }
+
+    /// Runs a script of several statements without parameters (a migration's DDL).
+    public func executeScript(_ sql: String) throws(PostgresError) {
+        PQclear(try checked(PQexec(connection, sql)))
+    }
+
+    /// True while a transaction is open (or failed and not yet rolled back).
+    public var inTransaction: Bool {
+        let status = PQtransactionStatus(connection)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
+    }
+
+    public var serverVersion: Int { Int(PQserverVersion(connection)) }
 
     func lastError(_ result: OpaquePointer?) -> PostgresError {
         var state: String? = nil

@@ -28,10 +28,10 @@ public struct UserRepository {
     static let columns = "id, email, role, disabled, created_at"
 
     public func create(email: String, passwordHash: String, role: User.Role) throws(StorageError) -> User {
-        try db.run(
+        let id = try db.insert(
             "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
             [.text(email), .text(passwordHash), .text(role.rawValue), .integer(Clock.now())])
-        guard let user = try find(id: db.lastInsertRowID) else { throw StorageError(.step, "user vanished") }
+        guard let user = try find(id: id) else { throw StorageError(.step, "user vanished") }
         return user
     }
 
@@ -40,7 +40,9 @@ public struct UserRepository {
     }
 
     public func find(email: String) throws(StorageError) -> User? {
-        try db.queryOne("SELECT \(Self.columns) FROM users WHERE email = ?", [.text(email)]).flatMap(User.init)
+        // SQLite's column is COLLATE NOCASE; PostgreSQL has a unique index on lower(email).
+        let match = db.engine == .postgresql ? "lower(email) = lower(?)" : "email = ?"
+        return try db.queryOne("SELECT \(Self.columns) FROM users WHERE \(match)", [.text(email)]).flatMap(User.init)
     }
 
     public func passwordHash(userID: Int64) throws(StorageError) -> String? {
@@ -140,10 +142,9 @@ public struct TokenRepository {
     static let columns = "id, user_id, name, prefix, created_at, last_used_at"
 
     public func create(userID: Int64, name: String, tokenHash: String, prefix: String) throws(StorageError) -> APIToken {
-        try db.run(
+        let id = try db.insert(
             "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)",
             [.integer(userID), .text(name), .text(tokenHash), .text(prefix), .integer(Clock.now())])
-        let id = db.lastInsertRowID
         guard
             let token = try db.queryOne(
                 "SELECT \(Self.columns) FROM api_tokens WHERE id = ?",
@@ -209,7 +210,7 @@ public struct RateLimitRepository {
     }
 
     public func decrement(key: String) throws(StorageError) {
-        try db.run("UPDATE rate_limits SET count = MAX(count - 1, 0) WHERE key = ?", [.text(key)])
+        try db.run("UPDATE rate_limits SET count = CASE WHEN count > 0 THEN count - 1 ELSE 0 END WHERE key = ?", [.text(key)])
     }
 
     public func reset(key: String) throws(StorageError) {

@@ -109,7 +109,11 @@ public struct AuditRepository {
 
     /// The id the next row will get (AUTOINCREMENT never reuses one, even after deletions).
     public func nextID() throws(StorageError) -> Int64 {
-        let seq = try db.queryOne("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")?.int("seq") ?? 0
+        // PostgreSQL: ids are always given, so the newest kept id or the checkpoint is the high mark.
+        let seq =
+            db.engine == .postgresql
+            ? try checkpoint()?.beforeID ?? 0
+            : try db.queryOne("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")?.int("seq") ?? 0
         let top = try db.queryOne("SELECT COALESCE(MAX(id), 0) AS top FROM audit_events")?.int("top") ?? 0
         return max(seq, top) + 1
     }
@@ -133,7 +137,7 @@ public struct AuditRepository {
         var clauses: [String] = []
         var params: [SQLValue] = []
         if let action = q.action { clauses.append("action = ?"); params.append(.text(action)) }
-        if let email = q.actorEmail { clauses.append("actor_email = ? COLLATE NOCASE"); params.append(.text(email)) }
+        if let email = q.actorEmail { clauses.append("lower(actor_email) = lower(?)"); params.append(.text(email)) }
         if let type = q.actorType { clauses.append("actor_type = ?"); params.append(.text(type)) }
         if let since = q.since { clauses.append("ts >= ?"); params.append(.integer(since)) }
         if let until = q.until { clauses.append("ts <= ?"); params.append(.integer(until)) }

@@ -4,8 +4,9 @@ import Crypto
 /// their base64 text envelope until the migration converts them, and read either way.
 extension ChatRepository {
     /// What to store for a transcript column: a sealed value as its blob, anything else as text.
-    static func stored(_ text: String, _ encrypted: Bool) -> SQLValue {
-        guard encrypted, let blob = SealedBlob.fromEnvelope(text) else { return .text(text) }
+    /// PostgreSQL keeps the text envelope: its column holds one type.
+    func stored(_ text: String, _ encrypted: Bool) -> SQLValue {
+        guard encrypted, db.engine == .sqlite, let blob = SealedBlob.fromEnvelope(text) else { return .text(text) }
         return .blob(blob)
     }
 }

@@ -62,16 +62,15 @@ public struct ChatRepository {
 
     public func create(userID: Int64, model: String?) throws(StorageError) -> Int64 {
         let now = Clock.now()
-        try db.run(
+        return try db.insert(
             "INSERT INTO chats (user_id, title, model, created_at, updated_at) VALUES (?, '', ?, ?, ?)",
             [.integer(userID), SQLValue(model), .integer(now), .integer(now)])
-        return db.lastInsertRowID
     }
 
     public func setTitle(chatID: Int64, title: String, encrypted: Bool) throws(StorageError) {
         try db.run(
             "UPDATE chats SET title = ?, title_encrypted = ?, updated_at = ? WHERE id = ?",
-            [Self.stored(title, encrypted), SQLValue(encrypted), .integer(Clock.now()), .integer(chatID)])
+            [stored(title, encrypted), SQLValue(encrypted), .integer(Clock.now()), .integer(chatID)])
     }
 
     public func touch(chatID: Int64, model: String?) throws(StorageError) {
@@ -158,14 +157,13 @@ public struct ChatRepository {
         chatID: Int64, role: String, content: String, encrypted: Bool, model: String?,
         status: String
     ) throws(StorageError) -> Int64 {
-        try db.run(
+        try db.insert(
             "INSERT INTO messages (chat_id, role, content, content_encrypted, model, status, created_at) VALUES (?, "
                 + "?, ?, ?, ?, ?, ?)",
             [
-                .integer(chatID), .text(role), Self.stored(content, encrypted), SQLValue(encrypted), SQLValue(model), .text(status),
+                .integer(chatID), .text(role), stored(content, encrypted), SQLValue(encrypted), SQLValue(model), .text(status),
                 .integer(Clock.now())
             ])
-        return db.lastInsertRowID
     }
 
     public func messages(chatID: Int64) throws(StorageError) -> [MessageRow] {
@@ -197,8 +195,12 @@ public struct ChatRepository {
         public let snippet: String
     }
 
-    public func search(userID: Int64, match: String, limit: Int = 50) throws(StorageError) -> [SearchHit] {
-        try db.query(
+    /// Messages and titles of the user's own chats that hold every one of `terms`, best first.
+    public func search(userID: Int64, terms: [String], limit: Int = 50) throws(StorageError) -> [SearchHit] {
+        if db.engine == .postgresql { return try searchPostgres(userID: userID, terms: terms, limit: limit) }
+        // FTS5: each term a quoted phrase (user text never becomes query syntax), all of them required.
+        let match = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
+        return try db.query(
             """
             SELECT chat_id, message_id, snippet(chat_search, 0, '[', ']', '…', 12) AS snippet FROM chat_search
             WHERE chat_search MATCH ? AND user_id = ?
@@ -212,13 +214,35 @@ public struct ChatRepository {
         }
     }
 
+    /// PostgreSQL's full-text search: the same owner checks, `plainto_tsquery` (every word
+    /// required, no operators from the input) and `ts_headline` for the same snippet marks.
+    func searchPostgres(userID: Int64, terms: [String], limit: Int) throws(StorageError) -> [SearchHit] {
+        try db.query(
+            """
+            SELECT s.chat_id, s.message_id,
+                ts_headline('simple', s.body, q, 'StartSel=[, StopSel=], MaxWords=12, MinWords=4, FragmentDelimiter=…') AS snippet
+            FROM chat_search s, plainto_tsquery('simple', ?) q
+            WHERE s.words @@ q AND s.user_id = ?
+              AND s.chat_id IN (SELECT id FROM chats WHERE user_id = ?)
+              AND (s.message_id = 0 OR s.message_id IN (SELECT m.id FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.user_id = ?))
+            ORDER BY ts_rank(s.words, q) DESC, s.id LIMIT ?
+            """, [.text(terms.joined(separator: " ")), .integer(userID), .integer(userID), .integer(userID), .integer(Int64(limit))]
+        ).compactMap { row in
+            guard let chat = row.int("chat_id"), let message = row.int("message_id") else { return nil }
+            return SearchHit(chatID: chat, messageID: message, snippet: row.text("snippet") ?? "")
+        }
+    }
+
     public func indexRowCount() throws(StorageError) -> Int {
         Int(try db.queryOne("SELECT COUNT(*) AS n FROM chat_search")?.int("n") ?? 0)
     }
 
     /// Removes the whole index so no plaintext of it survives: the table is dropped (secure_delete
     /// zeroes its pages), the WAL is checkpointed and truncated, and an empty table is made again.
+    /// On PostgreSQL, TRUNCATE gives the table new files and unlinks the old ones (no dead rows
+    /// left for a vacuum); the server's WAL is the operator's to manage (docs/deployment.md).
     public func destroyIndex() throws(StorageError) {
+        if db.engine == .postgresql { return try db.execute("TRUNCATE chat_search") }
         try db.execute("DROP TABLE IF EXISTS chat_search")
         try db.execute("CREATE VIRTUAL TABLE chat_search USING fts5(body, chat_id UNINDEXED, user_id UNINDEXED, message_id UNINDEXED)")
         _ = try db.query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -262,7 +286,7 @@ public struct ChatRepository {
     public func updateMessage(id: Int64, content: String, encrypted: Bool, status: String) throws(StorageError) {
         try db.run(
             "UPDATE messages SET content = ?, content_encrypted = ?, status = ? WHERE id = ?",
-            [Self.stored(content, encrypted), SQLValue(encrypted), .text(status), .integer(id)])
+            [stored(content, encrypted), SQLValue(encrypted), .text(status), .integer(id)])
     }
 
     /// After a crash: answers still marked `streaming` were cut off; they keep what was stored.
@@ -274,7 +298,7 @@ public struct ChatRepository {
         try db.run(
             "UPDATE messages SET content = ?, content_encrypted = ? WHERE id = ?",
             [
-                Self.stored(content, encrypted),
+                stored(content, encrypted),
                 SQLValue(encrypted),
                 .integer(id)
             ])
@@ -284,7 +308,7 @@ public struct ChatRepository {
         try db.run(
             "UPDATE chats SET title = ?, title_encrypted = ? WHERE id = ?",
             [
-                Self.stored(title, encrypted), SQLValue(encrypted),
+                stored(title, encrypted), SQLValue(encrypted),
                 .integer(id)
             ])
     }

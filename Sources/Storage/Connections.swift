@@ -51,14 +51,13 @@ public struct ConnectionRepository {
     /// Inserts and returns the new id. The ciphertext, bound to the id, is written by `setCiphertext`.
     public func insert(_ c: ConnectionRecord) throws(StorageError) -> Int64 {
         let now = Clock.now()
-        try db.run(
+        return try db.insert(
             "INSERT INTO connections (name, kind, base_url, api_version, enabled, created_at, updated_at) VALUES (?, "
                 + "?, ?, ?, ?, ?, ?)",
             [
                 .text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled), .integer(now),
                 .integer(now)
             ])
-        return db.lastInsertRowID
     }
 
     public func update(_ c: ConnectionRecord) throws(StorageError) {

@@ -18,13 +18,12 @@ public struct FileRepository {
     public func insert(userID: Int64, sourceURL: String, contentType: String, sha256: String, content: [UInt8]) throws(StorageError)
         -> Int64
     {
-        try db.run(
+        try db.insert(
             "INSERT INTO files (user_id, source_url, content_type, size, sha256, content, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 .integer(userID), .text(sourceURL), .text(contentType), .integer(Int64(content.count)), .text(sha256), .blob(content),
                 .integer(Clock.now())
             ])
-        return db.lastInsertRowID
     }
 
     public func find(id: Int64, userID: Int64) throws(StorageError) -> FileRecord? {

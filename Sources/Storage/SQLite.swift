@@ -2,57 +2,14 @@ import CSQLite
 import Foundation
 import Support
 
-public struct StorageError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case open, prepare, step, constraint, busy, migration, corrupt }
-    public let kind: Kind
-    public let message: String
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-    public var description: String { "sqlite: \(message)" }
-}
-
-public enum SQLValue: Sendable, Equatable {
-    case null
-    case integer(Int64)
-    case real(Double)
-    case text(String)
-    case blob([UInt8])
-}
-
-extension SQLValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByNilLiteral {
-    public init(stringLiteral value: String) { self = .text(value) }
-    public init(integerLiteral value: Int64) { self = .integer(value) }
-    public init(nilLiteral: ()) { self = .null }
-    public init(_ s: String?) { self = s.map { .text($0) } ?? .null }
-    public init(_ i: Int64) { self = .integer(i) }
-    public init(_ b: Bool) { self = .integer(b ? 1 : 0) }
-}
-
-/// One row of a result, read by column name.
-public struct Row: Sendable {
-    public let values: [String: SQLValue]
-    public func int(_ column: String) -> Int64? { if case .integer(let i) = values[column] { return i }; return nil }
-    public func text(_ column: String) -> String? { if case .text(let s) = values[column] { return s }; return nil }
-    public func blob(_ column: String) -> [UInt8]? {
-        switch values[column] {
-        case .blob(let b): return b
-        case .text(let s): return Array(s.utf8)
-        default: return nil
-        }
-    }
-    public func bool(_ column: String) -> Bool { int(column).map { $0 != 0 } ?? false }
-}
-
-/// A connection owned by one thread. WAL, a busy timeout and `secure_delete` are set on open.
-public final class Database {
+/// A SQLite connection owned by one thread. WAL, a busy timeout and `secure_delete` are set on open.
+final class SQLiteConnection {
     let handle: OpaquePointer
-    public let path: String
+    let path: String
     /// Prepared statements by SQL text, kept for the connection's life (`Database+Statements`).
     var statements: [String: OpaquePointer] = [:]
 
-    public init(path: String, busyTimeoutMillis: Int32 = 5000) throws(StorageError) {
+    init(path: String, busyTimeoutMillis: Int32) throws(StorageError) {
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -87,7 +44,7 @@ public final class Database {
     }
 
     /// Runs one or more statements without parameters or results.
-    public func execute(_ sql: String) throws(StorageError) {
+    func execute(_ sql: String) throws(StorageError) {
         var message: UnsafeMutablePointer<CChar>?
         let rc = sqlite3_exec(handle, sql, nil, nil, &message)
         if rc != SQLITE_OK {
@@ -98,7 +55,7 @@ public final class Database {
     }
 
     @discardableResult
-    public func run(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> Int {
+    func run(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> Int {
         let statement = try prepare(sql, params)
         defer { release(statement, sql) }
         let rc = sqlite3_step(statement)
@@ -106,7 +63,7 @@ public final class Database {
         return Int(sqlite3_changes(handle))
     }
 
-    public func query(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> [Row] {
+    func query(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> [Row] {
         let statement = try prepare(sql, params)
         defer { release(statement, sql) }
         var rows: [Row] = []
@@ -119,17 +76,17 @@ public final class Database {
         return rows
     }
 
-    public func queryOne(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> Row? {
+    func queryOne(_ sql: String, _ params: [SQLValue] = []) throws(StorageError) -> Row? {
         try query(sql, params).first
     }
 
-    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
     /// Copies the WAL into the main file and empties it, so deleted rows leave the WAL too.
-    public func checkpointWAL() throws(StorageError) { try run("PRAGMA wal_checkpoint(TRUNCATE)") }
+    func checkpointWAL() throws(StorageError) { try run("PRAGMA wal_checkpoint(TRUNCATE)") }
 
     /// True inside BEGIN ... COMMIT: an audit event then joins the change it records.
-    public var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+    var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
     /// Serializes this process's write transactions. SQLite allows one writer at a time; without
     /// this, hundreds of threads starting answers at once each poll the lock through the busy
@@ -138,7 +95,7 @@ public final class Database {
     static let writeTurn = NSRecursiveLock()  // recursive: a nested BEGIN still fails as an error, not a deadlock
 
     /// Runs `body` in an IMMEDIATE transaction: all of it lands, or none of it.
-    public func transaction<T>(_ body: () throws -> T) throws -> T {
+    func transaction<T>(_ body: () throws -> T) throws -> T {
         Self.writeTurn.lock()
         defer { Self.writeTurn.unlock() }
         try execute("BEGIN IMMEDIATE")
@@ -214,13 +171,13 @@ public final class Database {
     }
 
     /// `PRAGMA quick_check` answer, for the status endpoint.
-    public func healthy() -> Bool {
+    func healthy() -> Bool {
         (try? queryOne("SELECT 1 AS ok")?.int("ok")) == 1
     }
 
-    public func journalMode() -> String {
+    func journalMode() -> String {
         (try? queryOne("PRAGMA journal_mode")?.text("journal_mode")) ?? "unknown"
     }
 
-    public static var libraryVersion: String { String(cString: sqlite3_libversion()) }
+    static var libraryVersion: String { String(cString: sqlite3_libversion()) }
 }

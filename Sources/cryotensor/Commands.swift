@@ -16,10 +16,11 @@ enum Commands {
 
         commands:
           serve [--listen unix:PATH|HOST:PORT] [--threads N] [--socket-mode 0660] [--socket-group NAME] [--grace-seconds 30]
-                [--allowed-peers ADDR[,ADDR...]] [--backlog 1024] [--max-streams 2048] [--pool 16]
+                [--allowed-peers ADDR[,ADDR...]] [--backlog 1024] [--max-streams 2048] [--pool 16] [--single-responder]
                                      serve FastCGI; without --listen, serves the socket on fd 0 (spawn-fcgi);
                                      on TCP, only --allowed-peers may connect (default 127.0.0.1,::1);
-                                     streams and downloads run on their own elastic threads, at most --max-streams
+                                     streams and downloads run on their own elastic threads, at most --max-streams;
+                                     on PostgreSQL without CONFIG_ENCRYPTION_KEY, only with --single-responder
           check-config               validate the environment and print every setting (secrets as set/unset)
           migrate                    apply pending database migrations
           user add EMAIL [--admin]   create a user; the password is read as one line on stdin, or generated and printed
@@ -31,6 +32,9 @@ enum Commands {
           audit verify               check the audit chain: exit 0 when whole, 1 naming the first event that fails
           audit export [--since UNIX]
                                      write audit events as JSON lines to stdout (for a SIEM)
+          copy-db --to postgresql://... [--force]
+                                     copy the SQLite database into an empty PostgreSQL database (ciphertext as is,
+                                     batches with progress on stderr, row counts verified per table)
           check-url URL              the download guard's verdict for URL under the current settings (no connection)
           version                    print the version
         """
@@ -103,17 +107,20 @@ enum Commands {
 
     static func openDatabase(_ config: Config) -> Database? {
         do {
-            let directory = (config.databasePath as NSString).deletingLastPathComponent
-            if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-            let db = try Database(path: config.databasePath)
+            let onSQLite = config.databaseURL == nil
+            if onSQLite {
+                let directory = (config.databasePath as NSString).deletingLastPathComponent
+                if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            }
+            let db = try Database(config.database)
             try Migrations.apply(db) { version, name in
                 Log.event(.info, "migration", ["version": JSON(version), "name": .string(name)])
             }
             // The database holds password and token hashes: keep it private to its owner.
-            chmod(config.databasePath, 0o600)
+            if onSQLite { chmod(config.databasePath, 0o600) }
             return db
         } catch {
-            _ = fail("database \(config.databasePath): \(error)")
+            _ = fail("database \(config.database): \(error)")
             return nil
         }
     }
@@ -219,7 +226,8 @@ enum Commands {
         guard args.count == 1, let raw = args.first else { return fail("usage: cryotensor check-url URL", code: 2) }
         guard var config = loadConfig(environment) else { return 2 }
         // Admin changes to the guard's settings (stored in the database) apply here too.
-        if FileManager.default.fileExists(atPath: config.databasePath), let db = try? Database(path: config.databasePath),
+        if config.databaseURL != nil || FileManager.default.fileExists(atPath: config.databasePath),
+            let db = try? Database(config.database),
             let overrides = try? RuntimeSettingsRepository(db).all(), !overrides.isEmpty,
             let merged = try? Config.load(environment: environment.merging(overrides) { _, new in new })
         {

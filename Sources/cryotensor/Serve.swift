@@ -10,7 +10,7 @@ import Support
 /// `serve`: the only command that uses the HTTP layer.
 extension Commands {
     static func serve(_ args: [String], environment: [String: String]) -> Int32 {
-        guard let parsed = options(args) else { return fail("missing value for the last option", code: 2) }
+        guard let parsed = options(args, flags: ["--single-responder"]) else { return fail("missing value for the last option", code: 2) }
         let address: ListenAddress
         if let listen = parsed.values["--listen"] {
             guard let a = ListenAddress.parse(listen) else { return fail("--listen must be unix:PATH or HOST:PORT", code: 2) }
@@ -53,6 +53,13 @@ extension Commands {
             setsPeerEnvironment = false
         }
         guard let config = loadConfig(environment) else { return 2 }
+        // Without the key each process keeps secrets in its own memory: a second responder would
+        // not see a key saved on the first.
+        if config.databaseURL != nil, config.encryptionKey == nil, parsed.values["--single-responder"] == nil {
+            return fail(
+                "DATABASE_URL is PostgreSQL but CONFIG_ENCRYPTION_KEY is unset: secrets would live in one process's memory. "
+                    + "Set CONFIG_ENCRYPTION_KEY on every responder, or pass --single-responder if this is the only one.", code: 2)
+        }
         guard let db = openDatabase(config) else { return 1 }
         do {
             try Reencryption.enforceIndexMode(db: db, config: config)

@@ -87,8 +87,8 @@ import Testing
         #expect(counts.chatsDeleted == 1)
         #expect(try repo.find(id: old, userID: f.admin.id) == nil && repo.find(id: fresh, userID: f.admin.id) != nil)
         #expect(try repo.messages(chatID: old).isEmpty)
-        #expect(try repo.search(userID: f.admin.id, match: "quinceaureate").isEmpty)
-        #expect(try !repo.search(userID: f.admin.id, match: "marmalade").isEmpty)
+        #expect(try repo.search(userID: f.admin.id, terms: ["quinceaureate"]).isEmpty)
+        #expect(try !repo.search(userID: f.admin.id, terms: ["marmalade"]).isEmpty)
         let bytes = try f.databaseBytes()
         #expect(!bytes.contains("quinceaureate") && bytes.contains("marmalade"))
 

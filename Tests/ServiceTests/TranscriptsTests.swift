@@ -36,8 +36,8 @@ import Testing
     @Test func plaintextMessagesAreIndexedForTheirOwnerOnly() throws {
         let f = try DomainFixture(encryptTranscripts: false)
         let (chat, message) = try chatWithMessage(f, "searchable walrus")
-        let hits = try ChatRepository(f.db).search(userID: f.admin.id, match: "\"walrus\"")
+        let hits = try ChatRepository(f.db).search(userID: f.admin.id, terms: ["walrus"])
         #expect(hits.contains { $0.chatID == chat.id && $0.messageID == message })
-        #expect(try ChatRepository(f.db).search(userID: f.admin.id + 1, match: "\"walrus\"").isEmpty)
+        #expect(try ChatRepository(f.db).search(userID: f.admin.id + 1, terms: ["walrus"]).isEmpty)
     }
 }

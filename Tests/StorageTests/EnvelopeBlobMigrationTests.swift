@@ -23,17 +23,16 @@ import Testing
         let user = try UserRepository(db).create(email: "m@example.com", passwordHash: "h", role: .user)
         var expected = Expected()
         for c in 0..<chats {
-            try db.run("INSERT INTO chats (user_id, title, model, created_at, updated_at) VALUES (?, '', 'm', 1, 1)", [.integer(user.id)])
-            let chat = db.lastInsertRowID
+            let chat = try db.insert(
+                "INSERT INTO chats (user_id, title, model, created_at, updated_at) VALUES (?, '', 'm', 1, 1)", [.integer(user.id)])
             let title = "chat \(c) \"quoted\" 😀"
             let sealedTitle = try keyring.seal(title, purpose: .transcript, place: "chat/\(chat)/title")
             try db.run("UPDATE chats SET title = ?, title_encrypted = 1 WHERE id = ?", [.text(sealedTitle), .integer(chat)])
             expected.titles[chat] = title
             for m in 0..<messagesPerChat {
-                try db.run(
+                let id = try db.insert(
                     "INSERT INTO messages (chat_id, role, content, content_encrypted, created_at) VALUES (?, 'user', '', 0, 2)",
                     [.integer(chat)])
-                let id = db.lastInsertRowID
                 let text = "message \(m) of \(c): <b>&</b> \u{2028} é"
                 switch m % 5 {
                 case 0:  // plaintext row

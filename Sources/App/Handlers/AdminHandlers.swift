@@ -21,6 +21,8 @@ enum AdminHandlers {
             redis = ["configured": false, "status": "not_configured", "degraded": true]
         }
         let config = c.config
+        let healthy = c.db.healthy()
+        let schema = (try? Migrations.currentVersion(c.db)) ?? 0
         return .json([
             "version": .string(c.services.shared.version),
             "uptime_seconds": .number(Double(Clock.now() - c.services.shared.startedAt)),
@@ -32,10 +34,17 @@ enum AdminHandlers {
             ],
             "secrets_storage": .string(c.services.shared.vault.storage),
             "redis": redis,
-            "sqlite": [
-                "status": .string(c.db.healthy() ? "ok" : "error"), "journal_mode": .string(c.db.journalMode()),
-                "schema_version": .number(Double((try? Migrations.currentVersion(c.db)) ?? 0))
-            ]
+            "database": [
+                "engine": .string(c.db.engine.rawValue), "status": .string(healthy ? "ok" : "error"),
+                "schema_version": .number(Double(schema))
+            ],
+            // Kept for clients of the first API: the same facts, on SQLite only.
+            "sqlite": c.db.engine == .sqlite
+                ? [
+                    "status": .string(healthy ? "ok" : "error"), "journal_mode": .string(c.db.journalMode()),
+                    "schema_version": .number(Double(schema))
+                ]
+                : .null
         ])
     }
 

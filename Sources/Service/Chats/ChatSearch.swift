@@ -16,15 +16,13 @@ package enum ChatSearch {
         guard !terms.isEmpty, q.count <= 500, !q.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
             throw ServiceError.invalidField("q", "Give 1 to 500 characters to search for, without control characters.")
         }
-        // Each term quoted: user text never becomes FTS5 query syntax.
-        let match = terms.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
         let repo = ChatRepository(c.db)
         let userID = try c.user.id
         let t = c.transcripts
         var results: [JSON] = []
         var seen = Set<Int64>()
         // One result per chat: its best-ranked hit.
-        for hit in try repo.search(userID: userID, match: match) where seen.insert(hit.chatID).inserted {
+        for hit in try repo.search(userID: userID, terms: terms.map(String.init)) where seen.insert(hit.chatID).inserted {
             guard let chat = try repo.find(id: hit.chatID, userID: userID) else { continue }
             results.append([
                 "chat": t.chatJSON(chat), "message_id": hit.messageID == 0 ? .null : .number(Double(hit.messageID)),

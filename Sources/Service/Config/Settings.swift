@@ -1,12 +1,14 @@
 import Cache
 import Foundation
+import Postgres
+import Storage
 import Support
 
 /// The one table of settings (SPEC section 3): each variable with its default, parser, secret flag
 /// and doc line. `check-config`, docs/configuration.md and the admin API all come from here.
 public struct SettingSpec: Sendable {
     public enum Kind: Sendable {
-        case path, redisURL, secret, secretList, bool, urlList, hostList, cidrList, text
+        case path, redisURL, databaseURL, secret, secretList, bool, urlList, hostList, cidrList, text
         case positiveNumber(max: Double)
         case integer(ClosedRange<Int>)
     }
@@ -30,7 +32,7 @@ public struct SettingSpec: Sendable {
         case .integer(let range): .integer(range)
         case .hostList, .cidrList, .urlList: .stringList(max: 1000)
         case .text, .path: .line(max: 200)
-        case .secret, .secretList, .redisURL: .custom { _ in "is not a runtime setting" }
+        case .secret, .secretList, .redisURL, .databaseURL: .custom { _ in "is not a runtime setting" }
         }
     }
 
@@ -52,7 +54,15 @@ public struct SettingSpec: Sendable {
 
 public enum SettingsTable {
     public static let all: [SettingSpec] = [
-        SettingSpec(name: "CRYOTENSOR_DB", defaultValue: "var/cryotensor.db", kind: .path, doc: "SQLite database file (WAL mode)."),
+        SettingSpec(
+            name: "CRYOTENSOR_DB", defaultValue: "var/cryotensor.db", kind: .path,
+            doc: "SQLite database file (WAL mode); unused when `DATABASE_URL` is set."),
+        SettingSpec(
+            name: "DATABASE_URL", defaultValue: "", kind: .databaseURL,
+            doc: "`postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?sslmode=...]` makes PostgreSQL the store, shared by "
+                + "several responders (docs/deployment.md, \"More than one host\"); unset: SQLite at `CRYOTENSOR_DB`. "
+                + "`sslmode` `disable` and `allow` are refused. The password is a secret: masked in `check-config` and status, never logged."
+        ),
         SettingSpec(
             name: "REDIS_URL", defaultValue: "", kind: .redisURL,
             doc: "`redis://[USER:PASSWORD@]HOST:PORT[/DB]` or "
@@ -182,6 +192,9 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 /// Parsed, validated settings. Secrets are held as `Secret`, whose printed form is a mask.
 public struct Config: Sendable {
     public var databasePath: String
+    /// PostgreSQL instead of SQLite (`DATABASE_URL`).
+    public var databaseURL: PostgresURL?
+    public var database: DatabaseLocation { databaseURL.map(DatabaseLocation.postgresql) ?? .sqlite(path: databasePath) }
     public var redis: RedisEndpoint?
     public var encryptionKey: Secret?
     public var previousEncryptionKeys: [Secret]
@@ -342,9 +355,17 @@ public struct Config: Sendable {
 
         let databasePath = value("CRYOTENSOR_DB")
         guard !databasePath.contains("\0") else { throw ConfigError(variable: "CRYOTENSOR_DB", reason: "invalid path") }
+        var databaseURL: PostgresURL? = nil
+        if !value("DATABASE_URL").isEmpty {
+            switch PostgresURL.parse(value("DATABASE_URL")) {
+            case .success(let url): databaseURL = url
+            case .failure(let problem): throw ConfigError(variable: "DATABASE_URL", reason: problem.description)
+            }
+        }
 
         return Config(
             databasePath: databasePath,
+            databaseURL: databaseURL,
             redis: redis,
             encryptionKey: key,
             previousEncryptionKeys: previous,
@@ -403,6 +424,7 @@ public struct Config: Sendable {
             let raw = environment[spec.name] ?? ""
             if spec.isSecret { return (spec.name, raw.isEmpty ? "(unset)" : "(set)") }
             if case .redisURL = spec.kind, !raw.isEmpty { return (spec.name, RedisEndpoint.masked(raw)) }
+            if case .databaseURL = spec.kind, !raw.isEmpty { return (spec.name, PostgresURL.masked(raw)) }
             let shown = raw.isEmpty ? (spec.defaultValue.isEmpty ? "(unset)" : "\(spec.defaultValue) (default)") : raw
             return (spec.name, Redaction.scrub(shown))
         }
@@ -415,7 +437,11 @@ extension SettingsTable {
         var lines = ["| variable | default | secret | runtime (API name) | meaning |", "|---|---|---|---|---|"]
         for spec in all {
             let secret: String
-            if spec.isSecret { secret = "yes" } else if case .redisURL = spec.kind { secret = "password part" } else { secret = "no" }
+            switch spec.kind {
+            case .secret, .secretList: secret = "yes"
+            case .redisURL, .databaseURL: secret = "password part"
+            default: secret = "no"
+            }
             let fallback = spec.defaultValue.isEmpty ? "unset" : "`\(spec.defaultValue)`"
             let runtime = spec.isEditable ? "`\(spec.apiName)`" : "no"
             lines.append("| `\(spec.name)` | \(fallback) | \(secret) | \(runtime) | \(spec.doc) |")

@@ -16,7 +16,7 @@ public final class Services {
     public init(config: Config, shared: SharedState) throws {
         self.config = config
         self.shared = shared
-        self.db = try Database(path: config.databasePath)
+        self.db = try Database(config.database)
         self.cache = Cache(endpoint: config.redis, health: shared.cacheHealth)
     }
 

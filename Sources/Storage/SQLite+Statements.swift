@@ -3,7 +3,7 @@ import CSQLite
 /// Prepared statements kept per connection: preparing cost more than running the short queries
 /// that every request makes (session lookup, one chat, its messages). A statement is taken out of
 /// the cache while in use, so a nested query with the same text prepares its own.
-extension Database {
+extension SQLiteConnection {
     /// More distinct statements than the code holds means SQL built from data: those are not kept.
     static let cachedStatementLimit = 128
 
@@ -29,37 +29,33 @@ extension Database {
 
     /// Steps through the rows of `sql`, handing each to `body` as column views that are valid
     /// only inside `body` (no `Row` dictionary, no copies).
-    public func each(_ sql: String, _ params: [SQLValue], _ body: (Columns) throws -> Void) throws {
+    func each(_ sql: String, _ params: [SQLValue], _ body: (Columns) throws -> Void) throws {
         let statement = try prepare(sql, params)
         defer { release(statement, sql) }
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { return }
             guard rc == SQLITE_ROW else { throw error(rc, .step) }
-            try body(Columns(statement: statement))
+            try body(Columns(.sqlite(statement)))
         }
     }
 }
 
-/// The current row of a statement, read by column index.
-public struct Columns {
-    let statement: OpaquePointer
+/// Column reads of a SQLite statement's current row (`Columns` for the SQLite engine).
+enum SQLiteColumns {
+    static func isNull(_ s: OpaquePointer, _ i: Int32) -> Bool { sqlite3_column_type(s, i) == SQLITE_NULL }
+    static func isBlob(_ s: OpaquePointer, _ i: Int32) -> Bool { sqlite3_column_type(s, i) == SQLITE_BLOB }
+    static func isText(_ s: OpaquePointer, _ i: Int32) -> Bool { sqlite3_column_type(s, i) == SQLITE_TEXT }
+    static func isInteger(_ s: OpaquePointer, _ i: Int32) -> Bool { sqlite3_column_type(s, i) == SQLITE_INTEGER }
+    static func int(_ s: OpaquePointer, _ i: Int32) -> Int64 { sqlite3_column_int64(s, i) }
 
-    public func isNull(_ i: Int32) -> Bool { sqlite3_column_type(statement, i) == SQLITE_NULL }
-    public func isBlob(_ i: Int32) -> Bool { sqlite3_column_type(statement, i) == SQLITE_BLOB }
-    public func isText(_ i: Int32) -> Bool { sqlite3_column_type(statement, i) == SQLITE_TEXT }
-    public func isInteger(_ i: Int32) -> Bool { sqlite3_column_type(statement, i) == SQLITE_INTEGER }
-    public func int(_ i: Int32) -> Int64 { sqlite3_column_int64(statement, i) }
-
-    /// A TEXT column's UTF-8 bytes, valid until the next step.
-    public func text(_ i: Int32) -> UnsafeBufferPointer<UInt8> {
-        guard let p = sqlite3_column_text(statement, i) else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(statement, i)))
+    static func text(_ s: OpaquePointer, _ i: Int32) -> UnsafeBufferPointer<UInt8> {
+        guard let p = sqlite3_column_text(s, i) else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(s, i)))
     }
 
-    /// A BLOB column's bytes, valid until the next step.
-    public func blob(_ i: Int32) -> UnsafeRawBufferPointer {
-        guard let p = sqlite3_column_blob(statement, i) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        return UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(statement, i)))
+    static func blob(_ s: OpaquePointer, _ i: Int32) -> UnsafeRawBufferPointer {
+        guard let p = sqlite3_column_blob(s, i) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(s, i)))
     }
 }
