@@ -136,6 +136,36 @@ public final class Database {
         }
     }
 
+    // MARK: notifications between responders (PostgreSQL LISTEN/NOTIFY; nothing on SQLite)
+
+    /// Starts receiving `channel`'s notifications on this connection.
+    public func listen(_ channel: String) throws(StorageError) {
+        guard case .postgres(let p) = backend else { return }
+        p.ready()
+        do { try p.connection.listen(channel) } catch { throw PostgresStore.storageError(error) }
+    }
+
+    /// Waits up to `timeout` seconds for a notification; true when one (or more) came.
+    public func awaitNotification(timeout: Double) throws(StorageError) -> Bool {
+        guard case .postgres(let p) = backend else {
+            usleep(UInt32(max(0, timeout) * 1_000_000))
+            return false
+        }
+        do {
+            guard try p.connection.nextNotification(timeout: timeout) != nil else { return false }
+            while try p.connection.nextNotification(timeout: 0) != nil {}
+            return true
+        } catch {
+            throw PostgresStore.storageError(error)
+        }
+    }
+
+    /// Wakes every listener of `channel` (after the current transaction commits, if any).
+    public func notify(_ channel: String) throws(StorageError) {
+        guard engine == .postgresql else { return }
+        try run("SELECT pg_notify(?, '')", [.text(channel)])
+    }
+
     public static var sqliteVersion: String { SQLiteConnection.libraryVersion }
 }
 

@@ -284,6 +284,24 @@ public enum Migrations {
                 SELECT RAISE(ABORT, 'audit events are deleted only by retention, behind the checkpoint');
             END;
             """
+        ),
+        (
+            9, "answers in flight across responders",
+            """
+            -- One row per answer in flight on PostgreSQL (several responders): per-user limits count
+            -- them, a stop sets stop_requested, a responder's heartbeat keeps its rows fresh.
+            CREATE TABLE live_streams (
+                id TEXT PRIMARY KEY,
+                responder TEXT NOT NULL,
+                user_id INTEGER NOT NULL,
+                chat_id INTEGER,
+                stop_requested INTEGER NOT NULL DEFAULT 0,
+                heartbeat_at INTEGER NOT NULL
+            );
+            CREATE UNIQUE INDEX live_streams_chat ON live_streams(chat_id) WHERE chat_id IS NOT NULL;
+            CREATE INDEX live_streams_user ON live_streams(user_id);
+            CREATE INDEX live_streams_responder ON live_streams(responder);
+            """
         )
     ]
 
@@ -454,6 +472,19 @@ public enum Migrations {
         END $$;
         CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events
             FOR EACH ROW EXECUTE FUNCTION audit_events_guard();
+        """,
+        9: """
+        CREATE TABLE live_streams (
+            id TEXT PRIMARY KEY,
+            responder TEXT NOT NULL,
+            user_id BIGINT NOT NULL,
+            chat_id BIGINT,
+            stop_requested BIGINT NOT NULL DEFAULT 0,
+            heartbeat_at BIGINT NOT NULL
+        );
+        CREATE UNIQUE INDEX live_streams_chat ON live_streams(chat_id) WHERE chat_id IS NOT NULL;
+        CREATE INDEX live_streams_user ON live_streams(user_id);
+        CREATE INDEX live_streams_responder ON live_streams(responder);
         """
     ]
 

@@ -82,8 +82,10 @@ extension Commands {
             return fail("cannot open the database for the stream pool: \(error)")
         }
         let longApp = Application(pool: pool)
-        // Answers a crash cut off keep what was stored of them, marked as such.
-        if let interrupted = try? ChatRepository(db).markInterrupted(), interrupted > 0 {
+        // Answers a crash cut off keep what was stored of them, marked as such. On PostgreSQL only
+        // those no live responder holds (StreamCluster).
+        let interruptedAnswers = try? (config.databaseURL == nil ? ChatRepository(db).markInterrupted() : StreamCluster.sweep(db))
+        if let interrupted = interruptedAnswers, interrupted > 0 {
             Log.event(.warn, "answers_interrupted", ["count": JSON(interrupted)])
         }
         let lanes = Lanes(
@@ -112,6 +114,7 @@ extension Commands {
         // threads that exist then and in their children; a thread started before would take the
         // signal and, with SIGTERM ignored, drop it.
         shared.partials.startFlusher { try? Services(config: config, shared: shared) }
+        shared.streams.cluster?.start(registry: shared.streams) { try? Services(config: config, shared: shared) }
         var serving: [String: JSON] = [
             "listen": .string(parsed.values["--listen"] ?? "fd 0"), "threads": JSON(threads),
             "max_streams": JSON(maxStreams), "pool": JSON(poolSize), "backlog": JSON(Int(backlog)),

@@ -34,6 +34,12 @@ public final class PostgresCluster: @unchecked Sendable {
     /// A URL for `database` on this cluster's socket.
     public func url(database: String = "postgres") -> String { "postgresql://\(role)@/\(database)?host=\(directory)" }
 
+    /// Creates an empty database `name` (letters, digits and underscores) owned by the test role.
+    public func createDatabase(_ name: String) throws {
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else { throw ClusterError("bad name \(name)") }
+        try Self.run(["/usr/bin/psql", "-q", url(), "-c", "CREATE DATABASE \(name)"])
+    }
+
     public func stop() {
         _ = try? Self.run(asUser + [bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: directory)

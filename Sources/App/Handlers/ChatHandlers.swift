@@ -128,7 +128,7 @@ enum ChatHandlers {
     /// arrived with status `stopped`.
     static func stop(_ c: Context) throws -> Response {
         let chat = try ownedChat(c)
-        let stopping = c.services.shared.streams.stop(chatID: chat.id, userID: chat.userID)
+        let stopping = try c.services.shared.streams.stop(chatID: chat.id, userID: chat.userID, db: c.db)
         Log.event(
             .info, "stream_stop",
             [

@@ -58,7 +58,8 @@ package final class ChatTurn {
             produce = try Self.connectionProducer(s, model: model)
         }
         let registry = s.services.shared.streams
-        let ticket = try registry.open(userID: chat.userID, chatID: chat.id, limit: try s.services.runtimeConfig().maxStreamsPerUser)
+        let ticket = try registry.open(
+            userID: chat.userID, chatID: chat.id, limit: try s.services.runtimeConfig().maxStreamsPerUser, db: s.services.db)
         var stored = false
         defer { if !stored { registry.close(ticket) } }
         let repo = ChatRepository(s.db)

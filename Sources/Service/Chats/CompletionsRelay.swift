@@ -22,7 +22,8 @@ package final class CompletionsRelay {
         body = Array(JSON.object(forwarded).serialized().utf8)
         maxBytes = UpstreamChat.streamedCap(s.config.maxAnswerBytes)
         registry = s.services.shared.streams
-        ticket = try registry.open(userID: try s.user.id, chatID: nil, limit: try s.services.runtimeConfig().maxStreamsPerUser)
+        ticket = try registry.open(
+            userID: try s.user.id, chatID: nil, limit: try s.services.runtimeConfig().maxStreamsPerUser, db: s.services.db)
         // No SQLite or Redis connection is held while the provider answers.
         s.releaseServices()
     }

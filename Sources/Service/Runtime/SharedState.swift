@@ -18,7 +18,7 @@ public final class SharedState: Sendable {
     /// the database, so writing to Redis is not enough to forge an entry.
     public let cacheMACKey: [UInt8]
     /// Streams in flight in this process: per-user limits and stop.
-    public let streams = StreamRegistry()
+    public let streams: StreamRegistry
     /// Answers as far as they have streamed, written to SQLite four times a second.
     public let partials = PartialAnswers()
     /// Connections whose model list failed lately, so a dead provider costs one caller its
@@ -30,6 +30,7 @@ public final class SharedState: Sendable {
         self.cacheMACKey = cacheMACKey
         self.settingsEnvironment = environment.filter { key, _ in SettingsTable.spec(key) != nil }
         self.auditKeys = AuditKeys(config: config)
+        self.streams = StreamRegistry(clustered: config.databaseURL != nil)
         self.vault = SecretVault(
             keyring: Keyring(
                 current: config.encryptionKey?.reveal(),
