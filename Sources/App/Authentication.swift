@@ -15,18 +15,15 @@ extension Context {
                 throw ServiceError(.invalidToken, "The bearer token is malformed.")
             }
             let tokens = TokenRepository(db)
-            guard let record = try tokens.find(tokenHash: Credentials.hash(token)),
-                let user = try UserRepository(db).find(id: record.userID), !user.disabled
-            else {
+            guard let owner = try tokens.owner(tokenHash: Credentials.hash(token)), !owner.user.disabled else {
                 throw ServiceError(.invalidToken, "The token is unknown or revoked.")
             }
             // Record use at most once a minute: a write per request would serialize every API call.
-            if Clock.now() - (record.lastUsedAt ?? 0) > 60 { try? tokens.touch(id: record.id) }
-            return Authentication(user: user, method: .token, sessionToken: nil)
+            if Clock.now() - (owner.lastUsedAt ?? 0) > 60 { try? tokens.touch(id: owner.tokenID) }
+            return Authentication(user: owner.user, method: .token, sessionToken: nil)
         }
         if let cookie = request.cookie(sessionCookieName), !cookie.isEmpty {
-            guard cookie.count < 200, let session = try SessionRepository(db).find(tokenHash: Credentials.hash(cookie)),
-                let user = try UserRepository(db).find(id: session.userID), !user.disabled
+            guard cookie.count < 200, let user = try SessionRepository(db).user(tokenHash: Credentials.hash(cookie)), !user.disabled
             else {
                 return nil  // an expired cookie is the same as none; login replaces it
             }

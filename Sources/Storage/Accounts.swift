@@ -93,6 +93,16 @@ public struct SessionRepository {
             [.text(tokenHash), .text(csrfHash), .integer(userID), .integer(now), .integer(now + ttlSeconds)])
     }
 
+    /// The live session's user, in one query: every cookie request starts here.
+    public func user(tokenHash: String) throws(StorageError) -> User? {
+        try db.queryOne(
+            """
+            SELECT u.id, u.email, u.role, u.disabled, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id
+            WHERE s.token_hash = ? AND s.expires_at >= ?
+            """, [.text(tokenHash), .integer(Clock.now())]
+        ).flatMap(User.init)
+    }
+
     public func find(tokenHash: String) throws(StorageError) -> Session? {
         guard
             let row = try db.queryOne(
@@ -154,6 +164,19 @@ public struct TokenRepository {
             throw StorageError(.step, "token vanished")
         }
         return token
+    }
+
+    /// The token's user, with the token's id and last use, in one query: every bearer request starts here.
+    public func owner(tokenHash: String) throws(StorageError) -> (tokenID: Int64, lastUsedAt: Int64?, user: User)? {
+        guard
+            let row = try db.queryOne(
+                """
+                SELECT t.id AS token_id, t.last_used_at, u.id, u.email, u.role, u.disabled, u.created_at
+                FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?
+                """, [.text(tokenHash)]),
+            let tokenID = row.int("token_id"), let user = User(row)
+        else { return nil }
+        return (tokenID, row.int("last_used_at"), user)
     }
 
     public func find(tokenHash: String) throws(StorageError) -> APIToken? {

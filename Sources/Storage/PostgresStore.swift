@@ -108,7 +108,7 @@ final class PostgresStore {
         guard !connection.inTransaction else { throw StorageError(.step, "a transaction inside a transaction") }
         try execute("BEGIN")
         do {
-            try run("SELECT pg_advisory_xact_lock(?)", [.integer(Self.writeLock)])
+            _ = try run("SELECT pg_advisory_xact_lock(?)", [.integer(Self.writeLock)])
             let value = try body()
             try execute("COMMIT")
             return value

@@ -188,6 +188,43 @@ struct ClusterTests {
         #expect((stored?["content"]?.stringValue ?? "").hasPrefix(partial), "what A had stored is kept")
     }
 
+    /// The role and grants docs/deployment.md gives (its SQL block, run as written) are enough to
+    /// migrate and serve, and the role can create nothing in `public`.
+    @Test func theDocumentedLeastPrivilegeRoleIsEnough() throws {
+        let postgres = try PostgresCluster()
+        defer { postgres.stop() }
+        let doc = try String(contentsOf: projectRoot.appendingPathComponent("docs/deployment.md"), encoding: .utf8)
+        let start = try #require(doc.range(of: "```sql\nCREATE ROLE cryotensor"))
+        let end = try #require(doc.range(of: "```", range: start.upperBound..<doc.endIndex))
+        let sql = String(doc[doc.index(start.lowerBound, offsetBy: 7)..<end.lowerBound])
+        let file = NSTemporaryDirectory() + "ct-grants-\(UUID().uuidString.prefix(6)).sql"
+        try sql.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let setup = try runCommand("/usr/bin/psql", ["-v", "ON_ERROR_STOP=1", "-q", postgres.url(), "-f", file])
+        #expect(setup.status == 0, "the documented SQL runs: \(setup.stderr)")
+        let url = "postgresql://cryotensor@/cryotensor?host=\(postgres.directory)"
+        let mock = try MockUpstream()
+        let stack = try Stack(env: [
+            "DATABASE_URL": url, "CONFIG_ENCRYPTION_KEY": ClusterTests.key, "OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL
+        ])
+        let admin = try stack.signedIn("admin@example.com", admin: true)
+        #expect(
+            try admin.post(
+                "/admin/connections", ["name": "m", "kind": "openai", "base_url": .string(mock.baseURL), "api_key": "sk-m-0123456789abcdef"]
+            )
+            .status == 201)
+        let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)
+        let sent = try admin.post("/chats/\(chat)/messages", ["content": "walrus facts", "model": "mock-gpt-4o", "stream": false])
+        #expect(sent.status == 201, "\(sent.status) \(sent.text)")
+        #expect(try admin.get("/chats/search?q=walrus").json?["results"]?.arrayValue?.count == 1)
+        let tables = try runCommand("/usr/bin/psql", ["-At", url, "-c", "SELECT count(*) FROM pg_tables WHERE schemaname = 'cryotensor'"])
+        #expect((Int(tables.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= 15, "tables live in the role's schema")
+        let intoPublic = try runCommand("/usr/bin/psql", ["-At", url, "-c", "CREATE TABLE public.intruder (x int)"])
+        #expect(intoPublic.status != 0, "the role cannot create in public")
+        let superuser = try runCommand("/usr/bin/psql", ["-At", url, "-c", "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"])
+        #expect(superuser.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "f")
+    }
+
     @Test func servingOnPostgreSQLWithoutTheKeyIsRefusedUnlessSingleResponder() throws {
         let postgres = try PostgresCluster()
         defer { postgres.stop() }
