@@ -223,7 +223,7 @@ public struct ArtifactStore {
         model: String
     ) throws -> [(id: String, stored: String, encrypted: Bool)] {
         var written: [(String, String, Bool)] = []
-        try db.transaction {
+        try db.transaction(.rows) {
             guard try ChatRepository(db).exists(id: chatID, userID: userID) else { return }
             for item in items {
                 let (stored, encrypted) = try seal(item.payload, id: item.id, type: item.type)

@@ -107,6 +107,9 @@ public struct AuditRepository {
         return (0, "")
     }
 
+    /// The advisory lock an appender holds on PostgreSQL ("CTAU").
+    public static let chainLock: Int64 = 0x4354_4155
+
     /// The id the next row will get (AUTOINCREMENT never reuses one, even after deletions).
     public func nextID() throws(StorageError) -> Int64 {
         // PostgreSQL: ids are always given, so the newest kept id or the checkpoint is the high mark.

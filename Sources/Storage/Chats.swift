@@ -130,8 +130,11 @@ public struct ChatRepository {
 
     /// The chat's id if it still exists and belongs to `userID`: checked in the transaction that
     /// stores an answer, so a chat deleted mid-stream never receives it.
+    /// Inside a PostgreSQL transaction the row is also locked (FOR SHARE), so the chat cannot be
+    /// deleted before the transaction that checked it commits (SQLite's writer lock does that there).
     public func exists(id: Int64, userID: Int64) throws(StorageError) -> Bool {
-        try db.queryOne("SELECT 1 AS one FROM chats WHERE id = ? AND user_id = ?", [.integer(id), .integer(userID)]) != nil
+        let lock = db.engine == .postgresql && db.inTransaction ? " FOR SHARE" : ""
+        return try db.queryOne("SELECT 1 AS one FROM chats WHERE id = ? AND user_id = ?" + lock, [.integer(id), .integer(userID)]) != nil
     }
 
     public func owner(chatID: Int64) throws(StorageError) -> Int64? {

@@ -100,13 +100,32 @@ public final class Database {
         }
     }
 
-    /// Runs `body` in a transaction that writes alone (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
-    /// advisory lock every responder takes): all of it lands, or none of it.
-    public func transaction<T>(_ body: () throws -> T) throws -> T {
+    /// What a PostgreSQL transaction waits for besides row locks. SQLite has one writer at a time
+    /// whatever is asked (BEGIN IMMEDIATE).
+    public enum WriteLock: Sendable {
+        /// Alone, as on SQLite: an advisory lock every responder takes. The default: a change that
+        /// reads before it writes stays correct without more thought.
+        case store
+        /// Row locks and constraints only: the hot paths of an answer (messages, partial
+        /// answers, artifacts), whose rows no other writer shares.
+        case rows
+        /// One advisory lock of the caller's (one user's streams).
+        case key(Int64)
+    }
+
+    /// Runs `body` in a transaction: all of it lands, or none of it.
+    public func transaction<T>(_ lock: WriteLock = .store, _ body: () throws -> T) throws -> T {
         switch backend {
         case .sqlite(let c): try c.transaction(body)
-        case .postgres(let p): try p.transaction(body)
+        case .postgres(let p): try p.transaction(lock, body)
         }
+    }
+
+    /// Inside a transaction on PostgreSQL: waits for the advisory lock `key` until the transaction
+    /// ends (the audit chain's head). Nothing on SQLite, whose transactions already write alone.
+    public func lock(_ key: Int64) throws(StorageError) {
+        guard engine == .postgresql else { return }
+        try run("SELECT pg_advisory_xact_lock(?)", [.integer(key)])
     }
 
     /// Copies SQLite's WAL into the main file and empties it, so deleted rows leave the WAL too.

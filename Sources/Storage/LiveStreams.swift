@@ -8,18 +8,30 @@ public struct LiveStreamRepository {
     public enum Opening: Equatable, Sendable { case opened, tooMany, chatBusy }
 
     /// Registers an answer unless the user has `limit` in flight or the chat has one already.
-    /// Runs alone (the store's write lock), so two responders cannot both take the last place.
+    /// Holds the user's lock, so two responders cannot both take the last place (stale rows are
+    /// not counted; the heartbeat's sweep deletes them).
     /// `closed`: ids this responder ended since its last heartbeat, removed first.
     public func open(
         id: String, responder: String, userID: Int64, chatID: Int64?, limit: Int, now: Int64, staleBefore: Int64, closed: [String]
     ) throws -> Opening {
-        try db.transaction {
-            for gone in closed { try db.run("DELETE FROM live_streams WHERE id = ?", [.text(gone)]) }
-            try db.run("DELETE FROM live_streams WHERE heartbeat_at < ?", [.integer(staleBefore)])
-            let count = try db.queryOne("SELECT COUNT(*) AS n FROM live_streams WHERE user_id = ?", [.integer(userID)])?.int("n") ?? 0
+        for gone in closed { try db.run("DELETE FROM live_streams WHERE id = ?", [.text(gone)]) }
+        // One user's streams at a time, on every responder; other users' starts do not wait.
+        return try db.transaction(.key(Self.userLock(userID))) {
+            let count =
+                try db.queryOne(
+                    "SELECT COUNT(*) AS n FROM live_streams WHERE user_id = ? AND heartbeat_at >= ?",
+                    [.integer(userID), .integer(staleBefore)]
+                )?.int("n") ?? 0
             if count >= Int64(limit) { return .tooMany }
-            if let chatID, try db.queryOne("SELECT id FROM live_streams WHERE chat_id = ?", [.integer(chatID)]) != nil {
+            if let chatID,
+                try db.queryOne(
+                    "SELECT id FROM live_streams WHERE chat_id = ? AND heartbeat_at >= ?", [.integer(chatID), .integer(staleBefore)])
+                    != nil
+            {
                 return .chatBusy
+            }
+            if let chatID {  // a dead responder's row for this chat, not yet swept
+                try db.run("DELETE FROM live_streams WHERE chat_id = ? AND heartbeat_at < ?", [.integer(chatID), .integer(staleBefore)])
             }
             try db.run(
                 "INSERT INTO live_streams (id, responder, user_id, chat_id, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
@@ -27,6 +39,9 @@ public struct LiveStreamRepository {
             return .opened
         }
     }
+
+    /// The advisory lock key of one user's streams ("LS" and the id).
+    static func userLock(_ userID: Int64) -> Int64 { 0x4C53 << 48 | (userID & 0xFFFF_FFFF_FFFF) }
 
     public func close(ids: [String]) throws(StorageError) {
         for id in ids { try db.run("DELETE FROM live_streams WHERE id = ?", [.text(id)]) }

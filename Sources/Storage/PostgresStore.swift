@@ -103,12 +103,16 @@ final class PostgresStore {
 
     var inTransaction: Bool { connection.inTransaction }
 
-    func transaction<T>(_ body: () throws -> T) throws -> T {
+    func transaction<T>(_ lock: Database.WriteLock, _ body: () throws -> T) throws -> T {
         // A nested BEGIN would only warn, and the inner COMMIT would end the outer transaction.
         guard !connection.inTransaction else { throw StorageError(.step, "a transaction inside a transaction") }
         try execute("BEGIN")
         do {
-            _ = try run("SELECT pg_advisory_xact_lock(?)", [.integer(Self.writeLock)])
+            switch lock {
+            case .store: _ = try run("SELECT pg_advisory_xact_lock(?)", [.integer(Self.writeLock)])
+            case .key(let key): _ = try run("SELECT pg_advisory_xact_lock(?)", [.integer(key)])
+            case .rows: break
+            }
             let value = try body()
             try execute("COMMIT")
             return value

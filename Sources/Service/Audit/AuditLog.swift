@@ -31,6 +31,9 @@ public enum AuditLog {
     @discardableResult
     public static func append(_ entry: Entry, db: Database, keys: AuditKeys, now: Int64 = Clock.now()) throws -> AuditRow {
         guard db.inTransaction else { return try db.transaction { try append(entry, db: db, keys: keys, now: now) } }
+        // The chain's head is read, then extended: one appender at a time on PostgreSQL too, even
+        // inside a transaction that did not take the store's lock.
+        try db.lock(AuditRepository.chainLock)
         let repo = AuditRepository(db)
         let head = try repo.head()
         var row = AuditRow(

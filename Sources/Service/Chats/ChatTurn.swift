@@ -64,7 +64,7 @@ package final class ChatTurn {
         defer { if !stored { registry.close(ticket) } }
         let repo = ChatRepository(s.db)
         let t = s.transcripts
-        userMessageID = try s.db.transaction {
+        userMessageID = try s.db.transaction(.rows) {
             let id = try t.addMessage(repo, chat: chat, role: "user", content: content, model: nil, status: "complete")
             try repo.touch(chatID: chat.id, model: model)
             if chat.title.isEmpty {
@@ -125,7 +125,7 @@ package final class ChatTurn {
             // The chat may have been deleted while the answer streamed (and, ids never being
             // reused, no other chat can take its place): the answer is stored only while the
             // chat exists and still belongs to this user, checked in the storing transaction.
-            let stored: Int64? = try s.db.transaction {
+            let stored: Int64? = try s.db.transaction(.rows) {
                 guard try repo.exists(id: chat.id, userID: chat.userID) else { return nil }
                 let id: Int64
                 if let partialRow, try repo.message(id: partialRow) != nil {

@@ -73,7 +73,7 @@ public final class PartialAnswers: Sendable {
         let transcripts = Transcripts(config: services.config, keyring: services.shared.vault.keyring)
         let repo = ChatRepository(services.db)
         do {
-            try services.db.transaction {
+            try services.db.transaction(.rows) {
                 for entry in dirty {
                     try entry.state.withLock { state in
                         guard !state.closed else { return }
