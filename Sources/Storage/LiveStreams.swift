@@ -1,55 +1,37 @@
-/// Answers in flight when several responders share PostgreSQL (table `live_streams`): the
-/// per-user limit counts every responder's rows, a stop from any responder sets `stop_requested`,
-/// and each responder's heartbeat keeps its rows fresh, so the rows of one that died go stale.
+/// Answers in flight when several responders share PostgreSQL (tables `live_streams` and
+/// `stream_responders`; PostgreSQL only): the per-user limit counts every live responder's rows,
+/// a stop from any responder sets `stop_requested`, and each responder's heartbeat keeps its one
+/// `stream_responders` row fresh, so the rows of one that died stop counting and are swept.
 public struct LiveStreamRepository {
     let db: Database
     public init(_ db: Database) { self.db = db }
 
-    public enum Opening: Equatable, Sendable { case opened, tooMany, chatBusy }
+    public enum Opening: String, Equatable, Sendable { case opened, tooMany = "too_many", chatBusy = "chat_busy" }
 
-    /// Registers an answer unless the user has `limit` in flight or the chat has one already.
-    /// Holds the user's lock, so two responders cannot both take the last place (stale rows are
-    /// not counted; the heartbeat's sweep deletes them).
-    /// `closed`: ids this responder ended since its last heartbeat, removed first.
-    public func open(
-        id: String, responder: String, userID: Int64, chatID: Int64?, limit: Int, now: Int64, staleBefore: Int64, closed: [String]
-    ) throws -> Opening {
-        for gone in closed { try db.run("DELETE FROM live_streams WHERE id = ?", [.text(gone)]) }
-        // One user's streams at a time, on every responder; other users' starts do not wait.
-        return try db.transaction(.key(Self.userLock(userID))) {
-            let count =
-                try db.queryOne(
-                    "SELECT COUNT(*) AS n FROM live_streams WHERE user_id = ? AND heartbeat_at >= ?",
-                    [.integer(userID), .integer(staleBefore)]
-                )?.int("n") ?? 0
-            if count >= Int64(limit) { return .tooMany }
-            if let chatID,
-                try db.queryOne(
-                    "SELECT id FROM live_streams WHERE chat_id = ? AND heartbeat_at >= ?", [.integer(chatID), .integer(staleBefore)])
-                    != nil
-            {
-                return .chatBusy
-            }
-            if let chatID {  // a dead responder's row for this chat, not yet swept
-                try db.run("DELETE FROM live_streams WHERE chat_id = ? AND heartbeat_at < ?", [.integer(chatID), .integer(staleBefore)])
-            }
-            try db.run(
-                "INSERT INTO live_streams (id, responder, user_id, chat_id, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
-                [.text(id), .text(responder), .integer(userID), chatID.map(SQLValue.integer) ?? .null, .integer(now)])
-            return .opened
+    /// Registers an answer unless the user has `limit` in flight or the chat has one already, in
+    /// one round trip (`live_stream_open` holds the user's lock, so two responders cannot both take
+    /// the last place). `fresh`: a responder that beat before this no longer counts.
+    public func open(id: String, responder: String, userID: Int64, chatID: Int64?, limit: Int, fresh: Int64) throws(StorageError)
+        -> Opening
+    {
+        let outcome = try db.queryOne(
+            "SELECT live_stream_open(?, ?, ?, ?, ?, ?) AS outcome",
+            [.text(id), .text(responder), .integer(userID), chatID.map(SQLValue.integer) ?? .null, .integer(Int64(limit)), .integer(fresh)])
+        guard let opening = outcome?.text("outcome").flatMap(Opening.init(rawValue:)) else {
+            throw StorageError(.step, "live_stream_open answered \(String(describing: outcome))")
         }
+        return opening
     }
-
-    /// The advisory lock key of one user's streams ("LS" and the id).
-    static func userLock(_ userID: Int64) -> Int64 { 0x4C53 << 48 | (userID & 0xFFFF_FFFF_FFFF) }
 
     public func close(ids: [String]) throws(StorageError) {
         for id in ids { try db.run("DELETE FROM live_streams WHERE id = ?", [.text(id)]) }
     }
 
-    /// Keeps this responder's rows fresh; returns the ids someone asked to stop.
+    /// Keeps this responder counted; returns the ids of its answers someone asked to stop.
     public func heartbeat(responder: String, now: Int64) throws(StorageError) -> [String] {
-        try db.run("UPDATE live_streams SET heartbeat_at = ? WHERE responder = ?", [.integer(now), .text(responder)])
+        try db.run(
+            "INSERT INTO stream_responders (id, heartbeat_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+            [.text(responder), .integer(now)])
         return try db.query("SELECT id FROM live_streams WHERE responder = ? AND stop_requested = 1", [.text(responder)])
             .compactMap { $0.text("id") }
     }
@@ -59,11 +41,13 @@ public struct LiveStreamRepository {
         try db.run("UPDATE live_streams SET stop_requested = 1 WHERE chat_id = ? AND user_id = ?", [.integer(chatID), .integer(userID)]) > 0
     }
 
-    /// Drops the rows of responders that stopped beating, and marks answers still `streaming`
-    /// that no live row holds as `interrupted` (they keep what was stored). Returns that count.
-    public func sweep(staleBefore: Int64) throws -> Int {
+    /// Forgets responders that stopped beating before `fresh` and their rows, and marks answers
+    /// still `streaming` that no live row holds as `interrupted` (they keep what was stored).
+    /// Returns that count.
+    public func sweep(fresh: Int64) throws -> Int {
         try db.transaction {
-            try db.run("DELETE FROM live_streams WHERE heartbeat_at < ?", [.integer(staleBefore)])
+            try db.run("DELETE FROM stream_responders WHERE heartbeat_at < ?", [.integer(fresh)])
+            try db.run("DELETE FROM live_streams WHERE responder NOT IN (SELECT id FROM stream_responders)")
             return try db.run(
                 """
                 UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'

@@ -288,19 +288,22 @@ public enum Migrations {
         (
             9, "answers in flight across responders",
             """
-            -- One row per answer in flight on PostgreSQL (several responders): per-user limits count
-            -- them, a stop sets stop_requested, a responder's heartbeat keeps its rows fresh.
+            -- Answers in flight when several responders share PostgreSQL (StreamCluster); unused on
+            -- SQLite, kept so both engines have one schema history.
+            CREATE TABLE stream_responders (
+                id TEXT PRIMARY KEY,
+                heartbeat_at INTEGER NOT NULL
+            );
             CREATE TABLE live_streams (
                 id TEXT PRIMARY KEY,
                 responder TEXT NOT NULL,
                 user_id INTEGER NOT NULL,
                 chat_id INTEGER,
-                stop_requested INTEGER NOT NULL DEFAULT 0,
-                heartbeat_at INTEGER NOT NULL
+                stop_requested INTEGER NOT NULL DEFAULT 0
             );
             CREATE UNIQUE INDEX live_streams_chat ON live_streams(chat_id) WHERE chat_id IS NOT NULL;
             CREATE INDEX live_streams_user ON live_streams(user_id);
-            CREATE INDEX live_streams_responder ON live_streams(responder);
+            CREATE INDEX live_streams_stop ON live_streams(responder) WHERE stop_requested = 1;
             """
         )
     ]
@@ -474,17 +477,40 @@ public enum Migrations {
             FOR EACH ROW EXECUTE FUNCTION audit_events_guard();
         """,
         9: """
+        CREATE TABLE stream_responders (
+            id TEXT PRIMARY KEY,
+            heartbeat_at BIGINT NOT NULL
+        );
         CREATE TABLE live_streams (
             id TEXT PRIMARY KEY,
             responder TEXT NOT NULL,
             user_id BIGINT NOT NULL,
             chat_id BIGINT,
-            stop_requested BIGINT NOT NULL DEFAULT 0,
-            heartbeat_at BIGINT NOT NULL
+            stop_requested BIGINT NOT NULL DEFAULT 0
         );
         CREATE UNIQUE INDEX live_streams_chat ON live_streams(chat_id) WHERE chat_id IS NOT NULL;
         CREATE INDEX live_streams_user ON live_streams(user_id);
-        CREATE INDEX live_streams_responder ON live_streams(responder);
+        CREATE INDEX live_streams_stop ON live_streams(responder) WHERE stop_requested = 1;
+        -- Opening a stream in one round trip: the user's advisory lock ("LS" and the id), then the
+        -- count and the chat check, each statement seeing what others committed before it.
+        CREATE FUNCTION live_stream_open(p_id TEXT, p_responder TEXT, p_user BIGINT, p_chat BIGINT, p_limit BIGINT,
+                                         p_fresh BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_advisory_xact_lock((19539::bigint << 48) | (p_user & 281474976710655));
+            IF (SELECT COUNT(*) FROM live_streams l JOIN stream_responders r ON r.id = l.responder
+                WHERE l.user_id = p_user AND r.heartbeat_at >= p_fresh) >= p_limit THEN
+                RETURN 'too_many';
+            END IF;
+            IF p_chat IS NOT NULL THEN
+                IF EXISTS (SELECT 1 FROM live_streams l JOIN stream_responders r ON r.id = l.responder
+                           WHERE l.chat_id = p_chat AND r.heartbeat_at >= p_fresh) THEN
+                    RETURN 'chat_busy';
+                END IF;
+                DELETE FROM live_streams WHERE chat_id = p_chat;  -- a dead responder's row, not yet swept
+            END IF;
+            INSERT INTO live_streams (id, responder, user_id, chat_id) VALUES (p_id, p_responder, p_user, p_chat);
+            RETURN 'opened';
+        END $$;
         """
     ]
 

@@ -188,6 +188,32 @@ struct ClusterTests {
         #expect((stored?["content"]?.stringValue ?? "").hasPrefix(partial), "what A had stored is kept")
     }
 
+    /// PostgreSQL going away is a clear 503 (never a crash or a hang), and the responders come
+    /// back by themselves when it returns: each connection resets before its next statement.
+    @Test func aDatabaseOutageIsA503AndTheRespondersRecover() throws {
+        let c = try Cluster()
+        let onB = c.same(c.admin, on: c.b)
+        #expect(try onB.get("/chats").status == 200)
+        try c.postgres.stopServer()
+        for client in [c.admin, onB] {
+            let down = try client.get("/chats")
+            #expect(down.status == 503, "\(down.status) \(down.text)")
+            #expect(down.json?["error"]?["code"] != nil && !down.text.contains("postgresql://"))
+        }
+        #expect(try Client(base: c.a.base).get("/health").status == 200, "liveness does not need the database")
+        try c.postgres.restartServer()
+        for client in [c.admin, onB] {
+            var status = 0
+            let until = Date().addingTimeInterval(10)
+            repeat {
+                status = try client.get("/chats").status
+                if status != 200 { usleep(200_000) }
+            } while status != 200 && Date() < until
+            #expect(status == 200, "the responder serves again without a restart")
+        }
+        #expect(c.a.pid("cryotensor").map { kill($0, 0) == 0 } == true, "A is still the same process")
+    }
+
     /// The role and grants docs/deployment.md gives (its SQL block, run as written) are enough to
     /// migrate and serve, and the role can create nothing in `public`.
     @Test func theDocumentedLeastPrivilegeRoleIsEnough() throws {

@@ -40,6 +40,17 @@ public final class PostgresCluster: @unchecked Sendable {
         try Self.run(["/usr/bin/psql", "-q", url(), "-c", "CREATE DATABASE \(name)"])
     }
 
+    /// Stops the server but keeps its data (a database outage); `restartServer` brings it back.
+    public func stopServer() throws { try Self.run(asUser + [bin + "/pg_ctl", "-D", directory + "/data", "-m", "fast", "-w", "stop"]) }
+
+    public func restartServer() throws {
+        try Self.run(
+            asUser + [
+                bin + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-o",
+                "-k \(directory) -c listen_addresses='' -F", "start"
+            ])
+    }
+
     public func stop() {
         _ = try? Self.run(asUser + [bin + "/pg_ctl", "-D", directory + "/data", "-m", "immediate", "-w", "stop"])
         try? FileManager.default.removeItem(atPath: directory)

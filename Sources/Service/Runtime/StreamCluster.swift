@@ -31,10 +31,11 @@ package final class StreamCluster: Sendable {
     }
 
     func open(_ ticket: StreamTicket, limit: Int, db: Database, closed: [String]) throws -> LiveStreamRepository.Opening {
-        let now = Clock.now()
-        return try LiveStreamRepository(db).open(
-            id: ticket.id, responder: responder, userID: ticket.userID, chatID: ticket.chatID, limit: limit, now: now,
-            staleBefore: now - Self.staleSeconds, closed: closed)
+        let repo = LiveStreamRepository(db)
+        try repo.close(ids: closed)
+        return try repo.open(
+            id: ticket.id, responder: responder, userID: ticket.userID, chatID: ticket.chatID, limit: limit,
+            fresh: Clock.now() - Self.staleSeconds)
     }
 
     func requestStop(chatID: Int64, userID: Int64, db: Database) throws -> Bool {
@@ -45,7 +46,7 @@ package final class StreamCluster: Sendable {
 
     /// Answers a responder that died left `streaming`, marked `interrupted` (at start-up and on every sweep).
     package static func sweep(_ db: Database) throws -> Int {
-        try LiveStreamRepository(db).sweep(staleBefore: Clock.now() - staleSeconds)
+        try LiveStreamRepository(db).sweep(fresh: Clock.now() - staleSeconds)
     }
 
     /// Deletes the answer's row now; false when that failed (the heartbeat then tries again).
@@ -59,7 +60,13 @@ package final class StreamCluster: Sendable {
     /// Starts the heartbeat once, on its own database connection, and opens the closing connection.
     package func start(registry: StreamRegistry, services: @escaping @Sendable () -> Services?) {
         guard started.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
-        if let own = services() { closer.withLock { $0 = ClosingConnection(own) } }
+        if let own = services() {
+            // Counted before the first answer opens: a sweep elsewhere drops rows of unknown responders.
+            if (try? LiveStreamRepository(own.db).heartbeat(responder: responder, now: Clock.now())) == nil {
+                Log.event(.warn, "stream_heartbeat_failed", ["error": "first beat"])
+            }
+            closer.withLock { $0 = ClosingConnection(own) }
+        }
         let thread = Thread { [self] in
             guard let services = services() else {
                 Log.event(.error, "stream_heartbeat_not_started", [:])
