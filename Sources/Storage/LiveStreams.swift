@@ -45,7 +45,7 @@ public struct LiveStreamRepository {
     /// still `streaming` that no live row holds as `interrupted` (they keep what was stored).
     /// Returns that count.
     public func sweep(fresh: Int64) throws -> Int {
-        try db.transaction {
+        try db.transaction(.rows) {
             try db.run("DELETE FROM stream_responders WHERE heartbeat_at < ?", [.integer(fresh)])
             try db.run("DELETE FROM live_streams WHERE responder NOT IN (SELECT id FROM stream_responders)")
             return try db.run(

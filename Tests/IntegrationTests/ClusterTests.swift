@@ -19,7 +19,11 @@ struct ClusterTests {
         let admin: Client
 
         init(perUser: Int = 8, delay: Double = 0.25, chunks: Int = 40) throws {
-            postgres = try PostgresCluster()
+            let postgres = try PostgresCluster()
+            self.postgres = postgres
+            // deinit does not run for an object that failed half-way: the cluster must not outlive the test.
+            var ready = false
+            defer { if !ready { postgres.stop() } }
             try postgres.createDatabase("cryotensor")
             mock = try MockUpstream(["--delay", String(delay), "--chunks", String(chunks)])
             let shared = [
@@ -39,6 +43,7 @@ struct ClusterTests {
                     throw StackError("max_streams_per_user not set")
                 }
             }
+            ready = true
         }
 
         deinit {
