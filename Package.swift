@@ -33,7 +33,8 @@ let package = Package(
         .target(name: "Service", dependencies: ["Support", "Crypto", "Storage", "Cache", "Outbound", "Pipe", "Postgres"]),
         // The HTTP layer: routes, context, declared input, error rendering and thin handlers.
         .target(name: "App", dependencies: ["Support", "FastCGI", "Crypto", "Storage", "Cache", "Outbound", "Pipe", "Service"]),
-        .executableTarget(name: "cryotensor", dependencies: ["App", "Service", "FastCGI", "Storage", "Support", "Crypto"]),
+        .executableTarget(
+            name: "cryotensor", dependencies: ["App", "Service", "FastCGI", "Storage", "Support", "Crypto", "Pipe", "Postgres"]),
 
         // The seeded generator every fuzz test draws from (a library only the tests link).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
