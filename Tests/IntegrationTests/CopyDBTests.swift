@@ -4,26 +4,10 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// One private PostgreSQL cluster for the whole suite: started before its first test and stopped
-/// after its last; each test makes its own databases on it.
-struct SuiteCluster: SuiteTrait, TestScoping {
-    static let current = Mutex<PostgresCluster?>(nil)
-
-    func provideScope(
-        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
-    ) async throws {
-        let cluster = try PostgresCluster()
-        Self.current.withLock { $0 = cluster }
-        defer {
-            Self.current.withLock { $0 = nil }
-            cluster.stop()
-        }
-        try await function()
-    }
-
+extension SuiteCluster {
     /// A new empty database; its URL carries a password (trust auth ignores it) that must never print.
     static func database(_ name: String) throws -> String {
-        guard let cluster = current.withLock({ $0 }) else { throw StackError("no cluster") }
+        let cluster = try running()
         try psql(cluster.url(), "CREATE DATABASE \(name)")
         return cluster.url(database: name).replacingOccurrences(of: "\(cluster.role)@", with: "\(cluster.role):\(copyPassword)@")
     }
@@ -272,7 +256,7 @@ struct CopyDBTests {
             #expect(!(r.stdout + r.stderr).contains(copyPassword), "\(c.args): \(r.stderr)")
         }
         // A database that does not exist on a server that does.
-        let cluster = try #require(SuiteCluster.current.withLock { $0 })
+        let cluster = try SuiteCluster.running()
         let absent = cluster.url(database: "no_such_db").replacingOccurrences(
             of: "\(cluster.role)@", with: "\(cluster.role):\(copyPassword)@")
         let r = try copyDB(["--to", absent])
