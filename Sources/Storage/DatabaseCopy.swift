@@ -282,9 +282,6 @@ public final class DatabaseCopy {
     /// interrupted copy of this same source, or `force` (every copied table emptied first).
     /// Returns (resumed, forced).
     func claim(_ plans: [Plan]) throws -> (Bool, Bool) {
-        let marker = Self.quoted(Self.markerTable)
-        try target.execute(
-            "CREATE TABLE IF NOT EXISTS \(marker) (id BIGINT PRIMARY KEY CHECK (id = 1), source TEXT NOT NULL, started_at BIGINT NOT NULL)")
         let sourceName = source.path
         if options.force {
             let tables = plans.map(\.table).filter { $0 != "schema_migrations" }.map(Self.quoted)
@@ -295,7 +292,8 @@ public final class DatabaseCopy {
             progress("--force: emptied \(tables.count) tables of the target")
             return (false, true)
         }
-        if let earlier = try target.queryOne("SELECT source FROM \(marker) WHERE id = 1")?.text("source") {
+        let marked = try target.queryOne("SELECT to_regclass(?)::text AS name", [.text(Self.quoted(Self.markerTable))])?.text("name") != nil
+        if marked, let earlier = try target.queryOne("SELECT source FROM \(Self.quoted(Self.markerTable)) WHERE id = 1")?.text("source") {
             guard earlier == sourceName else {
                 throw Failure(
                     "the target holds an unfinished copy of \(earlier), not of \(sourceName): use --force to empty it and start over",
@@ -320,6 +318,9 @@ public final class DatabaseCopy {
     }
 
     func mark(_ sourceName: String) throws {
+        try target.execute(
+            "CREATE TABLE IF NOT EXISTS \(Self.quoted(Self.markerTable)) (id BIGINT PRIMARY KEY CHECK (id = 1), source TEXT NOT NULL, "
+                + "started_at BIGINT NOT NULL)")
         try target.run(
             "INSERT INTO \(Self.quoted(Self.markerTable)) (id, source, started_at) VALUES (1, ?, ?) "
                 + "ON CONFLICT (id) DO UPDATE SET source = excluded.source, started_at = excluded.started_at",

@@ -110,6 +110,7 @@ struct DatabaseCopyTests {
             #expect(failure.targetHoldsData && failure.message.contains("users"))
         }
         #expect(try count(postgres, "groups") == 3)
+        #expect(try postgres.queryOne("SELECT to_regclass('copy_db_progress')::text AS t")?.text("t") == nil, "a refusal leaves no mark")
         // --force empties it and starts over.
         let forced = try DatabaseCopy(source: sqlite, target: postgres, options: .init(force: true)).run()
         #expect(forced.forced && forced.allMatch, "\(forced.tables)")
