@@ -282,7 +282,8 @@ public final class DatabaseCopy {
     /// interrupted copy of this same source, or `force` (every copied table emptied first).
     /// Returns (resumed, forced).
     func claim(_ plans: [Plan]) throws -> (Bool, Bool) {
-        let sourceName = source.path
+        // The file's absolute path: a rerun from another directory is still the same source.
+        let sourceName = URL(fileURLWithPath: source.path).standardizedFileURL.path
         if options.force {
             let tables = plans.map(\.table).filter { $0 != "schema_migrations" }.map(Self.quoted)
             try target.transaction {
