@@ -102,7 +102,9 @@ struct CopyDBTests {
         let aliceBefore = try snapshot(alice)
         let adminBefore = try snapshot(admin)
         let connectionsBefore = try admin.get("/admin/connections").text
-        #expect(connectionsBefore.contains("\"fingerprint\"") || connectionsBefore.contains("api_key"))
+        let keyBefore = (try? JSON.parse(connectionsBefore))?["connections"]?.arrayValue?.first?["api_key"]
+        #expect(keyBefore?["fingerprint"]?.stringValue?.hasSuffix(String(plantedKey.suffix(4))) == true, "\(connectionsBefore)")
+        #expect(keyBefore?["storage"] == "encrypted")
         let fileBefore = try alice.get("/files/\(fileID)").text
         let contentBefore = try alice.get("/files/\(fileID)/content").body
         let valvesBefore = try admin.get("/admin/pipes/openrouter/valves").text
