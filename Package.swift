@@ -33,14 +33,15 @@ let package = Package(
         .target(name: "Service", dependencies: ["Support", "Crypto", "Storage", "Cache", "Outbound", "Pipe", "Postgres"]),
         // The HTTP layer: routes, context, declared input, error rendering and thin handlers.
         .target(name: "App", dependencies: ["Support", "FastCGI", "Crypto", "Storage", "Cache", "Outbound", "Pipe", "Service"]),
-        .executableTarget(name: "cryotensor", dependencies: ["App", "Service", "FastCGI", "Storage", "Support", "Crypto"]),
+        .executableTarget(
+            name: "cryotensor", dependencies: ["App", "Service", "FastCGI", "Storage", "Support", "Crypto", "Pipe", "Postgres"]),
 
         // The seeded generator every fuzz test draws from (a library only the tests link).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestSupport"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "Crypto", "Support"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Crypto", "Support", "Postgres", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),

@@ -138,6 +138,15 @@ public struct ArtifactStore {
         db.engine == .postgresql ? schema.replacingOccurrences(of: "INTEGER", with: "BIGINT") : schema
     }
 
+    /// Makes the artifact table `table` on `db` when the name is one (`copy-db` meets these tables in
+    /// a SQLite store, where a pipe made them on demand); false for any other name.
+    public static func createTable(named table: String, in db: Database) throws -> Bool {
+        let allowed = table.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F }
+        guard table.hasPrefix("response_items_"), allowed, table.utf8.count <= 63 else { return false }
+        try prepare(db: db, table: table)
+        return true
+    }
+
     static func prepare(db: Database, table: String) throws {
         func columnNames(_ name: String) throws -> [String] {
             let sql =

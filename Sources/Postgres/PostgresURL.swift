@@ -29,7 +29,10 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
         var error: UnsafeMutablePointer<CChar>? = nil
         guard let parsed = PQconninfoParse(raw, &error) else {
             // libpq's message names the fault; it does not repeat the password.
-            let why = error.map { String(cString: $0).split(separator: "\n").first.map(String.init) ?? "" } ?? "out of memory"
+            var why = error.map { String(cString: $0).split(separator: "\n").first.map(String.init) ?? "" } ?? "out of memory"
+            // It may quote the token it could not read, and that token may be the password
+            // ("invalid percent-encoded token"): the password never reaches a message.
+            for secret in passwords(raw) { why = why.replacingOccurrences(of: secret, with: "***") }
             if let error { PQfreemem(error) }
             return .failure(.unparsable(why))
         }
@@ -74,6 +77,24 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
             out = String(out[...query]) + parts.joined(separator: "&")
         }
         return out
+    }
+
+    /// The password as written in `raw` (in the authority, and in `password=` queries), unparsed.
+    static func passwords(_ raw: String) -> [String] {
+        var out: [String] = []
+        if let scheme = raw.range(of: "://") {
+            let authorityEnd = raw[scheme.upperBound...].firstIndex(where: { $0 == "/" || $0 == "?" }) ?? raw.endIndex
+            let authority = raw[scheme.upperBound..<authorityEnd]
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                out.append(String(authority[authority.index(after: colon)..<at]))
+            }
+        }
+        if let query = raw.firstIndex(of: "?") {
+            for part in raw[raw.index(after: query)...].split(separator: "&") where part.lowercased().hasPrefix("password=") {
+                out.append(String(part.dropFirst("password=".count)))
+            }
+        }
+        return out.filter { !$0.isEmpty }
     }
 
     public var description: String { masked }

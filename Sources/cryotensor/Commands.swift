@@ -32,9 +32,10 @@ enum Commands {
           audit verify               check the audit chain: exit 0 when whole, 1 naming the first event that fails
           audit export [--since UNIX]
                                      write audit events as JSON lines to stdout (for a SIEM)
-          copy-db --to postgresql://... [--force]
+          copy-db --to postgresql://... [--force] [--batch-rows 500]
                                      copy the SQLite database into an empty PostgreSQL database (ciphertext as is,
-                                     batches with progress on stderr, row counts verified per table)
+                                     batches with progress on stderr, row counts verified per table); run again
+                                     after an interruption to resume; --force empties a target that holds data
           check-url URL              the download guard's verdict for URL under the current settings (no connection)
           version                    print the version
         """
@@ -70,6 +71,7 @@ enum Commands {
         case "check-url": return checkURL(rest, environment: environment)
         case "cleanup": return cleanup(environment: environment)
         case "audit": return audit(rest, environment: environment)
+        case "copy-db": return copyDB(rest, environment: environment)
         case "version", "--version": print(version); return 0
         case "help", "--help", "-h": print(usage); return 0
         default: return fail("unknown command '\(command)'\n\(usage)", code: 2)

@@ -325,13 +325,15 @@ struct PipeStack {
     let mock: MockUpstream
     let stack: Stack
     let admin: Client
+    let adminPassword: String
 
     init(valves: [String: JSON] = [:], mockArgs: [String] = [], env: [String: String] = [:]) throws {
         mock = try MockUpstream(["--delay", "0"] + mockArgs)
         var environment = ["OPENAI_ALLOWED_API_BASE_URLS": mock.baseURL, "WEBUI_SECRET_KEY": webuiKeyA]
         for (k, v) in env { environment[k] = v }
         stack = try Stack(env: environment)
-        admin = try stack.signedIn("admin@example.com", admin: true)
+        adminPassword = try stack.addUser("admin@example.com", admin: true)
+        admin = try stack.login("admin@example.com", adminPassword)
         var all: [String: JSON] = ["BASE_URL": .string(mock.baseURL), "API_KEY": "sk-or-v1-pipe-key-0123456789"]
         for (k, v) in valves { all[k] = v }
         let r = try admin.put("/admin/pipes/openrouter/valves", ["valves": .object(all)])

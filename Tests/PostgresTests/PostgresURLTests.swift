@@ -32,6 +32,11 @@ import Testing
         if case .failure(let problem) = PostgresURL.parse("postgresql://ops:Hunter2-secret@db:notaport/ct") {
             #expect(!problem.description.contains("Hunter2"))
         }
+        // libpq quotes a token it cannot decode, and that token may be the password itself.
+        for raw in ["postgresql://ops:Hunter2%zz@db/ct", "postgresql://db/ct?user=ops&password=Hunter2%zz"] {
+            guard case .failure(let problem) = PostgresURL.parse(raw) else { Issue.record("accepted \(raw)"); continue }
+            #expect(!problem.description.contains("Hunter2"), "\(problem)")
+        }
     }
 
     /// Seeded fuzz: any string is parsed or refused without a trap, and a planted password is

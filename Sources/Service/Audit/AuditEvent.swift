@@ -22,6 +22,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case filesFetchRefused = "files.fetch_refused"
     case chatDelete = "chat.delete"
     case retentionCleanup = "retention.cleanup"
+    case databaseCopy = "database.copy"
 }
 
 public enum AuditOutcome: String, Sendable {
