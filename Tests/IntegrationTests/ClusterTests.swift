@@ -158,6 +158,22 @@ struct ClusterTests {
         #expect(status == 201)
     }
 
+    /// Five wrong passwords (CRYOTENSOR_LOGIN_MAX_FAILURES) spread over both responders lock the
+    /// account on both: the counter is in the database, not in a process.
+    @Test func loginLimitsCountAcrossResponders() throws {
+        let c = try Cluster()
+        try c.a.addUser("target@example.com", password: "the-right-password-123")
+        var statuses: [Int] = []
+        for attempt in 0..<6 {
+            let stack = attempt % 2 == 0 ? c.a : c.b
+            statuses.append(
+                try Client(base: stack.base).post("/auth/login", ["email": "target@example.com", "password": "wrong-password-000"]).status)
+        }
+        #expect(statuses.prefix(5).allSatisfy { $0 == 401 } && statuses.last == 429, "\(statuses)")
+        let right = try Client(base: c.a.base).post("/auth/login", ["email": "target@example.com", "password": "the-right-password-123"])
+        #expect(right.status == 429 && right.header("Retry-After") != nil, "the lock holds on A too: \(right.status)")
+    }
+
     @Test func killingOneResponderLosesNothingAndTheOtherGoesOn() throws {
         let c = try Cluster()
         let chat = try #require(try c.admin.post("/chats", [:]).json?["id"]?.intValue)
