@@ -73,19 +73,38 @@ public struct QuotaRepository {
         return (row?.int("used") ?? 0, row?.int("reserved") ?? 0)
     }
 
-    /// Reserves `tokens` of the user's `quota` for `day` if they fit beside what is used and
-    /// reserved; returns the reservation's id, or nil when they do not fit.
-    public func reserve(userID: Int64, day: String, tokens: Int64, quota: Int64, expiresAt: Int64) throws(StorageError) -> Int64? {
-        try atomically { () throws(StorageError) -> Int64? in
+    /// Reserves up to `tokens` of the user's `quota` for `day`: all of them when they fit beside
+    /// what is used and reserved, else what is left (at least 1). Returns the reservation's id and
+    /// size, or nil when nothing is left. The write is a compare-and-set on the day's row (the
+    /// update names the used and reserved figures it was computed from), so two writers, in two
+    /// processes or on two engines, can never both take the same room; a lost race reads again.
+    public func reserve(userID: Int64, day: String, tokens: Int64, quota: Int64, expiresAt: Int64) throws(StorageError)
+        -> (id: Int64, tokens: Int64)?
+    {
+        try atomically { () throws(StorageError) -> (id: Int64, tokens: Int64)? in
             try expire(userID: userID, now: Clock.now())
             try ensureDay(userID: userID, day: day)
-            let fits = try db.run(
-                "UPDATE quota_days SET reserved = reserved + ? WHERE user_id = ? AND day = ? AND used + reserved + ? <= ?",
-                [.integer(tokens), .integer(userID), .text(day), .integer(tokens), .integer(quota)])
-            guard fits == 1 else { return nil }
-            return try db.queryOne(
-                "INSERT INTO quota_reservations (user_id, day, tokens, expires_at) VALUES (?, ?, ?, ?) RETURNING id",
-                [.integer(userID), .text(day), .integer(tokens), .integer(expiresAt)])?.int("id")
+            for _ in 0..<16 {
+                let current = try self.day(userID: userID, day: day)
+                let room = quota - current.used - current.reserved
+                guard room >= 1 else { return nil }
+                let take = min(max(tokens, 1), room)
+                let won = try db.run(
+                    "UPDATE quota_days SET reserved = reserved + ? WHERE user_id = ? AND day = ? AND used = ? AND reserved = ? "
+                        + "AND used + reserved + ? <= ?",
+                    [
+                        .integer(take), .integer(userID), .text(day), .integer(current.used), .integer(current.reserved), .integer(take),
+                        .integer(quota)
+                    ])
+                guard won == 1 else { continue }
+                guard
+                    let id = try db.queryOne(
+                        "INSERT INTO quota_reservations (user_id, day, tokens, expires_at) VALUES (?, ?, ?, ?) RETURNING id",
+                        [.integer(userID), .text(day), .integer(take), .integer(expiresAt)])?.int("id")
+                else { throw StorageError(.step, "reservation insert returned no id") }
+                return (id, take)
+            }
+            throw StorageError(.busy, "the quota ledger kept changing")
         }
     }
 

@@ -146,18 +146,20 @@ struct QuotaTests {
             #expect(abs(wait - secondsToMidnight) <= 5, "Retry-After \(retry ?? "none")")
         }
         // What was used: every admitted answer's real 15 tokens. The documented bound: the quota
-        // plus, for each answer admitted, what it used beyond its reservation (15 - 13 = 2).
+        // plus, for each answer admitted, what it used beyond its reservation: 15 - 13 = 2 for a
+        // full one; during the burst the room only shrinks, so at most one answer got the little
+        // that was left (at least 1 token) and overshot by at most 14.
         let row = try #require(try org.usage(alice.client).first)
         let used = row.int("prompt_tokens") + row.int("completion_tokens")
         #expect(row.int("requests") == admitted && used == 15 * admitted)
-        #expect(used <= quota + admitted * 2, "used \(used) of \(quota) with \(admitted) admitted")
+        #expect(used <= quota + admitted * 2 + 14, "used \(used) of \(quota) with \(admitted) admitted")
         print("quota test: \(admitted) of 16 admitted, \(used) tokens used of \(quota)")
         let ledger = try #require(try alice.client.get("/usage").json?["quota"])
         #expect(ledger.int("used_today") == used && ledger.int("reserved_today") == 0 && ledger.int("daily_token_quota") == quota)
 
         // Now used up: every path answers 429 with Retry-After, the pipe and stored chats too.
         let blocked = try org.completion(alice.client, model: "mock-gpt-4o")
-        if used + 13 > quota {
+        if used >= quota {
             #expect(blocked.status == 429 && blocked.errorCode == "quota_exceeded" && blocked.header("Retry-After") != nil)
             let message = try org.message(alice.client, model: "mock-gpt-4o")
             #expect(message.status == 429 && message.errorCode == "quota_exceeded")

@@ -37,15 +37,22 @@ import Testing
         let q = QuotaRepository(f.db)
         let later = Clock.now() + 600
         let a = try #require(try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 60, quota: 100, expiresAt: later))
-        #expect(try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 41, quota: 100, expiresAt: later) == nil)
-        let b = try #require(try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 40, quota: 100, expiresAt: later))
+        #expect(a.tokens == 60)
+        // More than is left: what is left.
+        let b = try #require(try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 41, quota: 100, expiresAt: later))
+        #expect(b.tokens == 40)
+        #expect(try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 1, quota: 100, expiresAt: later) == nil)
         #expect(try q.day(userID: f.user.id, day: "2026-12-02") == (0, 100))
-        try q.settle(reservationID: a, userID: f.user.id, day: "2026-12-02", used: 70)  // used more than reserved
-        try q.settle(reservationID: a, userID: f.user.id, day: "2026-12-02", used: 0)  // a second settle changes nothing
+        try q.settle(reservationID: a.id, userID: f.user.id, day: "2026-12-02", used: 70)  // used more than reserved
+        try q.settle(reservationID: a.id, userID: f.user.id, day: "2026-12-02", used: 0)  // a second settle changes nothing
         #expect(try q.day(userID: f.user.id, day: "2026-12-02") == (70, 40))
-        try q.settle(reservationID: b, userID: f.user.id, day: "2026-12-02", used: 0)  // released (the answer failed)
+        try q.settle(reservationID: b.id, userID: f.user.id, day: "2026-12-02", used: 0)  // released (the answer failed)
         #expect(try q.day(userID: f.user.id, day: "2026-12-02") == (70, 0))
-        #expect(try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 31, quota: 100, expiresAt: later) == nil)
+        #expect(try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 31, quota: 100, expiresAt: later)?.tokens == 30)
+        #expect(try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 1, quota: 100, expiresAt: later) == nil)
+        // A quota of 0 admits nothing; a spent quota stays spent when it is lowered below the use.
+        #expect(try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 1, quota: 50, expiresAt: later) == nil)
+        #expect(try q.reserve(userID: f.user.id, day: "2026-12-04", tokens: 1, quota: 0, expiresAt: later) == nil)
         // Another day is another ledger.
         #expect(try q.reserve(userID: f.user.id, day: "2026-12-03", tokens: 100, quota: 100, expiresAt: later) != nil)
     }
@@ -89,8 +96,9 @@ import Testing
         }
         group.wait()
         #expect(failures.load(ordering: .relaxed) == 0)
-        #expect(admitted.load(ordering: .relaxed) == 500 / 7)
-        #expect(try QuotaRepository(f.db).day(userID: f.user.id, day: "2026-12-02").reserved == Int64(500 / 7 * 7))
+        // 71 reservations of 7, one of the 3 left, then nothing: exactly the quota, never more.
+        #expect(admitted.load(ordering: .relaxed) == 500 / 7 + 1)
+        #expect(try QuotaRepository(f.db).day(userID: f.user.id, day: "2026-12-02").reserved == 500)
     }
 
     @Test func usageAddsUpPerDayUserAndModel() throws {

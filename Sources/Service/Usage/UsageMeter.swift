@@ -88,12 +88,14 @@ package final class UsageMeter: @unchecked Sendable {
         }
         var reserve = Int64(0)
         if let completionReserve { reserve = completionReserve } else { reserve = Int64(try s.services.runtimeConfig().quotaReserveTokens) }
-        // At least one token (a quota of 0 admits nothing), at most the quota itself (an answer
-        // larger than the whole quota still gets its one try on an unused day).
+        // The estimate and the reserve, or what is left of the quota when less (a request is
+        // refused only once nothing is left: a quota of 0 admits nothing).
         let estimate = try promptEstimate()
-        let tokens = max(1, min(estimate + reserve, quota))
         let expires = Clock.now() + longestSeconds + expiryMarginSeconds
-        guard let id = try quotas.reserve(userID: user.id, day: day, tokens: tokens, quota: quota, expiresAt: expires) else {
+        guard
+            let (id, tokens) = try quotas.reserve(
+                userID: user.id, day: day, tokens: estimate + reserve, quota: quota, expiresAt: expires)
+        else {
             let wait = UTCDay.secondsToMidnight()
             var e = ServiceError(
                 .quotaExceeded,
