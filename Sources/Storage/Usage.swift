@@ -128,6 +128,15 @@ public struct QuotaRepository {
         for row in stale { if let id = row.int("id") { try drop(reservationID: id) } }
     }
 
+    /// `cryotensor cleanup`: drops the ledger of days before `day` and every expired reservation
+    /// (usage rows stay: they are the record). Returns the rows removed.
+    public func prune(before day: String, now: Int64) throws(StorageError) -> Int {
+        try atomically { () throws(StorageError) -> Int in
+            let reservations = try db.run("DELETE FROM quota_reservations WHERE expires_at < ? AND day < ?", [.integer(now), .text(day)])
+            return reservations + (try db.run("DELETE FROM quota_days WHERE day < ?", [.text(day)]))
+        }
+    }
+
     /// Deletes one reservation and takes its tokens off `reserved`, once (a second call finds no row).
     func drop(reservationID: Int64) throws(StorageError) {
         guard

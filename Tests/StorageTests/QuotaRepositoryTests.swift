@@ -68,6 +68,18 @@ import Testing
         #expect(try q.day(userID: f.user.id, day: "2026-12-02") == (0, 100))
     }
 
+    @Test func cleanupDropsPastDaysOfTheLedgerOnly() throws {
+        let f = try Fixture()
+        let q = QuotaRepository(f.db)
+        _ = try q.reserve(userID: f.user.id, day: "2026-11-01", tokens: 5, quota: 10, expiresAt: 1)
+        _ = try q.reserve(userID: f.user.id, day: "2026-12-02", tokens: 5, quota: 10, expiresAt: Clock.now() + 600)
+        try UsageRepository(f.db).record(day: "2026-11-01", userID: f.user.id, model: "m", prompt: 1, completion: 1, estimated: false)
+        // The second reservation already gave the expired one back; the old day's row goes.
+        #expect(try q.prune(before: "2026-11-30", now: Clock.now()) == 1)
+        #expect(try q.day(userID: f.user.id, day: "2026-12-02") == (0, 5))
+        #expect(try UsageRepository(f.db).rows(userID: nil, since: "2026-11-01", until: "2026-11-01").count == 1)
+    }
+
     @Test func concurrentReservationsOnSeparateConnectionsNeverOverbook() throws {
         let f = try Fixture()
         let admitted = Atomic<Int>(0)
