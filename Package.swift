@@ -7,7 +7,7 @@ let package = Package(
     name: "CryoTensor",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "cryotensor", targets: ["cryotensor"]),
+        .executable(name: "cryotensor", targets: ["cryotensor"])
     ],
     targets: [
         .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
@@ -41,12 +41,12 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Crypto", "Support"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "Storage"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),
         .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "AppTests", dependencies: ["App", "Service"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Storage", "Crypto", "Support", "Cache", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe", "TestSupport"])
     ]
 )

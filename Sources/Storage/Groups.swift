@@ -47,6 +47,20 @@ public struct GroupRepository {
 
     static let columns = "id, name, source, daily_token_quota, created_at"
 
+    /// Statements of sign-in's replacement, public so PostgresTests runs the same text on a real cluster.
+    public enum SQL {
+        /// name, created_at.
+        public static let insertOIDCGroup =
+            "INSERT INTO groups (name, source, created_at) VALUES (?, 'oidc', ?) ON CONFLICT (name) DO NOTHING"
+        /// name.
+        public static let groupByName = "SELECT id, source FROM groups WHERE name = ?"
+        /// user_id.
+        public static let dropOIDCMemberships = "DELETE FROM group_members WHERE user_id = ? AND source = 'oidc'"
+        /// group_id, user_id, source, created_at.
+        public static let addMember =
+            "INSERT INTO group_members (group_id, user_id, source, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (group_id, user_id) DO NOTHING"
+    }
+
     /// A name the repository accepts: not empty, at most `maxNameBytes`, no control characters.
     public static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= maxNameBytes
@@ -117,8 +131,7 @@ public struct GroupRepository {
     @discardableResult
     public func addMember(groupID: Int64, userID: Int64, source: GroupRecord.Source = .local) throws(StorageError) -> Bool {
         try db.run(
-            "INSERT INTO group_members (group_id, user_id, source, created_at) VALUES (?, ?, ?, ?) "
-                + "ON CONFLICT (group_id, user_id) DO NOTHING",
+            SQL.addMember,
             [.integer(groupID), .integer(userID), .text(source.rawValue), .integer(Clock.now())]) > 0
     }
 
@@ -165,15 +178,13 @@ public struct GroupRepository {
             var ids: Set<Int64> = []
             let now = Clock.now()
             for name in names {
-                try db.run(
-                    "INSERT INTO groups (name, source, created_at) VALUES (?, 'oidc', ?) ON CONFLICT (name) DO NOTHING",
-                    [.text(name), .integer(now)])
-                guard let row = try db.queryOne("SELECT id, source FROM groups WHERE name = ?", [.text(name)]),
+                try db.run(SQL.insertOIDCGroup, [.text(name), .integer(now)])
+                guard let row = try db.queryOne(SQL.groupByName, [.text(name)]),
                     let id = row.int("id")
                 else { throw StorageError(.step, "group vanished") }
                 if row.text("source") == GroupRecord.Source.oidc.rawValue { ids.insert(id) } else { ignored.append(name) }
             }
-            try db.run("DELETE FROM group_members WHERE user_id = ? AND source = 'oidc'", [.integer(userID)])
+            try db.run(SQL.dropOIDCMemberships, [.integer(userID)])
             for id in ids.sorted() { try addMember(groupID: id, userID: userID, source: .oidc) }
             return OIDCMemberships(groupIDs: ids.sorted(), ignored: ignored)
         }

@@ -17,18 +17,23 @@ public struct UsageRepository {
     let db: Database
     public init(_ db: Database) { self.db = db }
 
-    /// Adds one answer's tokens.
-    public func record(day: String, userID: Int64, model: String, prompt: Int64, completion: Int64, estimated: Bool) throws(StorageError) {
-        try db.run(
-            """
+    /// The statements that write, public so PostgresTests runs the same text on a real cluster.
+    public enum SQL {
+        /// day, user_id, model, prompt_tokens, completion_tokens, estimated (0/1).
+        public static let record = """
             INSERT INTO usage_daily (day, user_id, model, requests, prompt_tokens, completion_tokens, estimated_requests)
             VALUES (?, ?, ?, 1, ?, ?, ?)
             ON CONFLICT (day, user_id, model) DO UPDATE SET requests = usage_daily.requests + 1,
                 prompt_tokens = usage_daily.prompt_tokens + excluded.prompt_tokens,
                 completion_tokens = usage_daily.completion_tokens + excluded.completion_tokens,
                 estimated_requests = usage_daily.estimated_requests + excluded.estimated_requests
-            """,
-            [.text(day), .integer(userID), .text(model), .integer(prompt), .integer(completion), .integer(estimated ? 1 : 0)])
+            """
+    }
+
+    /// Adds one answer's tokens.
+    public func record(day: String, userID: Int64, model: String, prompt: Int64, completion: Int64, estimated: Bool) throws(StorageError) {
+        try db.run(
+            SQL.record, [.text(day), .integer(userID), .text(model), .integer(prompt), .integer(completion), .integer(estimated ? 1 : 0)])
     }
 
     /// Rows from `since` to `until` (days, inclusive), of one user or (nil) everyone, by day then user then model.
@@ -60,16 +65,42 @@ public struct QuotaRepository {
     let db: Database
     public init(_ db: Database) { self.db = db }
 
+    /// Every statement of the ledger, public so PostgresTests runs the same text on a real cluster.
+    public enum SQL {
+        /// user_id.
+        public static let effectiveQuota =
+            "SELECT MAX(g.daily_token_quota) AS quota FROM groups g JOIN group_members m ON m.group_id = g.id "
+            + "WHERE m.user_id = ? AND g.daily_token_quota IS NOT NULL"
+        /// user_id, day.
+        public static let day = "SELECT used, reserved FROM quota_days WHERE user_id = ? AND day = ?"
+        /// user_id, day.
+        public static let ensureDay =
+            "INSERT INTO quota_days (user_id, day, used, reserved) VALUES (?, ?, 0, 0) ON CONFLICT (user_id, day) DO NOTHING"
+        /// take, user_id, day, used seen, reserved seen, take, quota: the compare-and-set.
+        public static let reserve =
+            "UPDATE quota_days SET reserved = reserved + ? WHERE user_id = ? AND day = ? AND used = ? AND reserved = ? "
+            + "AND used + reserved + ? <= ?"
+        /// user_id, day, tokens, expires_at.
+        public static let insertReservation =
+            "INSERT INTO quota_reservations (user_id, day, tokens, expires_at) VALUES (?, ?, ?, ?) RETURNING id"
+        /// id.
+        public static let deleteReservation = "DELETE FROM quota_reservations WHERE id = ? RETURNING user_id, day, tokens"
+        /// tokens, tokens, user_id, day.
+        public static let release =
+            "UPDATE quota_days SET reserved = CASE WHEN reserved > ? THEN reserved - ? ELSE 0 END WHERE user_id = ? AND day = ?"
+        /// used, user_id, day.
+        public static let addUsed = "UPDATE quota_days SET used = used + ? WHERE user_id = ? AND day = ?"
+        /// user_id, now.
+        public static let expired = "SELECT id FROM quota_reservations WHERE user_id = ? AND expires_at < ?"
+    }
+
     /// The largest `daily_token_quota` among the user's groups; nil when none of them sets one.
     public func effectiveQuota(userID: Int64) throws(StorageError) -> Int64? {
-        try db.queryOne(
-            "SELECT MAX(g.daily_token_quota) AS quota FROM groups g JOIN group_members m ON m.group_id = g.id "
-                + "WHERE m.user_id = ? AND g.daily_token_quota IS NOT NULL",
-            [.integer(userID)])?.int("quota")
+        try db.queryOne(SQL.effectiveQuota, [.integer(userID)])?.int("quota")
     }
 
     public func day(userID: Int64, day: String) throws(StorageError) -> (used: Int64, reserved: Int64) {
-        let row = try db.queryOne("SELECT used, reserved FROM quota_days WHERE user_id = ? AND day = ?", [.integer(userID), .text(day)])
+        let row = try db.queryOne(SQL.day, [.integer(userID), .text(day)])
         return (row?.int("used") ?? 0, row?.int("reserved") ?? 0)
     }
 
@@ -90,8 +121,7 @@ public struct QuotaRepository {
                 guard room >= 1 else { return nil }
                 let take = min(max(tokens, 1), room)
                 let won = try db.run(
-                    "UPDATE quota_days SET reserved = reserved + ? WHERE user_id = ? AND day = ? AND used = ? AND reserved = ? "
-                        + "AND used + reserved + ? <= ?",
+                    SQL.reserve,
                     [
                         .integer(take), .integer(userID), .text(day), .integer(current.used), .integer(current.reserved), .integer(take),
                         .integer(quota)
@@ -99,8 +129,7 @@ public struct QuotaRepository {
                 guard won == 1 else { continue }
                 guard
                     let id = try db.queryOne(
-                        "INSERT INTO quota_reservations (user_id, day, tokens, expires_at) VALUES (?, ?, ?, ?) RETURNING id",
-                        [.integer(userID), .text(day), .integer(take), .integer(expiresAt)])?.int("id")
+                        SQL.insertReservation, [.integer(userID), .text(day), .integer(take), .integer(expiresAt)])?.int("id")
                 else { throw StorageError(.step, "reservation insert returned no id") }
                 return (id, take)
             }
@@ -116,15 +145,13 @@ public struct QuotaRepository {
             if let reservationID { try drop(reservationID: reservationID) }
             guard used > 0 else { return }
             try ensureDay(userID: userID, day: day)
-            try db.run(
-                "UPDATE quota_days SET used = used + ? WHERE user_id = ? AND day = ?", [.integer(used), .integer(userID), .text(day)])
+            try db.run(SQL.addUsed, [.integer(used), .integer(userID), .text(day)])
         }
     }
 
     /// Gives reservations past their expiry back (a responder that died with answers in flight).
     public func expire(userID: Int64, now: Int64) throws(StorageError) {
-        let stale = try db.query(
-            "SELECT id FROM quota_reservations WHERE user_id = ? AND expires_at < ?", [.integer(userID), .integer(now)])
+        let stale = try db.query(SQL.expired, [.integer(userID), .integer(now)])
         for row in stale { if let id = row.int("id") { try drop(reservationID: id) } }
     }
 
@@ -140,19 +167,14 @@ public struct QuotaRepository {
     /// Deletes one reservation and takes its tokens off `reserved`, once (a second call finds no row).
     func drop(reservationID: Int64) throws(StorageError) {
         guard
-            let row = try db.queryOne(
-                "DELETE FROM quota_reservations WHERE id = ? RETURNING user_id, day, tokens", [.integer(reservationID)]),
+            let row = try db.queryOne(SQL.deleteReservation, [.integer(reservationID)]),
             let user = row.int("user_id"), let day = row.text("day"), let tokens = row.int("tokens")
         else { return }
-        try db.run(
-            "UPDATE quota_days SET reserved = CASE WHEN reserved > ? THEN reserved - ? ELSE 0 END WHERE user_id = ? AND day = ?",
-            [.integer(tokens), .integer(tokens), .integer(user), .text(day)])
+        try db.run(SQL.release, [.integer(tokens), .integer(tokens), .integer(user), .text(day)])
     }
 
     func ensureDay(userID: Int64, day: String) throws(StorageError) {
-        try db.run(
-            "INSERT INTO quota_days (user_id, day, used, reserved) VALUES (?, ?, 0, 0) ON CONFLICT (user_id, day) DO NOTHING",
-            [.integer(userID), .text(day)])
+        try db.run(SQL.ensureDay, [.integer(userID), .text(day)])
     }
 
     func atomically<T>(_ body: () throws(StorageError) -> T) throws(StorageError) -> T {
