@@ -198,15 +198,51 @@ struct QuotaTests {
     }
 
     @Test func aFailedProviderCallReleasesItsReservation() throws {
-        let org = try OrgStack(mockArgs: ["--status", "500"])
-        try org.connection("mock", allowed: [])
+        // The provider accepts the request, then drops it before the first word.
+        let org = try OrgStack(mockArgs: ["--cut-after", "0"])
+        try org.connection("mock")
         let alice = try org.user("alice@example.com")
         _ = try org.group("capped", members: [alice.id], quota: 50)
-        // The model list itself fails at this mock, so the route fails before any reservation; the
-        // ledger stays empty either way.
-        _ = try org.completion(alice.client, model: "mock-gpt-4o")
+        _ = try alice.client.streamEvents(
+            "/chat/completions", ["model": "mock-gpt-4o", "messages": [["role": "user", "content": "hi"]], "stream": true])
+        let chat = try #require(try alice.client.post("/chats", [:]).json?["id"]?.intValue)
+        let events = try alice.client.streamEvents("/chats/\(chat)/messages", ["content": "hello", "model": "mock-gpt-4o"])
+        #expect(events.last?.data.contains("\"error\"") == true)
+        #expect(try org.mock.requests().filter { $0["method"] == "POST" }.count == 2)
+        // Nothing arrived, nothing is counted, and both reservations were given back.
         let quota = try #require(try alice.client.get("/usage").json?["quota"])
         #expect(quota.int("reserved_today") == 0 && quota.int("used_today") == 0)
+        #expect(try org.usage(alice.client).isEmpty)
+    }
+
+    @Test func aStoppedAnswerIsCountedByEstimateAndReleasesTheRest() throws {
+        // 40 deltas 0.1 s apart: 4 s if nobody stops it.
+        let org = try OrgStack(mockArgs: ["--chunks", "40", "--delay", "0.1"])
+        try org.connection("mock")
+        let alice = try org.user("alice@example.com")
+        _ = try org.group("capped", members: [alice.id], quota: 100_000)
+        let chat = try #require(try alice.client.post("/chats", [:]).json?["id"]?.intValue)
+        let stopper = try org.bearer("alice@example.com")
+        let reservedMidway = Mutex<Int>(-1)
+        onThreads(2) { index in
+            if index == 0 {
+                _ = try? alice.client.streamEvents("/chats/\(chat)/messages", ["content": "long answer please", "model": "mock-gpt-4o"])
+            } else {
+                usleep(1_000_000)
+                let midway = (try? stopper.get("/usage").json?["quota"]?.int("reserved_today")) ?? -1
+                reservedMidway.withLock { $0 = midway }
+                _ = try? stopper.post("/chats/\(chat)/stop", [:])
+            }
+        }
+        // While it streamed, the answer held a reservation: its prompt's estimate plus quota_reserve_tokens.
+        #expect(reservedMidway.withLock { $0 } > 1024)
+        let quota = try #require(try alice.client.get("/usage").json?["quota"])
+        #expect(quota.int("reserved_today") == 0)
+        let row = try #require(try org.usage(alice.client).first)
+        // A stopped stream never reached the usage chunk: the words that arrived are estimated.
+        #expect(row.int("requests") == 1 && row.int("estimated_requests") == 1)
+        #expect(row.int("completion_tokens") >= 1 && row.int("completion_tokens") < 40)
+        #expect(quota.int("used_today") == row.int("prompt_tokens") + row.int("completion_tokens"))
     }
 }
 
