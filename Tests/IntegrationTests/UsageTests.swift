@@ -81,6 +81,10 @@ struct UsageRecordingTests {
             #expect(try alice.client.get("/usage" + query).status == 400, "\(query)")
         }
         #expect(try org.usage(alice.client, "?since=2020-01-01&until=2020-01-31").isEmpty)
+        // Unix seconds, as /admin/audit takes them, name the day they fall on.
+        let now = Int(Date().timeIntervalSince1970)
+        #expect(try org.usage(alice.client, "?since=\(now - 86_400)&until=\(now)").count == rows.count)
+        #expect(try alice.client.get("/usage?since=123456789012").status == 400)
     }
 
     @Test func withoutUsageTheTokensAreEstimatedAndMarked() throws {

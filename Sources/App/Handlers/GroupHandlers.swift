@@ -53,7 +53,8 @@ enum GroupHandlers {
 
 /// `GET /usage` (own) and `GET /admin/usage` (everyone, or one `user`).
 enum UsageHandlers {
-    static let dayKind = ValueKind.line(max: 10)
+    /// `YYYY-MM-DD` or Unix seconds; UsageReport.range checks which.
+    static let dayKind = ValueKind.line(max: 11)
     static let ownInput = InputSpec([.optional("since", dayKind), .optional("until", dayKind)])
     static let adminInput = InputSpec([
         .optional("since", dayKind), .optional("until", dayKind), .optional("user", .line(max: 254))

@@ -7,12 +7,18 @@ package enum UsageReport {
     package static let maxDays: Int64 = 366
     package static let maxRows = 10_000
 
-    /// `since`/`until` as sent (`YYYY-MM-DD`, both optional): until defaults to today, since to 29
-    /// days before until. A range that is reversed or longer than `maxDays` is refused.
+    /// `since`/`until` as sent (both optional): a UTC day `YYYY-MM-DD`, or Unix seconds as
+    /// `/admin/audit` takes them (the day they fall on). until defaults to today, since to 29 days
+    /// before until. A range that is reversed or longer than `maxDays` is refused.
     package static func range(since: String?, until: String?) throws -> (String, String) {
         func day(_ text: String?, _ field: String) throws -> String? {
             guard let text else { return nil }
-            guard let d = UTCDay.parse(text) else { throw ServiceError.invalidField(field, "'\(field)' must be a date YYYY-MM-DD (UTC).") }
+            if text.count <= 11, text.allSatisfy({ $0.isASCII && $0.isNumber }), let seconds = Int64(text) {
+                return UTCDay.of(seconds)
+            }
+            guard let d = UTCDay.parse(text) else {
+                throw ServiceError.invalidField(field, "'\(field)' must be a UTC day YYYY-MM-DD or Unix seconds.")
+            }
             return d
         }
         let end = try day(until, "until") ?? UTCDay.today
