@@ -5,7 +5,8 @@ import { api } from "./api.js";
 import { $, el, on } from "./dom.js";
 import { report } from "./errors.js";
 const ACTIONS = ["auth.login", "auth.login_failed", "auth.logout", "token.create", "token.revoke", "user.create", "user.update",
-  "user.delete", "connection.create", "connection.update", "connection.delete", "config.update", "config.import",
+  "user.delete", "connection.create", "connection.update", "connection.delete", "group.create", "group.update", "group.delete",
+  "config.update", "config.import",
   "config.export", "pipe.valves_update", "secrets.reencrypt", "files.fetch_refused", "chat.delete", "retention.cleanup"];
 let cursor = null;
 let wired = false;

@@ -62,7 +62,11 @@ export async function loadValves() {
     const id = `valve-${name}`;
     form.append(el("label", name, { for: id }));
     let input;
-    if (value !== null && typeof value === "object") {
+    if (Array.isArray(value)) {
+      // allowed_groups: group ids, comma separated (the Groups tab lists them).
+      input = el("input", null, { id, inputmode: "numeric", "data-list": "true", placeholder: "empty: every user" });
+      input.value = value.join(", ");
+    } else if (value !== null && typeof value === "object") {
       input = el("input", null, { id, type: "password", autocomplete: "off", "data-secret": "true",
         placeholder: value.set ? secretHint(value) : "not set" });
     } else if (typeof value === "boolean") {
@@ -74,7 +78,7 @@ export async function loadValves() {
       input.value = String(value);
     }
     input.dataset.name = name;
-    input.dataset.original = typeof value === "object" ? "" : String(value);
+    input.dataset.original = Array.isArray(value) ? input.value : typeof value === "object" ? "" : String(value);
     form.append(input);
   }
   form.append(el("button", "Save valves", { type: "submit", class: "primary" }));
@@ -87,6 +91,7 @@ async function saveValves(event) {
     const v = input.value;
     if (input.dataset.secret) { if (v) valves[input.dataset.name] = v; continue; }
     if (v === input.dataset.original) continue;
+    if (input.dataset.list) { valves[input.dataset.name] = v.split(",").map((x) => x.trim()).filter(Boolean).map(Number); continue; }
     valves[input.dataset.name] = v === "true" ? true : v === "false" ? false : /^\d+$/.test(v) ? Number(v) : v;
   }
   try {

@@ -3,6 +3,7 @@
 import { api } from "./api.js";
 import { $, el, button, on } from "./dom.js";
 import { report } from "./errors.js";
+import { fillGroupPicker } from "./admin-groups.js";
 
 function keyText(key) {
   if (!key.set) return "no key";
@@ -16,7 +17,8 @@ export async function loadConnections() {
   body.replaceChildren();
   for (const c of connections) {
     const tr = el("tr");
-    tr.append(el("td", c.name), el("td", c.kind));
+    const limited = c.allowed_groups.length ? ` · ${c.allowed_groups.length} group(s) only` : "";
+    tr.append(el("td", c.name + limited), el("td", c.kind));
     const url = el("td");
     url.append(el("code", c.base_url));
     tr.append(url, el("td", keyText(c.api_key), { "data-fingerprint": c.api_key.fingerprint || "" }));
@@ -33,9 +35,11 @@ export async function loadConnections() {
     tr.append(actions);
     body.append(tr);
   }
+  if (!$("conn-id").value) await fillGroupPicker([]);
 }
 
-function editConnection(c) {
+async function editConnection(c) {
+  await fillGroupPicker(c.allowed_groups);
   $("connection-form-title").textContent = `Edit ${c.name}`;
   $("conn-id").value = c.id;
   $("conn-name").value = c.name;
@@ -51,6 +55,7 @@ function editConnection(c) {
 
 function resetConnectionForm() {
   $("connection-form").reset();
+  for (const option of $("conn-groups").options) option.selected = false;
   $("conn-id").value = "";
   $("connection-form-title").textContent = "Add a connection";
   $("conn-key-hint").textContent = "The key is never shown again: only its fingerprint.";
@@ -65,6 +70,7 @@ export function initConnections() {
     box.textContent = "";
     const body = { name: $("conn-name").value, kind: $("conn-kind").value, base_url: $("conn-base").value };
     if ($("conn-version").value) body.api_version = $("conn-version").value;
+    body.allowed_groups = [...$("conn-groups").selectedOptions].map((o) => Number(o.value));
     if ($("conn-clear").checked) body.clear_api_key = true; else if ($("conn-key").value) body.api_key = $("conn-key").value;
     const id = $("conn-id").value;
     try {

@@ -5,9 +5,12 @@ import { loadConnections, initConnections } from "./admin-connections.js";
 import { loadUsers, initUsers } from "./admin-users.js";
 import { loadValves, initConfig } from "./admin-config.js";
 import { loadAudit } from "./admin-audit.js";
+import { loadGroups, initGroups } from "./admin-groups.js";
+import { loadAdminUsage } from "./usage.js";
 
 const loaders = {
-  status: loadStatus, connections: loadConnections, users: loadUsers, config: async () => {}, pipe: loadValves, audit: loadAudit,
+  status: loadStatus, connections: loadConnections, users: loadUsers, groups: loadGroups, usage: loadAdminUsage,
+  config: async () => {}, pipe: loadValves, audit: loadAudit,
 };
 
 export async function openTab(name) {
@@ -22,6 +25,7 @@ export function initAdmin() {
   for (const b of document.querySelectorAll("[data-tab]")) on(b, "click", () => openTab(b.dataset.tab));
   initConnections();
   initUsers();
+  initGroups();
   initConfig();
 }
 

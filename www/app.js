@@ -8,9 +8,10 @@ import { state } from "./state.js";
 import { initTheme } from "./theme.js";
 import { loadChatView, initChat } from "./chat.js";
 import { openTab, initAdmin } from "./admin.js";
+import { loadUsage, initUsage } from "./usage.js";
 
 function show(view) {
-  for (const name of ["login", "chat", "admin"]) $(`${name}-view`).hidden = name !== view;
+  for (const name of ["login", "chat", "usage", "admin"]) $(`${name}-view`).hidden = name !== view;
   $("nav").hidden = view === "login";
   for (const a of document.querySelectorAll("#nav a")) {
     if (a.dataset.view === view) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
@@ -19,9 +20,9 @@ function show(view) {
 
 async function route() {
   if (!state.user) { show("login"); return; }
-  const view = location.hash === "#admin" && state.user.role === "admin" ? "admin" : "chat";
+  const view = location.hash === "#admin" && state.user.role === "admin" ? "admin" : location.hash === "#usage" ? "usage" : "chat";
   show(view);
-  if (view === "chat") await loadChatView(); else await openTab("status");
+  if (view === "chat") await loadChatView(); else if (view === "usage") await loadUsage(); else await openTab("status");
 }
 
 async function signedIn(user) {
@@ -90,4 +91,5 @@ initTheme();
 initAuth();
 initChat();
 initAdmin();
+initUsage();
 resume().catch((e) => report(e, { retry: resume }));

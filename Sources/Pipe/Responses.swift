@@ -94,6 +94,8 @@ public final class ResponsesStream {
     public private(set) var completed = false
     /// The provider's own failure text: for the server log (after redaction), never for a user.
     public private(set) var failure: String?
+    /// `response.usage` of the completed response (`input_tokens`, `output_tokens`), unchecked.
+    public private(set) var usage: JSON?
     public private(set) var events: [JSON] = []
     public private(set) var eventsTruncated = false
     /// Set when the answer or one event went over its cap; the stream should be ended.
@@ -134,6 +136,7 @@ public final class ResponsesStream {
                 }
             case "response.completed":
                 completed = true
+                usage = event["response"]?["usage"]
             case "response.failed":
                 failure = event["response"]?["error"]?["message"]?.stringValue ?? "the response failed"
             case "error":

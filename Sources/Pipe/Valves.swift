@@ -68,7 +68,10 @@ public enum Valves {
         ValveSpec(name: "SEND_MESSAGE_ID", defaultValue: "false", kind: .bool, doc: "Send `metadata.message_id`."),
         ValveSpec(
             name: "SEND_CACHE_SESSION_ID", defaultValue: "true", kind: .bool,
-            doc: "Send `session_id` = HMAC-SHA256(WEBUI_SECRET_KEY, chat id) for prompt caching (needs the key).")
+            doc: "Send `session_id` = HMAC-SHA256(WEBUI_SECRET_KEY, chat id) for prompt caching (needs the key)."),
+        ValveSpec(
+            name: "allowed_groups", defaultValue: "[]", kind: .idList(max: 256),
+            doc: "Group ids whose members may use the pipe's models (empty: every user, admins bound too; SPEC section 12).")
     ]
 
     public static func spec(_ name: String) -> ValveSpec? { all.first { $0.name == name } }
@@ -80,6 +83,8 @@ public enum Valves {
             return .failure(ValveProblem(name: spec.name, code: "invalid_field", message: refusal.message))
         case .success(.bool(let b)):
             return .success(b ? "true" : "false")
+        case .success(let list) where list.arrayValue != nil:
+            return .success(list.serialized())
         case .success(let normal):
             return .success(normal.intValue.map(String.init) ?? normal.stringValue ?? "")
         }

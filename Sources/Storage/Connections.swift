@@ -9,8 +9,13 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var enabled: Bool
     /// The sealed API key when an encryption key is configured; nil otherwise.
     public var apiKeyCiphertext: String?
+    /// Group ids whose members may use the connection's models; empty: every user.
+    public var allowedGroups: [Int64]
 
-    public init(id: Int64 = 0, name: String, kind: String, baseURL: String, apiVersion: String?, enabled: Bool, apiKeyCiphertext: String?) {
+    public init(
+        id: Int64 = 0, name: String, kind: String, baseURL: String, apiVersion: String?, enabled: Bool, apiKeyCiphertext: String?,
+        allowedGroups: [Int64] = []
+    ) {
         self.id = id
         self.name = name
         self.kind = kind
@@ -18,6 +23,20 @@ public struct ConnectionRecord: Sendable, Equatable {
         self.apiVersion = apiVersion
         self.enabled = enabled
         self.apiKeyCiphertext = apiKeyCiphertext
+        self.allowedGroups = allowedGroups
+    }
+
+    /// The stored form of a list of group ids: a JSON list of integers.
+    public static func encodeGroups(_ ids: [Int64]) -> String {
+        "[" + Set(ids).sorted().map(String.init).joined(separator: ",") + "]"
+    }
+
+    /// A stored list read back. A list that does not parse names the impossible group 0, so it
+    /// restricts (nobody) instead of opening the connection to everyone.
+    public static func decodeGroups(_ text: String?) -> [Int64] {
+        guard let text, let list = (try? JSON.parse(text))?.arrayValue else { return [0] }
+        let ids = list.compactMap { $0.intValue.map(Int64.init) }
+        return ids.count == list.count ? ids : [0]
     }
 
     init?(_ row: Row) {
@@ -26,7 +45,7 @@ public struct ConnectionRecord: Sendable, Equatable {
         else { return nil }
         self.init(
             id: id, name: name, kind: kind, baseURL: base, apiVersion: row.text("api_version"), enabled: row.bool("enabled"),
-            apiKeyCiphertext: row.text("api_key_ciphertext"))
+            apiKeyCiphertext: row.text("api_key_ciphertext"), allowedGroups: Self.decodeGroups(row.text("allowed_groups")))
     }
 }
 
@@ -34,7 +53,7 @@ public struct ConnectionRepository {
     let db: Database
     public init(_ db: Database) { self.db = db }
 
-    static let columns = "id, name, kind, base_url, api_version, enabled, api_key_ciphertext"
+    static let columns = "id, name, kind, base_url, api_version, enabled, api_key_ciphertext, allowed_groups"
 
     public func all() throws(StorageError) -> [ConnectionRecord] {
         try db.query("SELECT \(Self.columns) FROM connections ORDER BY id").compactMap(ConnectionRecord.init)
@@ -52,20 +71,21 @@ public struct ConnectionRepository {
     public func insert(_ c: ConnectionRecord) throws(StorageError) -> Int64 {
         let now = Clock.now()
         return try db.insert(
-            "INSERT INTO connections (name, kind, base_url, api_version, enabled, created_at, updated_at) VALUES (?, "
-                + "?, ?, ?, ?, ?, ?)",
+            "INSERT INTO connections (name, kind, base_url, api_version, enabled, allowed_groups, created_at, updated_at) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                .text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled), .integer(now),
-                .integer(now)
+                .text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled),
+                .text(ConnectionRecord.encodeGroups(c.allowedGroups)), .integer(now), .integer(now)
             ])
     }
 
     public func update(_ c: ConnectionRecord) throws(StorageError) {
         try db.run(
-            "UPDATE connections SET name = ?, kind = ?, base_url = ?, api_version = ?, enabled = ?, updated_at = ? WHERE id = ?",
+            "UPDATE connections SET name = ?, kind = ?, base_url = ?, api_version = ?, enabled = ?, allowed_groups = ?, updated_at = ? "
+                + "WHERE id = ?",
             [
                 .text(c.name), .text(c.kind), .text(c.baseURL), SQLValue(c.apiVersion), SQLValue(c.enabled),
-                .integer(Clock.now()), .integer(c.id)
+                .text(ConnectionRecord.encodeGroups(c.allowedGroups)), .integer(Clock.now()), .integer(c.id)
             ])
     }
 

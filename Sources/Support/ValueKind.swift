@@ -20,6 +20,9 @@ public enum ValueKind: Sendable {
     case array(max: Int)
     /// A list of at most `max` strings, none holding a comma (lists are stored comma separated).
     case stringList(max: Int)
+    /// A list of at most `max` distinct positive integer ids (group ids, user ids), returned
+    /// ascending without repeats.
+    case idList(max: Int)
     /// Checked by the given function, which returns why a value is refused.
     case custom(@Sendable (JSON) -> String?)
     /// Passed through untouched (a nested document its handler checks).
@@ -76,6 +79,17 @@ public enum ValueKind: Sendable {
             guard strings.count == items.count, !strings.contains(where: { $0.contains(",") || hasControl($0) }) else {
                 return no("must be a list of strings without commas or control characters")
             }
+        case .idList(let max):
+            guard let items = value.arrayValue, items.count <= max else { return no("must be a list of at most \(max) ids") }
+            var ids: Set<Int> = []
+            for item in items {
+                // Whole numbers only, checked before any conversion (1e300 is a refusal, not a trap).
+                guard case .number(let d) = item, d.isFinite, d >= 1, d <= 9_007_199_254_740_991, d.rounded() == d else {
+                    return no("must be a list of positive integer ids")
+                }
+                ids.insert(Int(d))
+            }
+            return .success(.array(ids.sorted().map { .number(Double($0)) }))
         case .custom(let refusal):
             if let why = refusal(value) { return no(why) }
         case .any:

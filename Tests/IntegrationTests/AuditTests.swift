@@ -106,7 +106,7 @@ extension AuditTests {
         #expect(
             create["details"] == [
                 "name": "main", "kind": "openai", "base_url": "https://api.example.com/v1", "api_version": .null,
-                "enabled": true, "api_key": ["change": "set", "fingerprint": "sk-…1111"]
+                "enabled": true, "allowed_groups": [], "api_key": ["change": "set", "fingerprint": "sk-…1111"]
             ])
         #expect(
             try admin.put(

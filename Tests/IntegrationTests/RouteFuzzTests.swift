@@ -36,7 +36,7 @@ struct RouteFuzzTests {
             targets.append(("POST", "/admin/config/import?dry_run=true", { "{\"settings\": {\"\(name)\": \($0)}}" }))
         }
         for name in valves { targets.append(("PUT", "/admin/pipes/openrouter/valves", { "{\"valves\": {\"\(name)\": \($0)}}" })) }
-        for field in ["name", "kind", "base_url", "api_key", "enabled", "api_version", "clear_api_key"] {
+        for field in ["name", "kind", "base_url", "api_key", "enabled", "api_version", "clear_api_key", "allowed_groups"] {
             targets.append(
                 (
                     "POST", "/admin/connections",
@@ -57,7 +57,10 @@ struct RouteFuzzTests {
             ("POST", "/auth/login", { "{\"email\": \($0), \"password\": \($0)}" }),
             ("POST", "/admin/users", { "{\"email\": \($0), \"password\": \($0), \"role\": \($0)}" }),
             ("PATCH", "/admin/users/1", { "{\"role\": \($0), \"disabled\": \($0)}" }),
-            ("POST", "/tokens", { "{\"name\": \($0)}" })
+            ("POST", "/tokens", { "{\"name\": \($0)}" }),
+            ("POST", "/admin/groups", { "{\"name\": \($0), \"members\": \($0), \"daily_token_quota\": \($0)}" }),
+            ("POST", "/admin/groups", { "{\"name\": \"g\", \"members\": [\($0)], \"daily_token_quota\": \($0)}" }),
+            ("PATCH", "/admin/groups/1", { "{\"name\": \($0), \"members\": \($0), \"daily_token_quota\": \($0)}" })
         ]
 
         var rng = SeededGenerator(state: 0xC0FFEE)
@@ -88,6 +91,10 @@ struct RouteFuzzTests {
                     ].randomElement(using: &rng) ?? ""
                 let s = try admin.get("/chats/search?q=\(q)")
                 if s.status >= 500 { failures.append("search q=\(q) -> \(s.status)") }
+                for path in ["/usage?since=\(q)", "/admin/usage?user=\(q)&until=\(q)"] {
+                    let u = try admin.get(path)
+                    if u.status >= 500 { failures.append("\(path) -> \(u.status)") }
+                }
             }
         }
         #expect(failures.isEmpty, "\(failures.count) answers were 5xx: \(failures.prefix(5))")

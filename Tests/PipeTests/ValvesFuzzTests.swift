@@ -39,6 +39,7 @@ import Testing
         switch kind {
         case .bool: return .bool(stored == "true")
         case .integer: return .number(Double(stored) ?? .nan)
+        case .idList: return (try? JSON.parse(stored)) ?? .null
         default: return .string(stored)
         }
     }
@@ -61,6 +62,7 @@ import Testing
                     case .line(let max): #expect(stored.count <= max && !stored.contains("\0"))
                     case .baseURL: #expect(BaseURL.normalize(stored) == .success(stored))
                     case .secret(let min, let max): #expect(stored.count >= min && stored.count <= max)
+                    case .idList(let max): #expect((try? JSON.parse(stored))?.arrayValue.map { $0.count <= max } == true)
                     default: Issue.record("\(spec.name): a valve kind this test does not know")
                     }
                 case .failure(let problem):

@@ -211,8 +211,9 @@ def test_audit_page_filters_and_every_event_is_reachable_by_keyboard(browser, st
     # A filter by action narrows the table to that action.
     browser.find_element(By.ID, "audit-action").send_keys("token.create")
     browser.find_element(By.CSS_SELECTOR, "#audit-filters button[type=submit]").click()
-    wait_for(lambda: all("token.create" in r.text for r in browser.find_elements(By.CSS_SELECTOR, "#audit-table tbody tr")),
-             what="filtered rows")
+    # Non-empty too: while the table reloads it is empty, and "all rows match" would hold vacuously.
+    wait_for(lambda: (rows := browser.find_elements(By.CSS_SELECTOR, "#audit-table tbody tr"))
+             and all("token.create" in r.text for r in rows), what="filtered rows")
     # Tab reaches every row's Details button; Enter opens the before/after view, Back returns focus.
     buttons = browser.find_elements(By.CSS_SELECTOR, "#audit-table tbody button")
     assert buttons

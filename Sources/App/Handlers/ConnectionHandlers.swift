@@ -7,7 +7,8 @@ enum ConnectionHandlers {
     static let connectionInput = InputSpec([
         .optional("name", .string(min: 1, max: 100)), .optional("kind", .oneOf(ConnectionRules.kinds)),
         .optional("base_url", .string(min: 1, max: 2048)), .optional("api_version", .line(max: 40)), .optional("enabled", .bool),
-        .optional("api_key", .string(min: 0, max: 4096)), .optional("clear_api_key", .bool), .optional("id", .integer(1...Int.max))
+        .optional("api_key", .string(min: 0, max: 4096)), .optional("clear_api_key", .bool), .optional("id", .integer(1...Int.max)),
+        .optional("allowed_groups", ModelAccess.groupListKind)
     ])
 
     static func list(_ c: Context) throws -> Response {

@@ -3,12 +3,17 @@ import Service
 import Storage
 import Support
 
-/// `GET /models`: each enabled connection's model names and the pipe's, with failures listed beside them.
+/// `GET /models`: the model names of each enabled connection and of the pipe that the caller may
+/// use (`allowed_groups`, ModelAccess), with failures listed beside them. A connection the caller
+/// may not use is not asked, not listed, and its failures are not shown.
 enum ModelHandlers {
     static func list(_ c: Context) throws -> Response {
         var models: [JSON] = []
         var errors: [JSON] = []
-        for connection in try ConnectionRepository(c.db).all() where connection.enabled {
+        let groups = try ModelAccess.callerGroups(c)
+        let pipeAllowed = ModelAccess.permits(ModelAccess.pipeGroups(try PipeValves.load(c)), groups)
+        let connections = try ConnectionRepository(c.db).all().filter { $0.enabled && ModelAccess.permits($0.allowedGroups, groups) }
+        for connection in connections {
             switch ModelCatalog.names(of: connection, c) {
             case .success(let found):
                 for name in found {
@@ -24,7 +29,7 @@ enum ModelHandlers {
                 ])
             }
         }
-        switch PipeTurn.models(c) {
+        switch pipeAllowed ? PipeTurn.models(c) : nil {
         case .success(let names)?:
             for name in names {
                 models.append([

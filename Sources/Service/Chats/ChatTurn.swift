@@ -12,6 +12,8 @@ package final class ChatTurn {
         /// Ended by `POST /chats/{id}/stop`: what arrived is stored with status `stopped`.
         var stopped = false
         var afterStore: (Int64) -> Void = { _ in }
+        /// The provider's own token count, when it sent one.
+        var usage: TokenCounts? = nil
     }
 
     package struct Emitter {
@@ -39,6 +41,8 @@ package final class ChatTurn {
     /// Kept from the start: closing must not borrow services from the pool again.
     let registry: StreamRegistry
     let history: [(role: String, content: String)]
+    /// Counts the turn against the caller's usage and daily quota (reserved before anything is stored).
+    let meter: UsageMeter
     var closed = false
 
     /// Checks the model and the stream limits, then stores the user's message. Past the limit
@@ -64,6 +68,13 @@ package final class ChatTurn {
         defer { if !stored { registry.close(ticket) } }
         let repo = ChatRepository(s.db)
         let t = s.transcripts
+        // The quota is asked before anything of the turn is written: a refused turn leaves nothing.
+        let meter = try UsageMeter.begin(
+            s, model: model,
+            promptEstimate: {
+                TokenEstimate.prompt(try repo.messages(chatID: chat.id).compactMap { t.content($0) } + [content])
+            }, completionReserve: nil, longestSeconds: Self.longestSeconds(s, model: model))
+        defer { if !stored { meter.cancel(s) } }
         userMessageID = try s.db.transaction(.rows) {
             let id = try t.addMessage(repo, chat: chat, role: "user", content: content, model: nil, status: "complete")
             try repo.touch(chatID: chat.id, model: model)
@@ -78,6 +89,7 @@ package final class ChatTurn {
             return (m.role, text)
         }
         stored = true
+        self.meter = meter
         self.scope = s
         self.chat = chat
         self.model = model
@@ -90,6 +102,23 @@ package final class ChatTurn {
         guard !closed else { return }
         closed = true
         registry.close(ticket)
+        meter.cancel(scope)  // only when `run` never counted the turn
+    }
+
+    /// The longest a turn's answer may take: its reservation expires after this (and a margin).
+    static func longestSeconds(_ s: Scope, model: String) -> Int64 {
+        guard model.hasPrefix(PipeTurn.modelPrefix) else { return 300 }
+        return Int64((try? PipeValves.load(s).int("HTTP_SOCK_READ_SECONDS")) ?? 3600)
+    }
+
+    /// What the turn cost: the provider's count, else an estimate from the words sent and received.
+    /// A failure before any word arrived, with no count, cost nothing and is not counted.
+    func counts(_ outcome: Outcome) -> TokenCounts? {
+        if let usage = outcome.usage { return usage }
+        if outcome.text.isEmpty && outcome.failure != nil { return nil }
+        return TokenCounts(
+            prompt: TokenEstimate.prompt(history.map(\.content)), completion: TokenEstimate.tokens(bytes: outcome.text.utf8.count),
+            estimated: true)
     }
 
     /// Asks the model, hands each delta on as it arrives, and stores the answer. If the client
@@ -105,6 +134,7 @@ package final class ChatTurn {
                     partials.append(partial, $0); delta($0)
                 }, reasoning: reasoning,
                 shouldStop: { ticket.stopRequested }))
+        if let counts = counts(outcome) { meter.finish(scope, counts) } else { meter.cancel(scope) }
         let message = store(outcome, partialRow: partials.close(partial))
         return Result(message: message, failure: outcome.failure.map { ($0.code, $0.json) })
     }
@@ -154,6 +184,7 @@ package final class ChatTurn {
         let (connection, key) = try ModelCatalog.route(model: model, s)
         return { history, emit in
             var received = ""
+            var usage: TokenCounts? = nil
             let messages: [JSON] = history.map { ["role": .string($0.role), "content": .string($0.content)] }
             let maxAnswer = s.config.maxAnswerBytes
             // No SQLite or Redis connection is held while the provider answers.
@@ -161,10 +192,10 @@ package final class ChatTurn {
             do throws(UpstreamChat.Failure) {
                 try UpstreamChat.stream(
                     connection, key: key, model: model, messages: messages, maxAnswerBytes: maxAnswer,
-                    received: &received, shouldStop: emit.shouldStop, onDelta: emit.delta)
-                return Outcome(text: received, failure: nil)
+                    received: &received, usage: &usage, shouldStop: emit.shouldStop, onDelta: emit.delta)
+                return Outcome(text: received, failure: nil, usage: usage)
             } catch  where error.code == .stopped {
-                return Outcome(text: received, failure: nil, stopped: true)
+                return Outcome(text: received, failure: nil, stopped: true, usage: usage)
             } catch {
                 Log.event(
                     .warn, "upstream_failed",
@@ -172,7 +203,7 @@ package final class ChatTurn {
                         "request_id": .string(s.requestID), "code": .string(error.code.rawValue),
                         "connection_id": .number(Double(connection.id))
                     ])
-                return Outcome(text: received, failure: error)
+                return Outcome(text: received, failure: error, usage: usage)
             }
         }
     }

@@ -91,10 +91,15 @@ package enum ModelCatalog {
         }
     }
 
-    /// The first enabled connection that serves `model`, with its key.
+    /// The first enabled connection that serves `model` and that the caller may use, with its
+    /// key. Both model paths route here, so model access is enforced in this one place: a
+    /// connection the caller may not use is never chosen, and when only such connections serve
+    /// the model the answer is 403 `model_not_allowed`.
     package static func route(model: String, _ c: Scope) throws -> (ConnectionRecord, String) {
         var unreachable = false
-        for connection in try ConnectionRepository(c.db).all() where connection.enabled {
+        let groups = try ModelAccess.callerGroups(c)
+        let enabled = try ConnectionRepository(c.db).all().filter(\.enabled)
+        for connection in enabled where ModelAccess.permits(connection.allowedGroups, groups) {
             switch names(of: connection, c) {
             case .success(let found):
                 if found.contains(model), let key = ConnectionRules.key(of: connection, vault: c.services.shared.vault) {
@@ -109,6 +114,9 @@ package enum ModelCatalog {
             var e = ServiceError(.modelsUnavailable, "A provider's model list cannot be fetched now; try again shortly.")
             e.retryAfter = 15
             throw e
+        }
+        for connection in enabled where !ModelAccess.permits(connection.allowedGroups, groups) {
+            if case .success(let found) = names(of: connection, c), found.contains(model) { throw ModelAccess.notAllowed(model) }
         }
         throw ServiceError(.unknownModel, "No enabled connection serves the model '\(model)'.", field: "model")
     }

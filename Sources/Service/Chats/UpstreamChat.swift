@@ -40,11 +40,15 @@ package enum UpstreamChat {
     /// JSON completion (some OpenAI-compatible servers do) is taken as the whole answer.
     package static func stream(
         _ connection: ConnectionRecord, key: String, model: String, messages: [JSON], maxAnswerBytes: Int,
-        received: inout String, shouldStop: @escaping () -> Bool = { false },
+        received: inout String, usage: inout TokenCounts?, shouldStop: @escaping () -> Bool = { false },
         onDelta: @escaping (String) -> Void
     ) throws(Failure) {
         let target = request(connection, key: key)
-        let body: JSON = ["model": .string(model), "messages": .array(messages), "stream": true]
+        // The provider's own token count comes in a last event when asked for (docs/usage.md).
+        let body: JSON = [
+            "model": .string(model), "messages": .array(messages), "stream": true, "stream_options": ["include_usage": true]
+        ]
+        var reported: TokenCounts? = nil
         var parser = SSEDataParser(maxLineBytes: maxAnswerBytes + 65536, maxEventBytes: maxAnswerBytes + 65536)
         var finished = false
         var tooLarge = false
@@ -80,21 +84,26 @@ package enum UpstreamChat {
                             take(delta)
                         }
                         if event["choices"]?.arrayValue?.first?["finish_reason"]?.stringValue != nil { finished = true }
+                        if let counts = ProviderUsage.chat(event["usage"]) { reported = counts }
                     }
                     if parser.overflowed { tooLarge = true }
                     return !tooLarge
                 })
         } catch {
             received = text
+            usage = reported
             throw tooLarge ? Failure.answerTooLarge : Failure.transport(error)
         }
         if tooLarge { received = text; throw Failure.answerTooLarge }
-        let plainAnswer = (try? JSON.parse(plain))?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue
+        let plainDocument = sawEvent ? nil : try? JSON.parse(plain)
+        let plainAnswer = plainDocument?["choices"]?.arrayValue?.first?["message"]?["content"]?.stringValue
         if response.status == 200, !sawEvent, let whole = plainAnswer {
             take(whole)
             finished = !tooLarge
+            reported = ProviderUsage.chat(plainDocument?["usage"])
         }
         received = text
+        usage = reported
         if tooLarge { throw Failure.answerTooLarge }
         guard response.status == 200 else {
             throw Failure(code: .upstreamStatus, message: "The provider answered HTTP \(response.status).")

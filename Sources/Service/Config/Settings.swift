@@ -155,6 +155,11 @@ public enum SettingsTable {
             doc: "Answers one user may have in flight at once (runtime setting `max_streams_per_user`); past it 429 `too_many_streams`.",
             shown: { JSON($0.maxStreamsPerUser) }),
         SettingSpec(
+            name: "QUOTA_RESERVE_TOKENS", defaultValue: "1024", kind: .integer(1...1_000_000),
+            doc: "Completion tokens reserved against a daily quota before an answer that names no `max_tokens` (runtime "
+                + "setting `quota_reserve_tokens`); the real count replaces it when the answer ends (docs/usage.md).",
+            shown: { JSON($0.quotaReserveTokens) }),
+        SettingSpec(
             name: "DEFAULT_MODEL", defaultValue: "", kind: .text,
             doc: "Model preselected for new chats (a model id from `GET /models`).",
             shown: { .string($0.defaultModel) }),
@@ -214,6 +219,7 @@ public struct Config: Sendable {
     public var videoMaxMB: Double
     public var defaultModel: String
     public var maxStreamsPerUser: Int
+    public var quotaReserveTokens: Int
     public var openRouterKeyBaseURL: String
     public var sessionLogDirectory: String
     public var maxAnswerBytes: Int
@@ -385,6 +391,7 @@ public struct Config: Sendable {
             videoMaxMB: try number("VIDEO_MAX_SIZE_MB"),
             defaultModel: try text("DEFAULT_MODEL"),
             maxStreamsPerUser: try integer("MAX_STREAMS_PER_USER"),
+            quotaReserveTokens: try integer("QUOTA_RESERVE_TOKENS"),
             openRouterKeyBaseURL: keyBaseURL,
             sessionLogDirectory: sessionLogDir,
             maxAnswerBytes: Int(try number("MAX_ANSWER_MB") * 1024 * 1024),

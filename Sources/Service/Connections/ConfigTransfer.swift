@@ -22,7 +22,7 @@ package enum ConfigTransfer {
         for (index, record) in try ConnectionRepository(c.db).all().enumerated() {
             var entry: [String: JSON] = [
                 "name": .string(record.name), "kind": .string(record.kind), "base_url": .string(record.baseURL),
-                "enabled": .bool(record.enabled)
+                "enabled": .bool(record.enabled), "allowed_groups": ModelAccess.json(record.allowedGroups)
             ]
             if let v = record.apiVersion { entry["api_version"] = .string(v) }
             if let key = ConnectionRules.key(of: record, vault: vault) {
@@ -145,6 +145,16 @@ package enum ConfigTransfer {
                         d.key = .keep
                     }
                 }
+                // A group id must name a group of this service: an unknown one could later be made and inherit access.
+                if d.allowedGroups != (existing?.allowedGroups ?? []) {
+                    let missing = Set(d.allowedGroups).subtracting(try GroupRepository(c.db).existing(d.allowedGroups))
+                    if !missing.isEmpty {
+                        found.append(
+                            Problem(
+                                path: "\(path).allowed_groups", code: .invalidField,
+                                message: "No group has the id(s) \(missing.sorted().map(String.init).joined(separator: ", "))."))
+                    }
+                }
                 draft = d
             }
             problems += found
@@ -214,7 +224,7 @@ package enum ConfigTransfer {
         let existing = try existingID.flatMap { try ConnectionRepository(c.db).find(id: $0) }
         let after = ConnectionRecord(
             id: existingID ?? 0, name: draft.name, kind: draft.kind, baseURL: draft.baseURL,
-            apiVersion: draft.apiVersion, enabled: draft.enabled, apiKeyCiphertext: nil)
+            apiVersion: draft.apiVersion, enabled: draft.enabled, apiKeyCiphertext: nil, allowedGroups: draft.allowedGroups)
         var out: [String: JSON] = ["name": .string(draft.name), "action": .string(existing == nil ? "created" : "updated")]
         let before = existing.map(Connections.fields) ?? [:]
         out["changes"] = .object(AuditDetails.changes(before, Connections.fields(after)))

@@ -24,6 +24,8 @@ package struct ConnectionDraft {
     package var apiVersion: String?
     package var enabled: Bool
     package var key: KeyChange
+    /// Group ids whose members may use the models; empty: every user.
+    package var allowedGroups: [Int64] = []
 }
 
 package enum ConnectionRules {
@@ -41,7 +43,9 @@ package enum ConnectionRules {
         func problem(_ field: String, _ code: ErrorCode, _ message: String) {
             problems.append(Problem(path: path.isEmpty ? field : "\(path).\(field)", code: code, message: message))
         }
-        let known: Set<String> = ["name", "kind", "base_url", "api_version", "enabled", "api_key", "clear_api_key", "id"]
+        let known: Set<String> = [
+            "name", "kind", "base_url", "api_version", "enabled", "api_key", "clear_api_key", "id", "allowed_groups"
+        ]
         for key in object.keys.sorted() where !known.contains(key) { problem(key, .invalidField, "Unknown field '\(key)'.") }
 
         let name = object["name"]?.stringValue ?? existing?.name
@@ -124,11 +128,18 @@ package enum ConnectionRules {
         default:
             problem("api_key", .invalidField, "api_key must be a string.")
         }
+        var allowedGroups = existing?.allowedGroups ?? []
+        if let raw = object["allowed_groups"] {
+            switch ModelAccess.groupListKind.check(raw, name: "allowed_groups") {
+            case .success(let list): allowedGroups = list.arrayValue?.compactMap { $0.intValue.map(Int64.init) } ?? []
+            case .failure(let refusal): problem("allowed_groups", .invalidField, refusal.message)
+            }
+        }
         guard problems.isEmpty, let name else { return (nil, problems) }
         return (
             ConnectionDraft(
                 name: name, kind: kind, baseURL: baseURL, apiVersion: kind == "azure_openai" ? apiVersion : nil,
-                enabled: enabled, key: key), []
+                enabled: enabled, key: key, allowedGroups: allowedGroups), []
         )
     }
 
@@ -141,7 +152,7 @@ package enum ConnectionRules {
         let repo = ConnectionRepository(db)
         var record = ConnectionRecord(
             name: draft.name, kind: draft.kind, baseURL: draft.baseURL, apiVersion: draft.apiVersion,
-            enabled: draft.enabled, apiKeyCiphertext: nil)
+            enabled: draft.enabled, apiKeyCiphertext: nil, allowedGroups: draft.allowedGroups)
         let id: Int64
         var urlChanged = false
         if let existingID {
@@ -175,6 +186,7 @@ package enum ConnectionRules {
         [
             "id": .number(Double(c.id)), "name": .string(c.name), "kind": .string(c.kind), "base_url": .string(c.baseURL),
             "api_version": JSON(c.apiVersion), "enabled": .bool(c.enabled),
+            "allowed_groups": ModelAccess.json(c.allowedGroups),
             "api_key": vault.describe(place: place(c.id), ciphertext: c.apiKeyCiphertext)
         ]
     }

@@ -8,6 +8,7 @@ package enum Connections {
             object, at: "", config: s.config, existing: nil, currentKey: nil,
             keyRequired: false, allowCiphertext: false)
         guard let draft else { throw ServiceError(problems: problems) }
+        try ModelAccess.requireGroupsExist(draft.allowedGroups, s.db, field: "allowed_groups")
         let repo = ConnectionRepository(s.db)
         guard try repo.find(name: draft.name) == nil else {
             throw ServiceError(
@@ -36,6 +37,9 @@ package enum Connections {
             object, at: "", config: s.config, existing: existing, currentKey: oldKey,
             keyRequired: true, allowCiphertext: false)
         guard let draft else { throw ServiceError(problems: problems) }
+        if draft.allowedGroups != existing.allowedGroups {
+            try ModelAccess.requireGroupsExist(draft.allowedGroups, s.db, field: "allowed_groups")
+        }
         if let other = try repo.find(name: draft.name), other.id != id {
             throw ServiceError(.nameTaken, "A connection with this name exists.", field: "name")
         }
@@ -74,7 +78,7 @@ package enum Connections {
     package static func fields(_ r: ConnectionRecord) -> [String: JSON] {
         [
             "name": .string(r.name), "kind": .string(r.kind), "base_url": .string(r.baseURL), "api_version": JSON(r.apiVersion),
-            "enabled": .bool(r.enabled)
+            "enabled": .bool(r.enabled), "allowed_groups": ModelAccess.json(r.allowedGroups)
         ]
     }
 

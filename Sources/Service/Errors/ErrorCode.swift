@@ -16,6 +16,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case payloadTooLarge = "payload_too_large"
     case unsupportedMediaType = "unsupported_media_type"
     case rateLimited = "rate_limited"
+    case modelNotAllowed = "model_not_allowed"
+    case quotaExceeded = "quota_exceeded"
     // Conflicts with stored data
     case emailTaken = "email_taken"
     case nameTaken = "name_taken"
@@ -68,14 +70,14 @@ public enum ErrorCode: String, Sendable, CaseIterable {
             .tooMany, .undecryptableSecret, .invalidURL, .schemeNotAllowed, .insecureHTTPNotAllowed:
             400
         case .unauthorized, .invalidToken, .invalidCredentials: 401
-        case .forbidden, .csrfFailed, .blockedAddress: 403
+        case .forbidden, .csrfFailed, .blockedAddress, .modelNotAllowed: 403
         case .notFound: 404
         case .methodNotAllowed: 405
         case .emailTaken, .nameTaken, .lastAdmin, .conflict, .chatBusy, .searchUnavailableEncrypted, .encryptionKeyRequired: 409
         case .payloadTooLarge, .tooLarge: 413
         case .unsupportedMediaType: 415
         case .importInvalid: 422
-        case .rateLimited, .tooManyStreams: 429
+        case .rateLimited, .tooManyStreams, .quotaExceeded: 429
         case .internalError: 500
         case .upstreamStatus, .upstreamFailed, .upstreamUnreachable, .upstreamIncomplete, .upstreamInvalid, .answerTooLarge, .stopped,
             .modelsUnavailable,
@@ -102,8 +104,10 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .payloadTooLarge: "body over the limit (nginx's 10 MiB, or `CRYOTENSOR_MAX_BODY_MB`)"
         case .unsupportedMediaType: "a body that is not JSON"
         case .rateLimited: "too many login attempts; `Retry-After` gives the seconds to wait"
+        case .modelNotAllowed: "the model is served only to groups the caller is not in (`allowed_groups`; admins too)"
+        case .quotaExceeded: "the caller's daily token quota is used up; `Retry-After` gives the seconds to the next UTC midnight"
         case .emailTaken: "a user with this email exists"
-        case .nameTaken: "a connection with this name exists"
+        case .nameTaken: "a connection or group with this name exists"
         case .lastAdmin: "the change would leave no active admin"
         case .conflict: "the change conflicts with an existing record"
         case .chatBusy: "the chat already has an answer in flight (stop it or wait)"

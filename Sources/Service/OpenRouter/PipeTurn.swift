@@ -153,6 +153,10 @@ package enum PipeTurn {
 
     package static func producer(_ c: Scope, chat: ChatRow, model: String, attachments requested: [Requested]) throws -> ChatTurn.Producer {
         let valves = try PipeValves.load(c)
+        // The pipe's `allowed_groups` (ModelAccess), before anything else is looked at.
+        guard ModelAccess.permits(ModelAccess.pipeGroups(valves), try ModelAccess.callerGroups(c)) else {
+            throw ModelAccess.notAllowed(modelPrefix + model)
+        }
         let key: String
         switch valves.apiKey() {
         case .success(let k): key = k
@@ -306,6 +310,7 @@ package enum PipeTurn {
                     markerIDs = artifacts.map(\.id)
                 }
                 outcome.text = Markers.append(markerIDs, to: notePrefix + stream.text)
+                outcome.usage = ProviderUsage.responses(stream.usage)
                 let events = stream.events
                 let truncated = stream.eventsTruncated
                 outcome.afterStore = { messageID in

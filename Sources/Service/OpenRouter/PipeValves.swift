@@ -78,6 +78,7 @@ package struct PipeValves {
             switch spec.kind {
             case .bool: out[spec.name] = .bool(v == "true")
             case .integer: out[spec.name] = JSON(Int(v) ?? 0)
+            case .idList: out[spec.name] = ModelAccess.json(ConnectionRecord.decodeGroups(v))
             default: out[spec.name] = .string(v)
             }
         }
@@ -126,7 +127,17 @@ package struct PipeValves {
             }
             switch Valves.validate(spec, value) {
             case .success(let v):
-                if spec.name == "BASE_URL" && !c.config.allowedBaseURLs.contains(v) {
+                let missingGroups =
+                    spec.name == ModelAccess.pipeValve
+                    ? Set(ConnectionRecord.decodeGroups(v)).subtracting(
+                        try GroupRepository(c.db).existing(ConnectionRecord.decodeGroups(v)))
+                    : []
+                if !missingGroups.isEmpty {
+                    problems.append(
+                        Problem(
+                            path: "valves.\(name)", code: .invalidField,
+                            message: "No group has the id(s) \(missingGroups.sorted().map(String.init).joined(separator: ", "))."))
+                } else if spec.name == "BASE_URL" && !c.config.allowedBaseURLs.contains(v) {
                     problems.append(
                         Problem(
                             path: "valves.BASE_URL", code: .baseURLNotAllowed,

@@ -31,6 +31,9 @@ public enum Retention {
         let retention = valves.int("SESSION_LOG_RETENTION_DAYS")
         counts.sessionLogsRemoved = SessionLog.cleanup(dir: dir, days: retention)
         progress("session logs: removed \(counts.sessionLogsRemoved) archives older than \(retention) days under \(dir)")
+        // The quota ledger is needed for today only (and yesterday, for answers that crossed midnight).
+        let ledger = try QuotaRepository(db).prune(before: UTCDay.of(now - 2 * UTCDay.secondsPerDay), now: now)
+        progress("quota ledger: removed \(ledger) rows of past days (usage itself is kept)")
         // The pruning and its record land together: no events vanish without the event saying so.
         try db.transaction {
             if config.auditRetentionDays > 0 {
