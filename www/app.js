@@ -8,6 +8,7 @@ import { state } from "./state.js";
 import { initTheme } from "./theme.js";
 import { loadChatView, initChat } from "./chat.js";
 import { openTab, initAdmin } from "./admin.js";
+import { loadProviders, showLoginError } from "./signin.js";
 
 function show(view) {
   for (const name of ["login", "chat", "admin"]) $(`${name}-view`).hidden = name !== view;
@@ -88,6 +89,8 @@ async function resume() {
 initAlert();
 initTheme();
 initAuth();
+showLoginError();
+loadProviders();
 initChat();
 initAdmin();
 resume().catch((e) => report(e, { retry: resume }));

@@ -16,9 +16,9 @@ enum OIDCHandlers {
 
     static func providers(_ c: Context) throws -> Response {
         let oidc: JSON =
-            c.config.oidc == nil
-            ? ["enabled": false, "login_url": .null]
-            : ["enabled": true, "login_url": .string(Router.prefix + "/auth/oidc/login")]
+            c.config.oidc.map {
+                ["enabled": true, "login_url": .string(Router.prefix + "/auth/oidc/login"), "name": .string($0.displayName)]
+            } ?? ["enabled": false, "login_url": .null]
         return .json(["password": .bool(c.config.passwordLogin), "oidc": oidc])
     }
 

@@ -14,6 +14,8 @@ public struct OIDCSettings: Sendable {
     public let adminGroups: [String]
     public let allowedGroups: [String]
     public let allowInsecureHTTP: Bool
+    /// The login page's "Sign in with …".
+    public let displayName: String
 
     /// `{issuer}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0, section 4).
     public var discoveryURL: String {
@@ -22,7 +24,7 @@ public struct OIDCSettings: Sendable {
 
     static func load(
         issuer: String, clientID: String, clientSecret: Secret?, redirectURI: String, scopes: String, groupsClaim: String,
-        adminGroups: [String], allowedGroups: [String], allowInsecureHTTP: Bool
+        adminGroups: [String], allowedGroups: [String], allowInsecureHTTP: Bool, displayName: String
     ) throws(ConfigError) -> OIDCSettings? {
         guard !issuer.isEmpty else { return nil }
         if let why = Self.urlProblem(issuer, allowInsecureHTTP: allowInsecureHTTP) {
@@ -54,7 +56,8 @@ public struct OIDCSettings: Sendable {
         return OIDCSettings(
             issuer: issuer, clientID: clientID, clientSecret: clientSecret, redirectURI: redirectURI,
             scopes: scopeList.joined(separator: " "),
-            groupsClaim: groupsClaim, adminGroups: adminGroups, allowedGroups: allowedGroups, allowInsecureHTTP: allowInsecureHTTP)
+            groupsClaim: groupsClaim, adminGroups: adminGroups, allowedGroups: allowedGroups, allowInsecureHTTP: allowInsecureHTTP,
+            displayName: displayName)
     }
 
     /// Why an issuer or endpoint URL is not acceptable, or nil: `https://` with a host, no

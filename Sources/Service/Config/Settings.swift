@@ -166,6 +166,9 @@ public enum SettingsTable {
                 + "`{issuer}/.well-known/openid-configuration`). Unset: no sign-in with an identity provider. See docs/security.md."),
         SettingSpec(name: "OIDC_CLIENT_ID", defaultValue: "", kind: .text, doc: "The client id registered at the provider."),
         SettingSpec(
+            name: "OIDC_PROVIDER_NAME", defaultValue: "single sign-on", kind: .text,
+            doc: "What the login page's button says after \"Sign in with\" (`GET /auth/providers` `oidc.name`)."),
+        SettingSpec(
             name: "OIDC_CLIENT_SECRET", defaultValue: "", kind: .secret,
             doc: "The client secret (a confidential client): sent only to the provider's token endpoint, masked everywhere, "
                 + "never logged or exported."),
@@ -416,7 +419,7 @@ public struct Config: Sendable {
                 issuer: try text("OIDC_ISSUER"), clientID: try text("OIDC_CLIENT_ID"), clientSecret: try secret("OIDC_CLIENT_SECRET"),
                 redirectURI: try text("OIDC_REDIRECT_URI"), scopes: try text("OIDC_SCOPES"), groupsClaim: try text("OIDC_GROUPS_CLAIM"),
                 adminGroups: list("OIDC_ADMIN_GROUPS"), allowedGroups: list("OIDC_ALLOWED_GROUPS"),
-                allowInsecureHTTP: try bool("OIDC_ALLOW_INSECURE_HTTP_ISSUER")),
+                allowInsecureHTTP: try bool("OIDC_ALLOW_INSECURE_HTTP_ISSUER"), displayName: try text("OIDC_PROVIDER_NAME")),
             passwordLogin: try bool("ENABLE_PASSWORD_LOGIN")
         )
     }
