@@ -30,11 +30,15 @@ public struct OIDCSettings: Sendable {
         if let why = Self.urlProblem(issuer, allowInsecureHTTP: allowInsecureHTTP) {
             throw ConfigError(variable: "OIDC_ISSUER", reason: why)
         }
-        guard !clientID.isEmpty, clientID.utf8.count <= 200,
+        // A missing companion setting is the issuer's problem (it is what asks for it); a bad one is its own.
+        guard !clientID.isEmpty else { throw ConfigError(variable: "OIDC_ISSUER", reason: "needs OIDC_CLIENT_ID") }
+        guard clientID.utf8.count <= 200,
             !clientID.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F })
-        else { throw ConfigError(variable: "OIDC_CLIENT_ID", reason: "is required with OIDC_ISSUER (printable, no spaces)") }
-        guard let clientSecret else { throw ConfigError(variable: "OIDC_CLIENT_SECRET", reason: "is required with OIDC_ISSUER") }
-        guard !redirectURI.isEmpty else { throw ConfigError(variable: "OIDC_REDIRECT_URI", reason: "is required with OIDC_ISSUER") }
+        else { throw ConfigError(variable: "OIDC_CLIENT_ID", reason: "must be printable, without spaces, at most 200 bytes") }
+        guard let clientSecret else { throw ConfigError(variable: "OIDC_ISSUER", reason: "needs OIDC_CLIENT_SECRET") }
+        guard !redirectURI.isEmpty else {
+            throw ConfigError(variable: "OIDC_ISSUER", reason: "needs OIDC_REDIRECT_URI (https://HOST/api/v1/auth/oidc/callback)")
+        }
         if let why = Self.urlProblem(redirectURI, allowInsecureHTTP: allowInsecureHTTP, anyHTTPLoopback: true) {
             throw ConfigError(variable: "OIDC_REDIRECT_URI", reason: why)
         }
