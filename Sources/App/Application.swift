@@ -63,6 +63,7 @@ public final class Application: @unchecked Sendable {
         Route("GET", "/auth/providers", .anyone, OIDCHandlers.providers),
         Route("GET", "/auth/oidc/login", .anyone, OIDCHandlers.login),
         Route("GET", "/auth/oidc/callback", .anyone, OIDCHandlers.callback),
+        Route("GET", "/auth/oidc/logout", .anyone, OIDCHandlers.logout),
         Route("GET", "/tokens", .user, TokenHandlers.list),
         Route("POST", "/tokens", .user, audit: .tokenCreate, TokenHandlers.create),
         Route("DELETE", "/tokens/{id}", .user, audit: .tokenRevoke, TokenHandlers.delete),

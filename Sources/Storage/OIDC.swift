@@ -76,6 +76,11 @@ public struct IdentityRepository {
         )?.text("subject")
     }
 
+    /// Whether the user is linked to any provider account.
+    public func isLinked(userID: Int64) throws(StorageError) -> Bool {
+        try db.queryOne("SELECT id FROM user_identities WHERE user_id = ? LIMIT 1", [.integer(userID)]) != nil
+    }
+
     public func link(userID: Int64, issuer: String, subject: String) throws(StorageError) {
         let now = Clock.now()
         try db.run(

@@ -197,6 +197,13 @@ extension Browser.Answer {
         let me = try #require(try alice.me(stack))
         #expect(me["email"] == "alice@example.com" && me["role"] == "admin")
         #expect(try alice.go(stack.base + "/admin/status").status == 200)
+        #expect((try JSON.parse(try alice.go(stack.base + "/auth/me").body))["identity_provider"] == true)
+        // RP-initiated logout: on to the provider's end-session endpoint, back to this site's root.
+        let logout = try alice.go(stack.base + "/auth/oidc/logout")
+        #expect(logout.status == 302)
+        #expect(logout.location?.hasPrefix(provider.issuer + "/end-session?client_id=cryotensor&") == true)
+        #expect(logout.location?.hasSuffix("post_logout_redirect_uri=http%3A%2F%2F127.0.0.1%3A\(port)%2F") == true)
+        #expect(try alice.me(stack) != nil, "the logout redirect ends no session by itself")
 
         // bob: staff only, so a user; his email is stored in lower case.
         let bob = Browser()

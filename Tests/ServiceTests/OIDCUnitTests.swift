@@ -68,7 +68,8 @@ import Testing
         let settings = try Self.settings()
         var rng = SeededGenerator(state: 0xD15C)
         let values: [JSON] = [
-            .null, true, 0, -1, .number(1e300), "", "https://idp.example.com/realms/x", "http://idp.example.com/x", "https://evil.example/x",
+            .null, true, 0, -1, .number(1e300), "", "https://idp.example.com/realms/x", "http://idp.example.com/x",
+            "https://evil.example/x",
             "https://idp.example.com/realms/x/", "\u{0}", "https://a/\u{7F}", [], ["S256"], [:], .string(String(repeating: "h", count: 300))
         ]
         let keys = Array(Self.document.keys) + ["extra", "userinfo_endpoint"]
@@ -84,7 +85,8 @@ import Testing
             accepted += 1
             // The configured issuer, give or take one trailing slash.
             #expect([settings.issuer, settings.issuer + "/"].contains(metadata.issuer) || metadata.issuer + "/" == settings.issuer)
-            for url in [metadata.authorizationEndpoint, metadata.tokenEndpoint, metadata.jwksURI] + [metadata.endSessionEndpoint].compactMap({ $0 }) {
+            let urls = [metadata.authorizationEndpoint, metadata.tokenEndpoint, metadata.jwksURI, metadata.endSessionEndpoint]
+            for url in urls.compactMap({ $0 }) {
                 #expect(url.hasPrefix("https://"), "\(url)")
             }
         }

@@ -86,6 +86,12 @@ def test_sign_in_with_the_identity_provider(browser, sso):
     assert browser.current_url == stack.url
     browser.save_screenshot(os.path.join(os.environ.get("CRYOTENSOR_TEST_OUTPUT", os.path.join(ROOT, "var", "test-output", "screenshots")),
                                          "test_sign_in_with_the_identity_provider_done.png"))
+    # Signing out ends the provider's session too (RP-initiated logout): its end-session page.
+    browser.find_element(By.ID, "logout").click()
+    wait_for(lambda: "/openid/end-session" in browser.current_url, what="the provider's end-session page")
+    assert browser.current_url.startswith("http://127.0.0.1:%d/" % provider.port)
+    browser.get(stack.url)
+    wait_for(lambda: browser.find_element(By.ID, "login-view").is_displayed(), what="signed out here too")
 
 
 def test_a_refused_sign_in_says_why(browser, sso):

@@ -42,6 +42,12 @@ enum OIDCHandlers {
         }
     }
 
+    /// RP-initiated logout: the browser comes here after `POST /auth/logout` and goes on to the
+    /// provider's end-session endpoint (or to `/` when there is none). It ends no session itself.
+    static func logout(_ c: Context) throws -> Response {
+        redirect(OIDCSignIn.logoutLocation(c) ?? "/", cookies: [])
+    }
+
     /// The callback's query: `code`, `state`, `iss`, or `error` (with `error_description` and
     /// `error_uri`, which are never read); `session_state` (Keycloak) is ignored. A repeated name
     /// is refused: a second `state=` must not choose which one counts.

@@ -129,6 +129,24 @@ package enum OIDCSignIn {
         return try OIDCAccounts.signIn(s, claims: claims, issuer: metadata.issuer, settings: settings)
     }
 
+    /// `GET /auth/oidc/logout`: where to send the browser after its CryoTensor session ended, to end
+    /// the provider's session too (RP-initiated logout 1.0): the discovery document's
+    /// `end_session_endpoint` with our client id and, as the way back, the site's root (the origin
+    /// of `OIDC_REDIRECT_URI` plus `/`, which must be registered at the provider). Nil when the
+    /// provider has no such endpoint or cannot be reached: then the browser just goes to `/`.
+    package static func logoutLocation(_ s: Scope) -> String? {
+        guard let settings = s.config.oidc else { return nil }
+        let directory = s.services.shared.oidc
+        s.releaseServices()
+        guard let metadata = try? directory.metadata(settings), let endpoint = metadata.endSessionEndpoint,
+            let callback = URLComponents(string: settings.redirectURI), let scheme = callback.scheme, let host = callback.host
+        else { return nil }
+        let port = callback.port.map { ":\($0)" } ?? ""
+        let back = "\(scheme)://\(host.contains(":") ? "[\(host)]" : host)\(port)/"
+        let query = FormEncoding.encode([("client_id", settings.clientID), ("post_logout_redirect_uri", back)])
+        return endpoint + (endpoint.contains("?") ? "&" : "?") + query
+    }
+
     /// The code for tokens at the token endpoint (client_secret_basic, the verifier in the body).
     /// Only the ID token is kept; the provider's error text goes to the log in a short form only.
     static func exchange(code: String, verifier: String, settings: OIDCSettings, metadata: OIDCMetadata) throws(ServiceError) -> String {
