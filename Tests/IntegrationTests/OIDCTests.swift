@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import TestSupport
 import Testing
 
 /// A real OpenID provider (django-oidc-provider, scripts/oidc-provider) or the tests' own forger
@@ -348,6 +349,47 @@ extension Browser.Answer {
             #expect(failures.contains(reason), "\(reason)")
         }
         #expect(!failures.contains("eyJ"))
+    }
+
+    /// Seeded fuzz of the callback's query through nginx, with and without a binding cookie and a
+    /// real pending state: every answer is a redirect to `/?login_error=` with a known code, no
+    /// session is ever made, and the service lives.
+    @Test func fuzzedCallbacksOnlyEverRedirectWithAKnownCode() throws {
+        let forger = try IdentityProvider(forger: ())
+        let port = freePort()
+        let stack = try Stack(env: forger.settings(port), port: port)
+        let pid = try #require(stack.pid("cryotensor"))
+        var rng = SeededGenerator(state: 0xCA11_BAC4)
+        let names = ["code", "state", "iss", "error", "error_description", "session_state", "login_error", "redirect", "", "state[]", "%00"]
+        let values = [
+            "", "x", "%0d%0aLocation:%20https://evil.example", "https://evil.example/", "%00", "%", "%zz", "%C3%28", "..%2f..%2f",
+            String(repeating: "A", count: 5000), "access_denied", "http://127.0.0.1:\(forger.port)", "%2F%2Fevil.example", "%E2%80%AE"
+        ]
+        let known: Set<String> = [
+            "state_invalid", "token_invalid", "provider_denied", "provider_unavailable", "rate_limited", "internal_error"
+        ]
+        let browser = Browser()
+        for round in 0..<150 {
+            var pairs: [String] = []
+            if round % 3 == 0 {
+                // A real pending state of this browser, so the later checks are reached too.
+                let start = try browser.go(stack.base + "/auth/oidc/login")
+                if let state = URLComponents(string: start.location ?? "")?.queryItems?.first(where: { $0.name == "state" })?.value {
+                    pairs.append("state=" + state)
+                }
+            }
+            for _ in 0..<rng.int(0...4) { pairs.append(rng.pick(names) + (rng.chance(4) ? "" : "=" + rng.pick(values))) }
+            pairs.shuffle(using: &rng)
+            let answer = try browser.go(stack.base + "/auth/oidc/callback?" + pairs.joined(separator: rng.chance(5) ? "&&" : "&"))
+            if answer.status == 414 { continue }  // nginx refuses a request line over its buffers before we see it
+            #expect(answer.status == 302, "\(pairs)")
+            let code = answer.loginError ?? "(none)"
+            #expect(known.contains(code), "\(pairs) -> \(answer.location ?? "")")
+            #expect(!answer.signedIn)
+        }
+        #expect(kill(pid, 0) == 0 && stack.pid("cryotensor") == pid, "the responder restarted or died")
+        let sessions = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM sessions"]).stdout
+        #expect(sessions.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
     }
 
     @Test func anExistingAccountIsLinkedOnlyOnAVerifiedEmail() throws {
