@@ -64,13 +64,24 @@ package final class OIDCDirectory: Sendable {
         var lastMetadataFailure: Double = -Double.infinity
     }
     let state = Mutex(Cached())
+    /// Seconds on a monotonic clock, and one GET (url, byte cap, what for the log): the network and
+    /// the clock, replaceable in tests.
+    package typealias Fetch = @Sendable (String, Int, String) throws(ServiceError) -> [UInt8]
+    let now: @Sendable () -> Double
+    let fetch: Fetch
 
-    package init() {}
+    package init(
+        now: @escaping @Sendable () -> Double = { Clock.monotonicMillis() / 1000 },
+        fetch: @escaping Fetch = { url, maxBytes, what throws(ServiceError) in try OIDCDirectory.get(url, maxBytes: maxBytes, what: what) }
+    ) {
+        self.now = now
+        self.fetch = fetch
+    }
 
     /// The discovery document, from the cache while fresh. A failed fetch is not retried for five
     /// seconds (each login would otherwise wait on a dead provider's timeout).
     package func metadata(_ settings: OIDCSettings) throws(ServiceError) -> OIDCMetadata {
-        let now = Clock.monotonicMillis() / 1000
+        let now = self.now()
         let cached = state.withLock { $0 }
         if let m = cached.metadata, now - cached.metadataAt < Self.metadataTTL { return m }
         if now - cached.lastMetadataFailure < 5, let m = cached.metadata { return m }
@@ -78,7 +89,7 @@ package final class OIDCDirectory: Sendable {
             throw ServiceError(.providerUnavailable, "The identity provider cannot be reached.")
         }
         do throws(ServiceError) {
-            let body = try Self.get(settings.discoveryURL, maxBytes: OIDCMetadata.maxBytes, what: "discovery")
+            let body = try fetch(settings.discoveryURL, OIDCMetadata.maxBytes, "discovery")
             let metadata = try OIDCMetadata.parse(body, settings: settings)
             state.withLock {
                 $0.metadata = metadata
@@ -95,7 +106,7 @@ package final class OIDCDirectory: Sendable {
     /// The key set, from the cache while fresh; fetched again when `kid` is not in it and the last
     /// fetch is older than `refreshInterval`.
     package func keys(_ settings: OIDCSettings, metadata: OIDCMetadata, needing kid: String?) throws(ServiceError) -> JWKSet {
-        let now = Clock.monotonicMillis() / 1000
+        let now = self.now()
         let decision: (JWKSet?, Bool) = state.withLock { s in
             let fresh = s.keys != nil && now - s.keysAt < Self.keysTTL
             let known = kid.map { s.keys?.hasKey($0) ?? false } ?? true
@@ -110,7 +121,7 @@ package final class OIDCDirectory: Sendable {
             return keys
         }
         do throws(ServiceError) {
-            let body = try Self.get(metadata.jwksURI, maxBytes: JWKSet.maxBytes, what: "jwks")
+            let body = try fetch(metadata.jwksURI, JWKSet.maxBytes, "jwks")
             let keys: JWKSet
             do throws(JWSError) { keys = try JWKSet.parse(body) } catch {
                 Log.event(.warn, "oidc_jwks_invalid", ["reason": .string(error.reason)])
