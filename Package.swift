@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Crypto", "Support"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "Storage"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),
         .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "TestSupport"]),
