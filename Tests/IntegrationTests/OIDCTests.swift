@@ -390,6 +390,11 @@ extension Browser.Answer {
         #expect(kill(pid, 0) == 0 && stack.pid("cryotensor") == pid, "the responder restarted or died")
         let sessions = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM sessions"]).stdout
         #expect(sessions.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        // The flood of failures did not fill the trail: the first 20 of the window are recorded.
+        let recorded = try runCommand(
+            "/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM audit_events WHERE action = 'auth.login_failed'"]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(recorded == "20", "\(recorded)")
     }
 
     @Test func anExistingAccountIsLinkedOnlyOnAVerifiedEmail() throws {
@@ -492,6 +497,13 @@ extension Browser.Answer {
             if !ok { #expect((r.stdout + r.stderr).contains("OIDC_ISSUER")) }
             #expect(!(r.stdout + r.stderr).contains("s3cret-value"))
         }
+        // A secret with a line break would add a header of its own to the token request: refused, and not echoed.
+        var injected: [String: String?] = base.mapValues { $0 }
+        injected["OIDC_ISSUER"] = "https://idp.example.com"
+        injected["OIDC_CLIENT_SECRET"] = "s3cret-value\r\nX-Injected: 1"
+        let refused = try stack.cli(["check-config"], env: injected)
+        #expect(refused.status != 0 && (refused.stdout + refused.stderr).contains("OIDC_CLIENT_SECRET"))
+        #expect(!(refused.stdout + refused.stderr).contains("X-Injected"))
         var missing: [String: String?] = base.mapValues { $0 }
         missing["OIDC_ISSUER"] = "https://idp.example.com"
         missing["OIDC_REDIRECT_URI"] = nil

@@ -74,8 +74,20 @@ package enum OIDCSignIn {
     ) -> ServiceError {
         Log.event(
             .info, "oidc_login_failed", ["request_id": .string(s.requestID), "code": .string(code.rawValue), "reason": .string(reason)])
-        s.auditFailure(.loginFailed, target: target, outcome: outcome, details: ["method": "oidc", "reason": .string(reason)])
+        if auditable(s) {
+            s.auditFailure(.loginFailed, target: target, outcome: outcome, details: ["method": "oidc", "reason": .string(reason)])
+        }
         return ServiceError(code, "Sign-in with the identity provider failed.")
+    }
+
+    /// Failed callbacks recorded per client per 15 minutes: anyone can send callbacks, and a
+    /// flood of them must not fill the trail (the rest are counted in the log's request lines).
+    package static let auditedFailuresPerClient = 20
+
+    static func auditable(_ s: Scope) -> Bool {
+        let key = "ct:rl:oidc:failed:" + Encoding.hex(Array(Digest.sha256("client:" + LoginLimiter.clientKey(s.clientAddress)).prefix(12)))
+        let count = (try? RateLimitRepository(s.db).increment(key: key, windowSeconds: LoginLimiter.windowSeconds)) ?? 0
+        return count <= auditedFailuresPerClient
     }
 
     /// `GET /auth/oidc/callback`: the state taken (once) and checked against the browser's
