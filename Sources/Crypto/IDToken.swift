@@ -11,7 +11,7 @@ public enum JWSVerifier {
 
     public static func verify(_ jws: CompactJWS, key: JWK) throws(JWSError) {
         let alg = jws.algorithm
-        guard algorithms.contains(alg) else { throw JWSError("algorithm \(alg.prefix(16)) is not accepted") }
+        guard algorithms.contains(alg) else { throw JWSError("algorithm \(JWSError.shown(alg)) is not accepted") }
         guard key.serves == alg, key.algorithm == nil || key.algorithm == alg else { throw JWSError("key does not serve \(alg)") }
         let signature: [UInt8]
         switch key.kind {
@@ -89,7 +89,7 @@ public struct IDTokenClaims: Sendable {
     public static func verify(_ token: String, keys: JWKSet, expect: Expectation) throws(JWSError) -> IDTokenClaims {
         let jws = try CompactJWS.parse(token)
         guard JWSVerifier.algorithms.contains(jws.algorithm) else {
-            throw JWSError("algorithm \(jws.algorithm.prefix(16)) is not accepted")
+            throw JWSError("algorithm \(JWSError.shown(jws.algorithm)) is not accepted")
         }
         guard let key = keys.key(for: jws.keyID, algorithm: jws.algorithm) else { throw JWSError("no key for this kid") }
         try JWSVerifier.verify(jws, key: key)

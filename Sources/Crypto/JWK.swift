@@ -40,7 +40,7 @@ public final class JWK: @unchecked Sendable {
         }
         switch object["kty"]?.stringValue {
         case "RSA":
-            if let alg, alg != "RS256" { throw JWSError("RSA key for \(alg.prefix(16))") }
+            if let alg, alg != "RS256" { throw JWSError("RSA key for \(JWSError.shown(alg))") }
             var n = try bytes("n", max: 2048)
             let e = try bytes("e", max: 16)
             while n.first == 0 { n.removeFirst() }
@@ -56,7 +56,7 @@ public final class JWK: @unchecked Sendable {
             else { throw JWSError("RSA key rejected by OpenSSL") }
             return JWK(kind: .rsa, keyID: kid, algorithm: alg, key: key)
         case "EC":
-            if let alg, alg != "ES256" { throw JWSError("EC key for \(alg.prefix(16))") }
+            if let alg, alg != "ES256" { throw JWSError("EC key for \(JWSError.shown(alg))") }
             guard object["crv"]?.stringValue == "P-256" else { throw JWSError("EC key on a curve other than P-256") }
             let x = try bytes("x", max: 64)
             let y = try bytes("y", max: 64)

@@ -5,6 +5,9 @@ public struct JWSError: Error, Sendable, Equatable, CustomStringConvertible {
     public let reason: String
     public init(_ reason: String) { self.reason = reason }
     public var description: String { "jws: \(reason)" }
+
+    /// An algorithm name from a token or key as a reason may show it: letters and digits, at most 16.
+    static func shown(_ alg: String) -> String { String(alg.filter { $0.isASCII && ($0.isLetter || $0.isNumber) }.prefix(16)) }
 }
 
 /// A JWS in compact serialization (RFC 7515 section 7.1), parsed strictly and nothing more: the
