@@ -9,6 +9,7 @@ import { initTheme } from "./theme.js";
 import { loadChatView, initChat } from "./chat.js";
 import { openTab, initAdmin } from "./admin.js";
 import { loadUsage, initUsage } from "./usage.js";
+import { loadProviders, showLoginError } from "./signin.js";
 
 function show(view) {
   for (const name of ["login", "chat", "usage", "admin"]) $(`${name}-view`).hidden = name !== view;
@@ -35,6 +36,7 @@ async function signedIn(user) {
 function signedOut() {
   setCsrf("");
   state.user = null;
+  state.identityProvider = false;
   state.current = null;
   state.chats = [];
   $("messages").replaceChildren();
@@ -66,6 +68,9 @@ function initAuth() {
       // A session that already ended is signed out all the same; anything else is shown.
       if (!(e instanceof ApiError && e.status === 401)) report(e);
     }
+    // An account of the identity provider also ends the provider's session (RP-initiated logout):
+    // the server sends the browser on to the provider's end-session page, or back to /.
+    if (state.identityProvider) { location.assign("/api/v1/auth/oidc/logout"); return; }
     signedOut();
   });
   on(window, "hashchange", route);
@@ -83,12 +88,15 @@ async function resume() {
     return;
   }
   setCsrf(me.csrf_token);
+  state.identityProvider = me.identity_provider === true;
   await signedIn(me.user);
 }
 
 initAlert();
 initTheme();
 initAuth();
+showLoginError();
+loadProviders();
 initChat();
 initAdmin();
 initUsage();

@@ -2,6 +2,7 @@
 // from the API after every reload.
 export const state = {
   user: null,
+  identityProvider: false,  // the account is linked to the identity provider (GET /auth/me)
   chats: [],          // GET /chats, newest first
   current: null,      // the open chat's id, or null for a chat not yet created
   models: [],         // model ids from GET /models

@@ -39,6 +39,8 @@ public final class Application: @unchecked Sendable {
         case ("POST", 3): return parts[0] == "chats" && parts[2] == "messages"
         case ("POST", 2): return (parts[0] == "chat" && parts[1] == "completions") || (parts[0] == "files" && parts[1] == "fetch")
         case ("GET", 1), ("HEAD", 1): return parts[0] == "models"
+        // Sign-in with the identity provider waits on its discovery, token and key endpoints.
+        case ("GET", 3): return parts[0] == "auth" && parts[1] == "oidc"
         default: return false
         }
     }
@@ -58,6 +60,10 @@ public final class Application: @unchecked Sendable {
         Route("POST", "/auth/login", .anyone, AuthHandlers.login),
         Route("POST", "/auth/logout", .anyone, AuthHandlers.logout),
         Route("GET", "/auth/me", .user, AuthHandlers.me),
+        Route("GET", "/auth/providers", .anyone, OIDCHandlers.providers),
+        Route("GET", "/auth/oidc/login", .anyone, OIDCHandlers.login),
+        Route("GET", "/auth/oidc/callback", .anyone, OIDCHandlers.callback),
+        Route("GET", "/auth/oidc/logout", .anyone, OIDCHandlers.logout),
         Route("GET", "/tokens", .user, TokenHandlers.list),
         Route("POST", "/tokens", .user, audit: .tokenCreate, TokenHandlers.create),
         Route("DELETE", "/tokens/{id}", .user, audit: .tokenRevoke, TokenHandlers.delete),

@@ -59,4 +59,15 @@ extension Context {
         if cookieIsSecure { cookie += "; Secure" }
         return ("Set-Cookie", cookie)
     }
+
+    /// The cookie that binds a sign-in with the identity provider to this browser: HttpOnly,
+    /// ten minutes, `SameSite=Lax` (the provider's redirect back is a cross-site navigation, which
+    /// a Strict cookie would not ride along), `__Host-` whenever Secure.
+    var bindingCookieName: String { cookieIsSecure ? OIDCSignIn.secureBindingCookie : OIDCSignIn.bindingCookie }
+
+    func bindingCookie(_ value: String, maxAge: Int) -> (String, String) {
+        var cookie = "\(bindingCookieName)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax"
+        if cookieIsSecure { cookie += "; Secure" }
+        return ("Set-Cookie", cookie)
+    }
 }

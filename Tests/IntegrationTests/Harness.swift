@@ -50,10 +50,11 @@ final class Stack: @unchecked Sendable {
     var dbPath: String { dir.appendingPathComponent("cryotensor.db").path }
     var redisSocket: String { dir.appendingPathComponent("run/redis.sock").path }
 
-    init(env: [String: String] = [:], redis: Bool = true, spawnFCGI: Bool = false, threads: Int = 4) throws {
+    /// `port`: nginx's port when a test must know it before the start (a provider's redirect URI).
+    init(env: [String: String] = [:], redis: Bool = true, spawnFCGI: Bool = false, threads: Int = 4, port: Int? = nil) throws {
         dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("ct-it-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        port = freePort()
+        self.port = port ?? freePort()
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where key.hasPrefix("CRYOTENSOR_") || key == "REDIS_URL" || key.contains("ENCRYPTION") {
             environment[key] = nil
@@ -62,7 +63,7 @@ final class Stack: @unchecked Sendable {
         if redis { environment["REDIS_URL"] = "unix://" + dir.appendingPathComponent("run/redis.sock").path }
         for (k, v) in env { environment[k] = v }
         self.environment = environment
-        var args = ["start", "--var", dir.path, "--port", String(port), "--bin", responderBinary, "--threads", String(threads)]
+        var args = ["start", "--var", dir.path, "--port", String(self.port), "--bin", responderBinary, "--threads", String(threads)]
         if !redis { args.append("--no-redis") }
         if spawnFCGI { args.append("--spawn-fcgi") }
         let result = try runCommand(projectRoot.appendingPathComponent("scripts/stack").path, args, environment: environment)

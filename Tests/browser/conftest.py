@@ -40,9 +40,9 @@ class Mock:
 
 
 class Stack:
-    def __init__(self, mock, **env):
+    def __init__(self, mock, port=None, **env):
         self.dir = tempfile.mkdtemp(prefix="ct-browser-")
-        self.port = free_port()
+        self.port = port or free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CRYOTENSOR_") and k != "REDIS_URL"}
         self.env.update({"CRYOTENSOR_DB": os.path.join(self.dir, "cryotensor.db"),
                          "REDIS_URL": "unix://" + os.path.join(self.dir, "run", "redis.sock"),

@@ -33,6 +33,13 @@ enum AdminHandlers {
                 "transcripts": .string(config.localEncryption ? "encrypted" : "plaintext")
             ],
             "secrets_storage": .string(c.services.shared.vault.storage),
+            // The client secret only as set or not: it lives in the environment, never in a response.
+            "oidc": config.oidc.map { oidc in
+                [
+                    "enabled": true, "issuer": .string(oidc.issuer), "client_id": .string(oidc.clientID),
+                    "client_secret": ["set": true, "storage": "environment"], "password_login": .bool(config.passwordLogin)
+                ]
+            } ?? ["enabled": false, "password_login": .bool(config.passwordLogin)],
             "redis": redis,
             "database": [
                 "engine": .string(c.db.engine.rawValue), "status": .string(healthy ? "ok" : "error"),

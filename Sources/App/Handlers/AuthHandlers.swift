@@ -32,6 +32,9 @@ enum AuthHandlers {
     static func me(_ c: Context) throws -> Response {
         guard let auth = c.auth else { throw ServiceError.unauthorized }
         var body: [String: JSON] = ["user": UserJSON.of(auth.user), "auth": .string(auth.method.rawValue)]
+        // Whether signing out should also end the identity provider's session (the page then
+        // visits /auth/oidc/logout): the account is linked to the configured provider.
+        if c.config.oidc != nil { body["identity_provider"] = .bool(try IdentityRepository(c.db).isLinked(userID: auth.user.id)) }
         if let token = auth.sessionToken { body["csrf_token"] = .string(Credentials.csrfToken(forSession: token)) }
         return .json(.object(body))
     }

@@ -96,6 +96,10 @@ public enum Accounts {
     }
 
     package static func signIn(_ s: Scope, email: String, password: String) throws -> SignIn {
+        // People sign in through the identity provider only; operator commands never come here.
+        guard s.config.passwordLogin else {
+            throw ServiceError(.passwordLoginDisabled, "Password sign-in is turned off; sign in with the identity provider.")
+        }
         let limiter = LoginLimiter(context: s)
         let users = UserRepository(s.db)
         if let refusal = try limiter.admit(email: email) {
@@ -110,8 +114,11 @@ public enum Accounts {
         }
         let user = try users.find(email: email)
         // Verify against a decoy when the account is missing, so timing does not tell.
-        let stored = try user.flatMap { try users.passwordHash(userID: $0.id) } ?? PasswordHasher.decoy
-        let valid = PasswordHasher.verify(password, against: stored)
+        // An account made by the identity provider has no password: it is checked against the
+        // decoy too, so timing does not tell such accounts apart, and it never verifies.
+        let hash = try user.flatMap { try users.passwordHash(userID: $0.id) }
+        let stored = hash.flatMap { $0.hasPrefix("scrypt$") ? $0 : nil } ?? PasswordHasher.decoy
+        let valid = PasswordHasher.verify(password, against: stored) && stored != PasswordHasher.decoy
         guard let user, valid, !user.disabled else {
             Log.event(.info, "login_failed", ["request_id": .string(s.requestID), "remote_addr": .string(s.clientAddress)])
             let reason = user == nil ? "unknown_account" : (valid ? "disabled" : "wrong_password")

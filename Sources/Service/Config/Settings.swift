@@ -8,7 +8,7 @@ import Support
 /// and doc line. `check-config`, docs/configuration.md and the admin API all come from here.
 public struct SettingSpec: Sendable {
     public enum Kind: Sendable {
-        case path, redisURL, databaseURL, secret, secretList, bool, urlList, hostList, cidrList, text
+        case path, redisURL, databaseURL, secret, secretList, bool, urlList, hostList, cidrList, text, list
         case positiveNumber(max: Double)
         case integer(ClosedRange<Int>)
     }
@@ -30,7 +30,7 @@ public struct SettingSpec: Sendable {
         case .bool: .bool
         case .positiveNumber(let max): .number(Self.smallestNumber...max)
         case .integer(let range): .integer(range)
-        case .hostList, .cidrList, .urlList: .stringList(max: 1000)
+        case .hostList, .cidrList, .urlList, .list: .stringList(max: 1000)
         case .text, .path: .line(max: 200)
         case .secret, .secretList, .redisURL, .databaseURL: .custom { _ in "is not a runtime setting" }
         }
@@ -176,6 +176,43 @@ public enum SettingsTable {
             name: "CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT", defaultValue: "20", kind: .integer(1...10000),
             doc: "Failed logins per client address in 15 minutes before further attempts get 429."),
         SettingSpec(
+            name: "OIDC_ISSUER", defaultValue: "", kind: .text,
+            doc: "OpenID Connect issuer URL (`https://`; the discovery document is read from "
+                + "`{issuer}/.well-known/openid-configuration`). Unset: no sign-in with an identity provider. See docs/security.md."),
+        SettingSpec(name: "OIDC_CLIENT_ID", defaultValue: "", kind: .text, doc: "The client id registered at the provider."),
+        SettingSpec(
+            name: "OIDC_PROVIDER_NAME", defaultValue: "single sign-on", kind: .text,
+            doc: "What the login page's button says after \"Sign in with\" (`GET /auth/providers` `oidc.name`)."),
+        SettingSpec(
+            name: "OIDC_CLIENT_SECRET", defaultValue: "", kind: .secret,
+            doc: "The client secret (a confidential client): sent only to the provider's token endpoint, masked everywhere, "
+                + "never logged or exported."),
+        SettingSpec(
+            name: "OIDC_REDIRECT_URI", defaultValue: "", kind: .text,
+            doc: "The callback URL registered at the provider, `https://HOST/api/v1/auth/oidc/callback` (required with "
+                + "`OIDC_ISSUER`; never derived from the request's Host header)."),
+        SettingSpec(
+            name: "OIDC_SCOPES", defaultValue: "openid email profile", kind: .text,
+            doc: "Scopes asked for, space separated; must include `openid`."),
+        SettingSpec(
+            name: "OIDC_GROUPS_CLAIM", defaultValue: "groups", kind: .text,
+            doc: "The ID token claim that lists the user's groups (a list of strings)."),
+        SettingSpec(
+            name: "OIDC_ADMIN_GROUPS", defaultValue: "", kind: .list,
+            doc: "Comma separated groups whose members are admins; the role is set at every sign-in (empty: nobody is admin "
+                + "through the provider)."),
+        SettingSpec(
+            name: "OIDC_ALLOWED_GROUPS", defaultValue: "", kind: .list,
+            doc: "Comma separated groups allowed to sign in through the provider (empty: anyone the provider signs in); "
+                + "others get `login_error=not_allowed`."),
+        SettingSpec(
+            name: "OIDC_ALLOW_INSECURE_HTTP_ISSUER", defaultValue: "false", kind: .bool,
+            doc: "Allow an `http://` issuer and endpoints, on a loopback host only (a test provider). Never in production."),
+        SettingSpec(
+            name: "ENABLE_PASSWORD_LOGIN", defaultValue: "true", kind: .bool,
+            doc: "`false` turns `POST /auth/login` off for everyone (operator commands still work); sign-in is then through "
+                + "the identity provider only."),
+        SettingSpec(
             name: "AUDIT_RETENTION_DAYS", defaultValue: "0", kind: .integer(0...36_500),
             doc: "`cryotensor cleanup` drops audit events older than this many days and keeps the chain verifiable from the "
                 + "oldest kept event (a checkpoint); 0 keeps every event."),
@@ -231,6 +268,9 @@ public struct Config: Sendable {
     public var loginMaxFailuresPerClient: Int
     public var auditRetentionDays: Int
     public var chatRetentionDays: Int
+    /// Sign-in with an OpenID Connect provider; nil when `OIDC_ISSUER` is unset.
+    public var oidc: OIDCSettings?
+    public var passwordLogin: Bool
 
     /// Parses every variable of the table; the first bad one is reported by name.
     public static func load(environment: [String: String]) throws(ConfigError) -> Config {
@@ -402,7 +442,13 @@ public struct Config: Sendable {
             loginMaxFailures: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES"),
             loginMaxFailuresPerClient: try integer("CRYOTENSOR_LOGIN_MAX_FAILURES_PER_CLIENT"),
             auditRetentionDays: try integer("AUDIT_RETENTION_DAYS"),
-            chatRetentionDays: try integer("CHAT_RETENTION_DAYS")
+            chatRetentionDays: try integer("CHAT_RETENTION_DAYS"),
+            oidc: try OIDCSettings.load(
+                issuer: try text("OIDC_ISSUER"), clientID: try text("OIDC_CLIENT_ID"), clientSecret: try secret("OIDC_CLIENT_SECRET"),
+                redirectURI: try text("OIDC_REDIRECT_URI"), scopes: try text("OIDC_SCOPES"), groupsClaim: try text("OIDC_GROUPS_CLAIM"),
+                adminGroups: list("OIDC_ADMIN_GROUPS"), allowedGroups: list("OIDC_ALLOWED_GROUPS"),
+                allowInsecureHTTP: try bool("OIDC_ALLOW_INSECURE_HTTP_ISSUER"), displayName: try text("OIDC_PROVIDER_NAME")),
+            passwordLogin: try bool("ENABLE_PASSWORD_LOGIN")
         )
     }
 

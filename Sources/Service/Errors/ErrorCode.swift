@@ -18,6 +18,18 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case rateLimited = "rate_limited"
     case modelNotAllowed = "model_not_allowed"
     case quotaExceeded = "quota_exceeded"
+    case passwordLoginDisabled = "password_login_disabled"
+    // Sign-in with the identity provider: the `login_error` of `/auth/oidc/callback`'s redirect
+    case oidcNotConfigured = "oidc_not_configured"
+    case providerUnavailable = "provider_unavailable"
+    case providerDenied = "provider_denied"
+    case stateInvalid = "state_invalid"
+    case tokenInvalid = "token_invalid"
+    case emailMissing = "email_missing"
+    case emailNotVerified = "email_not_verified"
+    case notAllowed = "not_allowed"
+    case accountDisabled = "account_disabled"
+    case accountConflict = "account_conflict"
     // Conflicts with stored data
     case emailTaken = "email_taken"
     case nameTaken = "name_taken"
@@ -67,13 +79,17 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     public var status: Int {
         switch self {
         case .invalidJSON, .invalidField, .unknownModel, .secretRequired, .maskedValueRejected, .baseURLNotAllowed, .duplicateName,
-            .tooMany, .undecryptableSecret, .invalidURL, .schemeNotAllowed, .insecureHTTPNotAllowed:
+            .tooMany, .undecryptableSecret, .invalidURL, .schemeNotAllowed, .insecureHTTPNotAllowed, .emailMissing:
             400
-        case .unauthorized, .invalidToken, .invalidCredentials: 401
-        case .forbidden, .csrfFailed, .blockedAddress, .modelNotAllowed: 403
-        case .notFound: 404
+        case .unauthorized, .invalidToken, .invalidCredentials, .providerDenied, .stateInvalid, .tokenInvalid: 401
+        case .forbidden, .csrfFailed, .blockedAddress, .modelNotAllowed, .passwordLoginDisabled, .emailNotVerified, .notAllowed,
+            .accountDisabled:
+            403
+        case .notFound, .oidcNotConfigured: 404
         case .methodNotAllowed: 405
-        case .emailTaken, .nameTaken, .lastAdmin, .conflict, .chatBusy, .searchUnavailableEncrypted, .encryptionKeyRequired: 409
+        case .emailTaken, .nameTaken, .lastAdmin, .conflict, .accountConflict, .chatBusy, .searchUnavailableEncrypted,
+            .encryptionKeyRequired:
+            409
         case .payloadTooLarge, .tooLarge: 413
         case .unsupportedMediaType: 415
         case .importInvalid: 422
@@ -81,7 +97,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .internalError: 500
         case .upstreamStatus, .upstreamFailed, .upstreamUnreachable, .upstreamIncomplete, .upstreamInvalid, .answerTooLarge, .stopped,
             .modelsUnavailable,
-            .apiKeyMissing, .dnsFailure, .tooManyRedirects, .networkError:
+            .apiKeyMissing, .dnsFailure, .tooManyRedirects, .networkError, .providerUnavailable:
             502
         case .busy, .databaseBusy, .unavailable, .pipeNotConfigured, .pipeKeyUndecryptable, .artifactKeyUndecryptable: 503
         case .timeout: 504
@@ -106,6 +122,17 @@ public enum ErrorCode: String, Sendable, CaseIterable {
         case .rateLimited: "too many login attempts; `Retry-After` gives the seconds to wait"
         case .modelNotAllowed: "the model is served only to groups the caller is not in (`allowed_groups`; admins too)"
         case .quotaExceeded: "the caller's daily token quota is used up; `Retry-After` gives the seconds to the next UTC midnight"
+        case .passwordLoginDisabled: "`POST /auth/login` while `ENABLE_PASSWORD_LOGIN=false`"
+        case .oidcNotConfigured: "sign-in with an identity provider asked for, but `OIDC_ISSUER` is unset"
+        case .providerUnavailable: "the identity provider's discovery document, keys or token endpoint failed or answered badly"
+        case .providerDenied: "the identity provider answered the sign-in with an error (the person cancelled, or was refused)"
+        case .stateInvalid: "a sign-in callback whose `state` is unknown, used, expired or bound to another browser"
+        case .tokenInvalid: "the ID token failed a check (signature, algorithm, `iss`, `aud`, `exp`, `iat`, `nonce`)"
+        case .emailMissing: "the ID token of a new account has no valid `email` claim"
+        case .emailNotVerified: "an account with this email exists and the provider did not say `email_verified: true`"
+        case .notAllowed: "the person is in none of `OIDC_ALLOWED_GROUPS`"
+        case .accountDisabled: "the account signing in with the identity provider is disabled"
+        case .accountConflict: "the account with this email is already linked to another subject of the provider"
         case .emailTaken: "a user with this email exists"
         case .nameTaken: "a connection or group with this name exists"
         case .lastAdmin: "the change would leave no active admin"

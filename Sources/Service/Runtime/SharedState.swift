@@ -24,6 +24,8 @@ public final class SharedState: Sendable {
     /// Connections whose model list failed lately, so a dead provider costs one caller its
     /// timeout, not every caller.
     package let modelFailures = Mutex<[Int64: (code: ErrorCode, message: String, until: Double)]>([:])
+    /// The identity provider's discovery document and keys (sign-in with OpenID Connect).
+    package let oidc = OIDCDirectory()
 
     public init(version: String, config: Config, environment: [String: String], cacheMACKey: [UInt8]) {
         self.version = version
