@@ -80,7 +80,6 @@ final class SQLiteConnection {
         try query(sql, params).first
     }
 
-
     /// Copies the WAL into the main file and empties it, so deleted rows leave the WAL too.
     func checkpointWAL() throws(StorageError) { try run("PRAGMA wal_checkpoint(TRUNCATE)") }
 
