@@ -278,7 +278,8 @@ public struct ArtifactStore {
         let tables = try db.query(sql, [.text(prefix + "%")]).compactMap { $0.text("name") }
         var removed = 0
         let cutoff = Clock.now() - Int64(days) * 86400
-        for table in tables where table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
+        // LIKE's `_` matches any character (and SQLite's LIKE ignores case): the prefix is checked exactly here.
+        for table in tables where table.hasPrefix(prefix) && table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
             removed += try db.run("DELETE FROM \(table) WHERE created_at < ?", [.integer(cutoff)])
         }
         return removed

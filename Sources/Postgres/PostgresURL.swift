@@ -11,13 +11,16 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
     public static let sslModes: Set<String> = ["prefer", "require", "verify-ca", "verify-full"]
 
     public enum Problem: Error, Sendable, Equatable, CustomStringConvertible {
-        case notPostgreSQL, unparsable(String), controlCharacter, weakSSLMode(String), badPort
+        case notPostgreSQL, unparsable(String), controlCharacter, weakSSLMode(String), badPort, passwordNotMaskable
         public var description: String {
             switch self {
             case .notPostgreSQL: "expected postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?sslmode=...]"
             case .unparsable(let why): "libpq cannot read it: \(why)"
             case .controlCharacter: "contains a control character"
             case .badPort: "the port must be a number from 1 to 65535"
+            case .passwordNotMaskable:
+                "the password could not be told apart from the rest of the URL; percent-encode it (`?` as %3F, `@` as %40), "
+                    + "or leave it out and use PGPASSWORD or ~/.pgpass"
             case .weakSSLMode(let mode): "sslmode=\(mode) does not protect the connection; use prefer, require, verify-ca or verify-full"
             }
         }
@@ -33,6 +36,7 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
             // It may quote the token it could not read, and that token may be the password
             // ("invalid percent-encoded token"): the password never reaches a message.
             for secret in passwords(raw) { why = why.replacingOccurrences(of: secret, with: "***") }
+            why = quotedTokensMasked(why)
             if let error { PQfreemem(error) }
             return .failure(.unparsable(why))
         }
@@ -51,7 +55,40 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
         {
             return .failure(.badPort)
         }
+        // Every message shows `masked`: it must hide the password libpq read. A password our masker
+        // cannot find (a `?` in it, a percent-encoded `password` name) is refused, not shown.
+        if let password = options["password"], !password.isEmpty, reparsedPassword(masked(raw)) != "***" {
+            return .failure(.passwordNotMaskable)
+        }
         return .success(PostgresURL(raw: raw, options: options))
+    }
+
+    /// The password libpq reads from `raw`, or nil.
+    static func reparsedPassword(_ raw: String) -> String? {
+        guard let parsed = PQconninfoParse(raw, nil) else { return nil }
+        defer { PQconninfoFree(parsed) }
+        var option = parsed
+        while let keyword = option.pointee.keyword {
+            if String(cString: keyword) == "password" { return option.pointee.val.map { String(cString: $0) } }
+            option += 1
+        }
+        return nil
+    }
+
+    /// libpq quotes the token it could not read; that token may hold the password.
+    static func quotedTokensMasked(_ message: String) -> String {
+        var out = ""
+        var inside = false
+        for c in message {
+            if c == "\"" {
+                out.append(c)
+                if !inside { out += "***" }
+                inside.toggle()
+            } else if !inside {
+                out.append(c)
+            }
+        }
+        return out
     }
 
     public var hasPassword: Bool { !(options["password"] ?? "").isEmpty }

@@ -587,8 +587,11 @@ public enum Migrations {
         CREATE INDEX messages_streaming ON messages(chat_id) WHERE status = 'streaming';
         -- Opening a stream in one round trip: the user's advisory lock ("LS" and the id), then the
         -- count and the chat check, each statement seeing what others committed before it.
+        -- Freshness is by the database's clock, never a responder's: hosts' clocks may disagree.
         CREATE FUNCTION live_stream_open(p_id TEXT, p_responder TEXT, p_user BIGINT, p_chat BIGINT, p_limit BIGINT,
-                                         p_fresh BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $$
+                                         p_stale_seconds BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $$
+        DECLARE
+            p_fresh BIGINT := CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT) - p_stale_seconds;
         BEGIN
             PERFORM pg_advisory_xact_lock((19539::bigint << 48) | (p_user & 281474976710655));
             IF (SELECT COUNT(*) FROM live_streams l JOIN stream_responders r ON r.id = l.responder

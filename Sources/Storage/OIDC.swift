@@ -16,17 +16,16 @@ public struct OIDCStateRepository {
     let db: Database
     public init(_ db: Database) { self.db = db }
 
-    /// Most sign-ins in progress kept at once; past it the oldest are dropped (a flood of
-    /// `/auth/oidc/login` cannot grow the table without bound).
-    public static let maxPending: Int64 = 10_000
+    /// Most sign-ins in progress kept at once. Past it a new start is refused (503) and nothing is
+    /// dropped: evicting the oldest would let a flood of `/auth/oidc/login` from many clients
+    /// (each limited to 100 per 15 minutes) cancel the sign-ins of people at the provider.
+    public static let maxPending: Int64 = 100_000
 
     /// The statements, public so PostgresTests runs the same text on a real cluster.
     public enum SQL {
         /// now.
         public static let dropExpired = "DELETE FROM oidc_states WHERE expires_at < ?"
         public static let count = "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM oidc_states"
-        /// how many of the oldest to drop.
-        public static let dropOldest = "DELETE FROM oidc_states WHERE id IN (SELECT id FROM oidc_states ORDER BY id LIMIT ?)"
         /// state_hash, browser_hash, nonce, code_verifier, issuer, created_at, expires_at.
         public static let insert =
             "INSERT INTO oidc_states (state_hash, browser_hash, nonce, code_verifier, issuer, created_at, expires_at) "
@@ -42,7 +41,7 @@ public struct OIDCStateRepository {
         let now = Clock.now()
         try db.run(SQL.dropExpired, [.integer(now)])
         if let count = try db.queryOne(SQL.count)?.int("n"), count >= Self.maxPending {
-            try db.run(SQL.dropOldest, [.integer(count - Self.maxPending + 1)])
+            throw StorageError(.busy, "\(count) sign-ins are in progress; try again in a few minutes")
         }
         try db.run(
             SQL.insert,

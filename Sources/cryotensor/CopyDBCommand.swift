@@ -32,7 +32,7 @@ extension Commands {
         let url: PostgresURL
         switch PostgresURL.parse(raw) {
         case .success(let parsed): url = parsed
-        case .failure(let problem): return fail("--to \(PostgresURL.masked(raw)): \(problem)", code: 2)
+        case .failure(let problem): return fail("--to: \(problem)", code: 2)  // an unparsed URL may hide its password from the masker
         }
         guard let config = loadConfig(environment.filter { copyDBSettings.contains($0.key) }) else { return 2 }
         if let configured = config.databaseURL {

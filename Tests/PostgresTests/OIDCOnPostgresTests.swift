@@ -46,7 +46,7 @@ final class OIDCOnPostgresTests {
     func run(_ sql: String, _ values: [PGValue] = []) throws -> Int { try db.run(Self.numbered(sql), values) }
     func rows(_ sql: String, _ values: [PGValue] = []) throws -> [PGRow] { try db.execute(Self.numbered(sql), values) }
 
-    @Test func aStateIsTakenOnceAndPendingOnesAreBounded() throws {
+    @Test func aStateIsTakenOnceAndExpiredOnesGo() throws {
         typealias S = OIDCStateRepository.SQL
         for i in 1...5 {
             _ = try run(
@@ -61,10 +61,9 @@ final class OIDCOnPostgresTests {
         let taken = try rows(S.take, [.text("hash-3")])
         #expect(taken.count == 1 && taken.first?.text("nonce") == "nonce" && taken.first?.int("expires_at") == 703)
         #expect(try rows(S.take, [.text("hash-3")]).isEmpty)
-        // Expired ones and the oldest go.
+        // Expired ones go; nothing else is ever dropped.
         #expect(try run(S.dropExpired, [.integer(702)]) == 1)
-        #expect(try run(S.dropOldest, [.integer(2)]) == 2)
-        #expect(try rows("SELECT state_hash FROM oidc_states").compactMap { $0.text("state_hash") } == ["hash-5"])
+        #expect(try rows("SELECT state_hash FROM oidc_states ORDER BY id").compactMap { $0.text("state_hash") } == ["hash-2", "hash-4", "hash-5"])
         // One row per state hash.
         #expect(throws: PostgresError.self) {
             try self.run(S.insert, [.text("hash-5"), .text("b"), .text("n"), .text("v"), .text("i"), .integer(1), .integer(2)])

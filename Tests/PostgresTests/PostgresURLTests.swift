@@ -1,6 +1,7 @@
-import Postgres
 import TestSupport
 import Testing
+
+@testable import Postgres
 
 @Suite struct PostgresURLTests {
     @Test func libpqReadsTheFormsWeDocument() throws {
@@ -53,6 +54,36 @@ import Testing
             _ = PostgresURL.parse(raw)
             let planted = "postgresql://user:PW\(rng.int(0...999_999))x@" + raw
             #expect(!PostgresURL.masked(planted).contains("PW"), "\(planted)")
+        }
+    }
+
+    /// A password the masker cannot find (libpq reads `pa?ss` as the whole password, and decodes
+    /// `passw%6Frd=` to `password=`) is refused, never shown; a URL that parses is always masked.
+    @Test func aPasswordTheMaskerCannotFindIsRefused() throws {
+        for raw in ["postgresql://app:pa?ss@db.example/cryo", "postgresql://app@db.example/cryo?passw%6Frd=s3cret"] {
+            guard case .failure(let problem) = PostgresURL.parse(raw) else {
+                Issue.record("accepted \(raw)")
+                continue
+            }
+            #expect(problem == .passwordNotMaskable && !problem.description.contains("s3cret") && !problem.description.contains("pa?ss"))
+        }
+        let fine = try? PostgresURL.parse("postgresql://u:a@db.example/x?password=zz&sslmode=require").get()
+        #expect(fine?.masked == "postgresql://u:***@db.example/x?password=***&sslmode=require")
+        #expect(try PostgresURL.parse("postgresql://u:p%3Fss@db.example/x").get().masked == "postgresql://u:***@db.example/x")
+    }
+
+    /// Seeded fuzz: every URL that parses shows no password in its masked form.
+    @Test func everyParsedURLIsMasked() {
+        var rng = SeededGenerator(state: 0x7A55)
+        let pieces = [
+            "u", ":", "@", "/", "?", "&", "=", "password", "passw%6Frd", "%3F", "%40", "host", "db", "SECRETPW", "sslmode=require"
+        ]
+        for _ in 0..<20_000 {
+            var raw = "postgresql://"
+            for _ in 0..<rng.int(1...10) { raw += rng.pick(pieces) }
+            if case .success(let url) = PostgresURL.parse(raw), url.hasPassword {
+                #expect(PostgresURL.reparsedPassword(url.masked) == "***", "\(raw) -> \(url.masked)")
+            }
         }
     }
 }

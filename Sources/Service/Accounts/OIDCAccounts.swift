@@ -65,7 +65,10 @@ package enum OIDCAccounts {
             var user: User
             var created = false
             var linked = false
-            if let known {
+            // Looked up again under the store's lock: two first sign-ins of one subject at once
+            // (two tabs) make one account, and the second finds it.
+            let current = try identities.userID(issuer: issuer, subject: claims.subject).flatMap { try users.find(id: $0) } ?? known
+            if let known = current {
                 user = known
             } else {
                 guard let raw = claims.email, case let email = raw.lowercased(), EmailAddress.isValid(email) else {

@@ -32,12 +32,15 @@ package final class CompletionsRelay {
         let estimate = TokenEstimate.prompt(bytes: JSON.array(messages).serialized().utf8.count, messages: messages.count)
         promptEstimate = estimate
         let n = Int64(forwarded["n"]?.intValue ?? 1)
-        let asked = (forwarded["max_completion_tokens"] ?? forwarded["max_tokens"])?.intValue.map { Int64($0) * n }
+        // The larger of the two limits (providers differ in which they obey), reserved for each of the n answers.
+        let limits = ["max_completion_tokens", "max_tokens"].compactMap { forwarded[$0]?.intValue }
+        let asked = limits.max().map { Int64($0) }
         registry = s.services.shared.streams
         ticket = try registry.open(
             userID: try s.user.id, chatID: nil, limit: try s.services.runtimeConfig().maxStreamsPerUser, db: s.services.db)
         do {
-            meter = try UsageMeter.begin(s, model: model, promptEstimate: { estimate }, completionReserve: asked, longestSeconds: 300)
+            meter = try UsageMeter.begin(
+                s, model: model, promptEstimate: { estimate }, completionReserve: asked, longestSeconds: 300, choices: n)
         } catch {
             registry.close(ticket)
             throw error

@@ -477,7 +477,11 @@ public struct Config: Sendable {
             let raw = environment[spec.name] ?? ""
             if spec.isSecret { return (spec.name, raw.isEmpty ? "(unset)" : "(set)") }
             if case .redisURL = spec.kind, !raw.isEmpty { return (spec.name, RedisEndpoint.masked(raw)) }
-            if case .databaseURL = spec.kind, !raw.isEmpty { return (spec.name, PostgresURL.masked(raw)) }
+            if case .databaseURL = spec.kind, !raw.isEmpty {
+                // Only a URL that parses is shown (masked): one that does not may hide its password from the masker.
+                guard case .success(let url) = PostgresURL.parse(raw) else { return (spec.name, "(set, invalid)") }
+                return (spec.name, url.masked)
+            }
             let shown = raw.isEmpty ? (spec.defaultValue.isEmpty ? "(unset)" : "\(spec.defaultValue) (default)") : raw
             return (spec.name, Redaction.scrub(shown))
         }

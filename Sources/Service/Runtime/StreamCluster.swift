@@ -34,8 +34,8 @@ package final class StreamCluster: Sendable {
         let repo = LiveStreamRepository(db)
         try repo.close(ids: closed)
         return try repo.open(
-            id: ticket.id, responder: responder, userID: ticket.userID, chatID: ticket.chatID, limit: limit,
-            fresh: Clock.now() - Self.staleSeconds)
+            id: ticket.id, responder: responder, userID: ticket.userID, chatID: ticket.chatID, limit: limit, staleSeconds: Self.staleSeconds
+        )
     }
 
     func requestStop(chatID: Int64, userID: Int64, db: Database) throws -> Bool {
@@ -46,7 +46,7 @@ package final class StreamCluster: Sendable {
 
     /// Answers a responder that died left `streaming`, marked `interrupted` (at start-up and on every sweep).
     package static func sweep(_ db: Database) throws -> Int {
-        try LiveStreamRepository(db).sweep(fresh: Clock.now() - staleSeconds)
+        try LiveStreamRepository(db).sweep(staleSeconds: staleSeconds)
     }
 
     /// Deletes the answer's row now; false when that failed (the heartbeat then tries again).
@@ -62,7 +62,7 @@ package final class StreamCluster: Sendable {
         guard started.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
         if let own = services() {
             // Counted before the first answer opens: a sweep elsewhere drops rows of unknown responders.
-            if (try? LiveStreamRepository(own.db).heartbeat(responder: responder, now: Clock.now())) == nil {
+            if (try? LiveStreamRepository(own.db).heartbeat(responder: responder)) == nil {
                 Log.event(.warn, "stream_heartbeat_failed", ["error": "first beat"])
             }
             closer.withLock { $0 = ClosingConnection(own) }
@@ -92,7 +92,16 @@ package final class StreamCluster: Sendable {
                 _ = try db.awaitNotification(timeout: Self.beat)
                 let closed = registry.takeClosed()
                 do { try repo.close(ids: closed) } catch { registry.returnClosed(closed); throw error }
-                registry.stopLocal(ids: try repo.heartbeat(responder: responder, now: Clock.now()))
+                let beat = try repo.heartbeat(responder: responder)
+                registry.stopLocal(ids: beat.stopped)
+                if beat.rejoined {
+                    // Swept while silent (a stall, or a clock this responder does not control): its
+                    // answers count again, and a stop can find them.
+                    for ticket in registry.liveTickets() {
+                        try repo.register(id: ticket.id, responder: responder, userID: ticket.userID, chatID: ticket.chatID)
+                    }
+                    Log.event(.warn, "stream_heartbeat_rejoined", ["answers": JSON(registry.inFlight)])
+                }
                 let now = Date().timeIntervalSince1970
                 if now - lastSweep >= Self.sweepEvery {
                     lastSweep = now

@@ -116,6 +116,9 @@ public final class StreamRegistry: Sendable {
         tickets.forEach { $0.requestStop() }
     }
 
+    /// This process's answers in flight.
+    package func liveTickets() -> [StreamTicket] { state.withLock { Array($0.byID.values) } }
+
     /// Ids ended here and not yet deleted from `live_streams`; taken by the caller.
     package func takeClosed() -> [String] {
         state.withLock { s in

@@ -74,11 +74,13 @@ package final class UsageMeter: @unchecked Sendable {
     /// A reservation outlives the longest answer by this much, then expires (docs/usage.md).
     package static let expiryMarginSeconds: Int64 = 120
 
-    /// `promptEstimate`: the request's tokens as estimated (asked only when a quota applies); `completionReserve`: what the answer may
-    /// take (its `max_tokens`, else the `quota_reserve_tokens` setting); `longestSeconds`: the
-    /// answer's own time limit, after which its reservation may be given back.
+    /// `promptEstimate`: the request's tokens as estimated (asked only when a quota applies);
+    /// `completionReserve`: what one answer may take (its `max_tokens`, else the
+    /// `quota_reserve_tokens` setting), reserved for each of `choices` answers; `longestSeconds`:
+    /// the answer's own time limit, after which its reservation may be given back.
     package static func begin(
-        _ s: Scope, model: String, promptEstimate: () throws -> Int64, completionReserve: Int64?, longestSeconds: Int64
+        _ s: Scope, model: String, promptEstimate: () throws -> Int64, completionReserve: Int64?, longestSeconds: Int64,
+        choices: Int64 = 1
     ) throws -> UsageMeter {
         let user = try s.user
         let day = UTCDay.today
@@ -88,6 +90,7 @@ package final class UsageMeter: @unchecked Sendable {
         }
         var reserve = Int64(0)
         if let completionReserve { reserve = completionReserve } else { reserve = Int64(try s.services.runtimeConfig().quotaReserveTokens) }
+        reserve = max(reserve, 0) &* max(choices, 1)
         // The estimate and the reserve, or what is left of the quota when less (a request is
         // refused only once nothing is left: a quota of 0 admits nothing).
         let estimate = try promptEstimate()
