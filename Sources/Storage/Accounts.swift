@@ -198,8 +198,9 @@ public struct RateLimitRepository {
         let row = try db.queryOne(
             """
             INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)
-            ON CONFLICT(key) DO UPDATE SET count = CASE WHEN window_start = excluded.window_start THEN count + 1 ELSE 1 END,
-                                           window_start = excluded.window_start
+            ON CONFLICT(key) DO UPDATE
+                SET count = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.count + 1 ELSE 1 END,
+                    window_start = excluded.window_start
             RETURNING count
             """, [.text(key), .integer(windowStart)])
         return Int(row?.int("count") ?? 1)

@@ -111,9 +111,10 @@ public struct ChatRepository {
     /// all now (secure_delete then zeroes the freed pages). It rewrites the whole index, so it
     /// runs at most once per `purgeIntervalSeconds` per process (a user looping create and delete
     /// cannot keep the write lock busy); a deletion in between is merged by the next due one, or
-    /// by `cryotensor cleanup`, which always runs it.
+    /// by `cryotensor cleanup`, which always runs it. PostgreSQL's index rows went with the chat
+    /// (the foreign key); their dead tuples are autovacuum's, as for every table (docs/deployment.md).
     public func purgeIndex() throws(StorageError) {
-        try db.run("INSERT INTO chat_search (chat_search) VALUES ('optimize')")
+        if db.engine == .sqlite { try db.run("INSERT INTO chat_search (chat_search) VALUES ('optimize')") }
         Self.lastPurge.withLock { $0 = (Clock.monotonicMillis(), false) }
     }
 

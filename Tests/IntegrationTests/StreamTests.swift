@@ -229,7 +229,7 @@ struct FaultTests {
         var stored = ""
         for _ in 0..<100 where !stored.contains(" w7") {
             usleep(100_000)
-            stored = (try? runCommand("/usr/bin/sqlite3", [stack.dbPath, query]).stdout) ?? ""
+            stored = (try? stack.sql(query)) ?? ""
         }
         #expect(stored.contains(" w7"), "the partial answer was not stored while it streamed")
         let pid = try #require(stack.pid("cryotensor"))
