@@ -111,6 +111,30 @@ struct ChatTests {
         #expect(try other.get("/chats/search?q=zebra").json?["results"]?.arrayValue?.isEmpty == true)
     }
 
+    /// PostgreSQL's text cannot hold U+0000; a provider may still send it. Both engines, both
+    /// modes, streamed or not: the answer is stored and read back with U+FFFD in its place.
+    @Test(arguments: [false, true]) func aProvidersNulIsStoredAsAReplacementCharacter(encrypted: Bool) throws {
+        let upstream = try MockUpstream(["--delay", "0"])
+        let (stack, admin) = try makeStack(upstream, encrypted: encrypted)
+        for stream in [false, true] {
+            let chat = try newChat(admin)
+            let body: JSON = ["content": "__nul__ please", "model": "mock-gpt-4o", "stream": .bool(stream)]
+            if stream {
+                let events = try admin.streamEvents("/chats/\(chat)/messages", body).compactMap { try? JSON.parse($0.data) }
+                #expect(events.last?["type"] == "done", "\(events.last ?? .null)")
+            } else {
+                let r = try admin.post("/chats/\(chat)/messages", body)
+                #expect(r.status == 201, "\(r.status) \(r.text)")
+            }
+            let messages = try admin.get("/chats/\(chat)").json?["messages"]?.arrayValue ?? []
+            let answer = messages.last?["content"]?.stringValue ?? ""
+            #expect(messages.last?["status"] == "complete" && answer.hasSuffix(" nul\u{FFFD}byte"), "\(messages.last ?? .null)")
+        }
+        if !encrypted {
+            #expect(try admin.get("/chats/search?q=please").json?["results"]?.arrayValue?.count == 2)
+        }
+    }
+
     @Test func anotherUsersChatsAreInvisible() throws {
         let upstream = try MockUpstream(["--delay", "0"])
         let (stack, alice) = try makeStack(upstream)

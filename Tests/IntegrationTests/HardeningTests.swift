@@ -17,6 +17,34 @@ struct HardeningTests {
         return stack.persistedBytes().filter { $0.0.hasPrefix("cryotensor.db") || $0.0 == "pg_dump" }
     }
 
+    /// U+0000 in any text a request stores is 400 `invalid_field` on both engines (PostgreSQL's
+    /// text cannot hold it; SQLite's could, and the API answers the same).
+    @Test func aNulInStoredTextIsRefusedWith400() throws {
+        let stack = try Stack()
+        let admin = try admin(stack)
+        let nul = "a\u{0}b"
+        let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)
+        let attempts: [(String, HTTPResult)] = [
+            ("chat title", try admin.post("/chats", ["title": .string(nul)])),
+            ("rename", try admin.patch("/chats/\(chat)", ["title": .string(nul)])),
+            ("message", try admin.post("/chats/\(chat)/messages", ["content": .string(nul), "model": "m"])),
+            ("token name", try admin.post("/tokens", ["name": .string(nul)])),
+            ("user email", try admin.post("/admin/users", ["email": .string("x\u{0}@example.com"), "password": "pw-0123456789ab"])),
+            ("connection name", try admin.post("/admin/connections", ["name": .string(nul), "base_url": "https://api.example.com/v1"])),
+            ("setting", try admin.patch("/admin/config", ["default_model": .string(nul)]))
+        ]
+        for (what, r) in attempts {
+            #expect(r.status == 400 && r.errorCode == "invalid_field", "\(what): \(r.status) \(r.text)")
+        }
+        let imported = try admin.post(
+            "/admin/config/import?dry_run=true", ["connections": [["name": .string(nul), "base_url": "https://api.example.com/v1"]]])
+        #expect(imported.status == 422 && imported.text.contains("connections[0].name"), "import: \(imported.status) \(imported.text)")
+        let setting = try admin.post("/admin/config/import?dry_run=true", ["settings": ["default_model": .string(nul)]])
+        #expect(setting.status == 422, "import setting: \(setting.status) \(setting.text)")
+        #expect(try admin.get("/chats").json?["chats"]?.arrayValue?.count == 1, "nothing of a refused request is stored")
+        #expect(try Client(base: stack.base).get("/health").status == 200)
+    }
+
     @Test func extremeNumbersAreRefusedAndTheServiceLives() throws {
         let stack = try Stack()
         let admin = try admin(stack)

@@ -56,7 +56,10 @@ final class Stack: @unchecked Sendable {
     var redisSocket: String { dir.appendingPathComponent("run/redis.sock").path }
     var engine: TestEngine { databaseURL == nil ? .sqlite : .postgresql }
 
-    init(env: [String: String] = [:], redis: Bool = true, spawnFCGI: Bool = false, threads: Int = 4) throws {
+    /// `engine`: the store; a test about SQLite's own behaviour (the README's default) names it.
+    init(
+        env: [String: String] = [:], redis: Bool = true, spawnFCGI: Bool = false, threads: Int = 4, engine: TestEngine = .current
+    ) throws {
         dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("ct-it-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         port = freePort()
@@ -68,7 +71,7 @@ final class Stack: @unchecked Sendable {
         environment["CRYOTENSOR_DB"] = dir.appendingPathComponent("cryotensor.db").path
         if redis { environment["REDIS_URL"] = "unix://" + dir.appendingPathComponent("run/redis.sock").path }
         var databaseURL: String? = nil
-        if TestEngine.current == .postgresql, env["DATABASE_URL"] == nil {
+        if engine == .postgresql, env["DATABASE_URL"] == nil {
             let url = try TestPostgres.freshDatabaseURL(prefix: "ct_it")
             databaseURL = url
             environment["DATABASE_URL"] = url

@@ -112,6 +112,10 @@ struct StreamTests {
         let s = try setUp(delay: 0.25, chunks: 12, serveArgs: "--max-streams 3", perUser: 2)
         let chats = try (0..<3).map { _ in try #require(try s.admin.post("/chats", [:]).json?["id"]?.intValue) }
         let admin = s.admin
+        // Bob is made before the streams start: the CLI and a login (scrypt) take part of a 3 s answer.
+        _ = try s.stack.addUser("bob@example.com", password: "bob-password-12345")
+        let bob = try s.stack.login("bob@example.com", "bob-password-12345")
+        let bobChat = try #require(try bob.post("/chats", [:]).json?["id"]?.intValue)
         let done = DispatchGroup()
         for index in 0..<2 {
             done.enter()
@@ -134,9 +138,6 @@ struct StreamTests {
         #expect(again.status == 429 || again.status == 409)
 
         // Another user fills the service's last slot; the next long request is 503 busy, in JSON.
-        _ = try s.stack.addUser("bob@example.com", password: "bob-password-12345")
-        let bob = try s.stack.login("bob@example.com", "bob-password-12345")
-        let bobChat = try #require(try bob.post("/chats", [:]).json?["id"]?.intValue)
         done.enter()
         Thread {
             _ = self.events(bob, "/chats/\(bobChat)/messages", ["content": "x", "model": "mock-gpt-4o"]); done.leave()
