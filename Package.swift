@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),
-        .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "TestSupport"]),
+        .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "Storage", "Postgres", "TestSupport"]),
         .testTarget(name: "AppTests", dependencies: ["App", "Service"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Storage", "Crypto", "Support", "Cache", "Postgres", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe", "TestSupport"])
