@@ -215,9 +215,10 @@ public struct ChatRepository {
         }
     }
 
-    /// PostgreSQL's full-text search as FTS5 answers: words are runs of letters and digits (the
+    /// PostgreSQL's full-text search as FTS5 answers: ASCII punctuation separates words (the
     /// column's `words` and each term split the same way, so `example.com` or `1.2` are found
-    /// inside `bob@example.com` or `1.2.3`, which PostgreSQL's parser keeps whole), each term a
+    /// inside `bob@example.com` or `1.2.3`, which PostgreSQL's parser keeps whole; an explicit
+    /// class, since `[:alnum:]` drops non-ASCII letters in a C-locale database), each term a
     /// phrase (`phraseto_tsquery`: no operators from the input), every term required; a term with
     /// no word in it is skipped, as FTS5 does. The terms come as one parameter (they never hold
     /// whitespace), so the statement is one. `ts_headline` gives the same snippet marks.
@@ -226,7 +227,7 @@ public struct ChatRepository {
             """
             WITH query AS (
                 SELECT string_agg('(' || phrase::text || ')', ' & ')::tsquery AS q FROM (
-                    SELECT phraseto_tsquery('simple', regexp_replace(term, '[^[:alnum:]]+', ' ', 'g')) AS phrase
+                    SELECT phraseto_tsquery('simple', regexp_replace(term, '[^0-9A-Za-z\\u0080-\\U0010FFFF]+', ' ', 'g')) AS phrase
                     FROM regexp_split_to_table(?, '[[:space:]]+') AS term) AS phrases
                 WHERE numnode(phrase) > 0)
             SELECT s.chat_id, s.message_id,

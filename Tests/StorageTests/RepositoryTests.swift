@@ -36,7 +36,7 @@ import Testing
         }
         try add(a, "zoo", "Trip to the zoo", ["the zebra crossing is blue", "Zebras, giraffes; and a WALRUS!"])
         try add(a, "sea", "Ocean notes", ["blue whales sing", "searchable walrus 8675309"])
-        try add(a, "web", "Links", ["mail bob@example.com about version 1.2.3", "an e-mail, snake_case and C++"])
+        try add(a, "web", "Links", ["mail bob@example.com about version 1.2.3", "an e-mail, snake_case and C++", "café crème"])
         try add(b, "other", "zebra of another user", ["blue zebra walrus"])
         func hits(_ terms: [String], _ user: User = a) throws -> Set<String> {
             let found = try repo.search(userID: user.id, terms: terms).map { "\($0.chatID)/\($0.messageID)" }
@@ -56,12 +56,13 @@ import Testing
         #expect(try hits(["example.com"]) == ["web.0"] && hits(["bob"]) == ["web.0"] && hits(["1.2"]) == ["web.0"])
         #expect(try hits(["e-mail"]) == ["web.1"] && hits(["mail-e"]).isEmpty && hits(["case", "c++"]) == ["web.1"])
         #expect(try hits(["walrus", "*"]) == ["zoo.1", "sea.1"], "a term without a word is skipped")
+        #expect(try hits(["crème"]) == ["web.2"] && hits(["café", "crème"]) == ["web.2"], "letters beyond ASCII, in any locale")
         #expect(try hits(["*"]).isEmpty)
         #expect(try hits(["zebra"], b) == ["other", "other.0"])
         let zoo = try #require(ids["zoo"]?.chat)
         #expect(try repo.delete(id: zoo, userID: a.id))
         #expect(try hits(["walrus"]) == ["sea.1"], "a deleted chat's rows leave the index")
-        #expect(try repo.indexRowCount() == 8)
+        #expect(try repo.indexRowCount() == 9)
         try repo.destroyIndex()
         #expect(try repo.indexRowCount() == 0 && hits(["walrus"]).isEmpty)
     }

@@ -46,9 +46,9 @@ package enum ConnectionRules {
 
         let name = object["name"]?.stringValue ?? existing?.name
         // No control characters, as the API's declared input (an import's names come here directly; PostgreSQL cannot store U+0000).
-        if name == nil || name!.isEmpty || name!.count > 100
-            || name!.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
-        {
+        let nameIsValid =
+            name.map { !$0.isEmpty && $0.count <= 100 && !$0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } } ?? false
+        if !nameIsValid {
             problem("name", .invalidField, "A name of 1 to 100 characters is required.")
         }
         let kind = object["kind"]?.stringValue ?? existing?.kind ?? "openai"
