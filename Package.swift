@@ -36,8 +36,9 @@ let package = Package(
         .executableTarget(
             name: "cryotensor", dependencies: ["App", "Service", "FastCGI", "Storage", "Support", "Crypto", "Pipe", "Postgres"]),
 
-        // The seeded generator every fuzz test draws from (a library only the tests link).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // The seeded generator every fuzz test draws from, and the engine switch (CT_TEST_ENGINE) with
+        // the shared PostgreSQL cluster (a library only the tests link).
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "TestSupport"]),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "TestSupport"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "TestSupport"]),
@@ -45,9 +46,9 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "Storage"]),
         .testTarget(name: "CacheTests", dependencies: ["Cache", "Crypto", "Support", "TestSupport"]),
         .testTarget(name: "OutboundTests", dependencies: ["Outbound", "Support", "TestSupport"]),
-        .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "TestSupport"]),
+        .testTarget(name: "PipeTests", dependencies: ["Pipe", "Crypto", "Support", "Storage", "Postgres", "TestSupport"]),
         .testTarget(name: "AppTests", dependencies: ["App", "Service"]),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "Storage", "Crypto", "Support", "Cache", "TestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "Storage", "Crypto", "Support", "Cache", "Postgres", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Support", "Crypto", "Pipe", "TestSupport"])
     ]
 )

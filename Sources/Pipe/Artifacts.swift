@@ -174,12 +174,19 @@ public struct ArtifactStore {
                 try db.execute("DROP TABLE \(old)")
             }
         }
-        try db.execute(
-            """
+        let create = """
             CREATE TABLE IF NOT EXISTS \(table) (\(schema(for: db)));
             CREATE INDEX IF NOT EXISTS \(table)_chat ON \(table)(chat_id);
             CREATE INDEX IF NOT EXISTS \(table)_message ON \(table)(message_id);
-            """)
+            """
+        do {
+            try db.execute(create)
+        } catch let failure as StorageError {
+            // PostgreSQL's IF NOT EXISTS is not atomic: of two responders (or threads) making the
+            // table at once, one fails on the catalogue's unique index. The table is there then.
+            guard db.engine == .postgresql, !db.inTransaction, try !columnNames(table).isEmpty else { throw failure }
+            try db.execute(create)
+        }
     }
 
     public static func fragment(_ pipeID: String) -> String {

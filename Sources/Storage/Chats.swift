@@ -111,9 +111,10 @@ public struct ChatRepository {
     /// all now (secure_delete then zeroes the freed pages). It rewrites the whole index, so it
     /// runs at most once per `purgeIntervalSeconds` per process (a user looping create and delete
     /// cannot keep the write lock busy); a deletion in between is merged by the next due one, or
-    /// by `cryotensor cleanup`, which always runs it.
+    /// by `cryotensor cleanup`, which always runs it. PostgreSQL's index rows went with the chat
+    /// (the foreign key); their dead tuples are autovacuum's, as for every table (docs/deployment.md).
     public func purgeIndex() throws(StorageError) {
-        try db.run("INSERT INTO chat_search (chat_search) VALUES ('optimize')")
+        if db.engine == .sqlite { try db.run("INSERT INTO chat_search (chat_search) VALUES ('optimize')") }
         Self.lastPurge.withLock { $0 = (Clock.monotonicMillis(), false) }
     }
 
@@ -217,14 +218,24 @@ public struct ChatRepository {
         }
     }
 
-    /// PostgreSQL's full-text search: the same owner checks, `plainto_tsquery` (every word
-    /// required, no operators from the input) and `ts_headline` for the same snippet marks.
+    /// PostgreSQL's full-text search as FTS5 answers: ASCII punctuation separates words (the
+    /// column's `words` and each term split the same way, so `example.com` or `1.2` are found
+    /// inside `bob@example.com` or `1.2.3`, which PostgreSQL's parser keeps whole; an explicit
+    /// class, since `[:alnum:]` drops non-ASCII letters in a C-locale database), each term a
+    /// phrase (`phraseto_tsquery`: no operators from the input), every term required; a term with
+    /// no word in it is skipped, as FTS5 does. The terms come as one parameter (they never hold
+    /// whitespace), so the statement is one. `ts_headline` gives the same snippet marks.
     func searchPostgres(userID: Int64, terms: [String], limit: Int) throws(StorageError) -> [SearchHit] {
         try db.query(
             """
+            WITH query AS (
+                SELECT string_agg('(' || phrase::text || ')', ' & ')::tsquery AS q FROM (
+                    SELECT phraseto_tsquery('simple', regexp_replace(term, '[^0-9A-Za-z\\u0080-\\U0010FFFF]+', ' ', 'g')) AS phrase
+                    FROM regexp_split_to_table(?, '[[:space:]]+') AS term) AS phrases
+                WHERE numnode(phrase) > 0)
             SELECT s.chat_id, s.message_id,
                 ts_headline('simple', s.body, q, 'StartSel=[, StopSel=], MaxWords=12, MinWords=4, FragmentDelimiter=…') AS snippet
-            FROM chat_search s, plainto_tsquery('simple', ?) q
+            FROM chat_search s, query
             WHERE s.words @@ q AND s.user_id = ?
               AND s.chat_id IN (SELECT id FROM chats WHERE user_id = ?)
               AND (s.message_id = 0 OR s.message_id IN (SELECT m.id FROM messages m JOIN chats c ON c.id = m.chat_id WHERE c.user_id = ?))

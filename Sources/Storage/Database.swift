@@ -248,7 +248,8 @@ public struct Columns {
 }
 
 public struct StorageError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case open, prepare, step, constraint, busy, migration, corrupt }
+    /// `invalidValue`: a value the engine cannot store (PostgreSQL: text holding U+0000).
+    public enum Kind: Sendable { case open, prepare, step, constraint, busy, migration, corrupt, invalidValue }
     public let kind: Kind
     public let message: String
     public init(_ kind: Kind, _ message: String) {

@@ -26,7 +26,8 @@ final class PostgresStore {
         switch error.kind {
         case .constraint: StorageError(.constraint, error.description)
         case .retry, .connection: StorageError(.busy, error.description)
-        case .invalidInput, .other: StorageError(.step, error.description)
+        case .invalidInput: StorageError(.invalidValue, error.description)
+        case .other: StorageError(.step, error.description)
         }
     }
 

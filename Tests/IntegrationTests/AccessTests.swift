@@ -109,7 +109,14 @@ struct AccessTests {
         #expect(status["secrets_storage"]?.stringValue == "memory")
         #expect(status["encryption"]?["transcripts"]?.stringValue == "plaintext")
         #expect(status["redis"]?["status"]?.stringValue == "ok")
-        #expect(status["sqlite"]?["journal_mode"]?.stringValue == "wal")
+        if stack.engine == .sqlite {
+            #expect(status["sqlite"]?["journal_mode"]?.stringValue == "wal")
+        } else {
+            #expect((status["sqlite"] ?? .null) == .null)
+        }
+        #expect(status["database"]?["engine"]?.stringValue == stack.engine.rawValue)
+        #expect(status["database"]?["status"]?.stringValue == "ok")
+        #expect(status["database"]?["schema_version"]?.intValue ?? 0 >= 8)
         #expect(status["version"]?.stringValue?.isEmpty == false)
     }
 }

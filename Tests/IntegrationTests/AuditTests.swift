@@ -220,15 +220,15 @@ extension AuditTests {
         let old = try #require(try admin.post("/chats", ["title": "old chat"]).json?["id"]?.intValue)
         _ = try admin.post("/chats", ["title": "new chat"])
         let past = Int(Date().timeIntervalSince1970) - 40 * 86_400
-        try runCommand("/usr/bin/sqlite3", [stack.dbPath, "UPDATE chats SET updated_at = \(past) WHERE id = \(old)"])
+        try stack.sql("UPDATE chats SET updated_at = \(past) WHERE id = \(old)")
         // The first three events aged by hand: their macs no longer match, until retention drops them.
-        try runCommand(
-            "/usr/bin/sqlite3",
-            [
-                stack.dbPath,
-                "DROP TRIGGER audit_events_no_update; "
-                    + "UPDATE audit_events SET ts = \(past) WHERE id <= 3"
-            ])
+        // SQLite has a trigger per operation; PostgreSQL one for both, switched off for the edit only.
+        let sqlite = stack.engine == .sqlite
+        try stack.sql(
+            sqlite
+                ? "DROP TRIGGER audit_events_no_update; UPDATE audit_events SET ts = \(past) WHERE id <= 3"
+                : "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change; UPDATE audit_events SET ts = \(past) WHERE id <= 3; "
+                    + "ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_change")
         let aged = try stack.cli(["audit", "verify"])
         #expect(aged.status == 1 && aged.stdout.contains("event 1 (edited)"), "\(aged.stdout)")
         let cleaned = try stack.cli(["cleanup"])
@@ -250,19 +250,15 @@ extension AuditTests {
             "INSERT INTO audit_events SELECT id + 100, ts, actor_type, actor_user_id, actor_email, client, request_id, action, "
             + "target_type, target_id, target_name, outcome, details, (SELECT MAX(id) FROM audit_events), key_id, mac "
             + "FROM audit_events WHERE id = 5"
-        try runCommand("/usr/bin/sqlite3", [stack.dbPath, forged])
+        try stack.sql(forged)
         let inserted = try stack.cli(["audit", "verify"])
         #expect(inserted.status == 1 && inserted.stdout.contains("event 105"), "\(inserted.stdout)")
-        try runCommand(
-            "/usr/bin/sqlite3",
-            [
-                stack.dbPath,
-                "DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE id = 105; "
-                    + "UPDATE audit_events SET details = '{}' WHERE id = 6"
-            ])
+        try stack.sql(
+            (sqlite ? "DROP TRIGGER audit_events_no_delete; " : "DROP TRIGGER audit_events_no_change ON audit_events; ")
+                + "DELETE FROM audit_events WHERE id = 105; UPDATE audit_events SET details = '{}' WHERE id = 6")
         let edited = try stack.cli(["audit", "verify"])
         #expect(edited.status == 1 && edited.stdout.contains("event 6 (edited)"), "\(edited.stdout)")
-        try runCommand("/usr/bin/sqlite3", [stack.dbPath, "DELETE FROM audit_events WHERE id = 6"])
+        try stack.sql("DELETE FROM audit_events WHERE id = 6")
         let deleted = try stack.cli(["audit", "verify"])
         #expect(deleted.status == 1 && deleted.stdout.contains("event 7 (deleted)"), "\(deleted.stdout)")
     }
@@ -270,7 +266,7 @@ extension AuditTests {
 
 extension AuditTests {
     /// Unique secrets and sentences through every path that records an event, then a grep of every
-    /// audit row (sqlite3) and of `audit export`.
+    /// audit row (`stack.sql`) and of `audit export`.
     @Test func plantedSecretsNeverReachTheTrail() throws {
         let stack = try Stack(env: [
             "CONFIG_ENCRYPTION_KEY": encryptionKeyA, "WEBUI_SECRET_KEY": webuiKeyA,
@@ -324,7 +320,7 @@ extension AuditTests {
         _ = try admin.post("/files/fetch", ["url": .string("https://127.0.0.1:9/\(planted[11])?q=\(planted[12])")])
         #expect(try stack.cli(["cleanup"]).status == 0)
 
-        let rows = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT * FROM audit_events; SELECT * FROM audit_checkpoint"]).stdout
+        let rows = try stack.sql("SELECT * FROM audit_events; SELECT * FROM audit_checkpoint")
         let export = try stack.cli(["audit", "export"]).stdout
         #expect(rows.split(separator: "\n").count >= 15 && export.split(separator: "\n").count >= 15)
         for secret in planted {

@@ -44,7 +44,7 @@ struct ChatTests {
         #expect(messages.map { $0["role"]?.stringValue } == ["user", "assistant"])
         #expect(messages.last?["status"]?.stringValue == "complete")
         #expect(stored?["title"]?.stringValue == "Hello there")
-        let rows = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT role || ':' || status FROM messages ORDER BY id"]).stdout
+        let rows = try stack.sql("SELECT role || ':' || status FROM messages ORDER BY id")
         #expect(rows == "user:complete\nassistant:complete\n")
         // The provider got the user's text with the connection's key.
         let call = try #require(try upstream.requests().last { ($0["path"]?.stringValue ?? "").hasSuffix("/chat/completions") })
@@ -111,6 +111,30 @@ struct ChatTests {
         #expect(try other.get("/chats/search?q=zebra").json?["results"]?.arrayValue?.isEmpty == true)
     }
 
+    /// PostgreSQL's text cannot hold U+0000; a provider may still send it. Both engines, both
+    /// modes, streamed or not: the answer is stored and read back with U+FFFD in its place.
+    @Test(arguments: [false, true]) func aProvidersNulIsStoredAsAReplacementCharacter(encrypted: Bool) throws {
+        let upstream = try MockUpstream(["--delay", "0"])
+        let (stack, admin) = try makeStack(upstream, encrypted: encrypted)
+        for stream in [false, true] {
+            let chat = try newChat(admin)
+            let body: JSON = ["content": "__nul__ please", "model": "mock-gpt-4o", "stream": .bool(stream)]
+            if stream {
+                let events = try admin.streamEvents("/chats/\(chat)/messages", body).compactMap { try? JSON.parse($0.data) }
+                #expect(events.last?["type"] == "done", "\(events.last ?? .null)")
+            } else {
+                let r = try admin.post("/chats/\(chat)/messages", body)
+                #expect(r.status == 201, "\(r.status) \(r.text)")
+            }
+            let messages = try admin.get("/chats/\(chat)").json?["messages"]?.arrayValue ?? []
+            let answer = messages.last?["content"]?.stringValue ?? ""
+            #expect(messages.last?["status"] == "complete" && answer.hasSuffix(" nul\u{FFFD}byte"), "\(messages.last ?? .null)")
+        }
+        if !encrypted {
+            #expect(try admin.get("/chats/search?q=please").json?["results"]?.arrayValue?.count == 2)
+        }
+    }
+
     @Test func anotherUsersChatsAreInvisible() throws {
         let upstream = try MockUpstream(["--delay", "0"])
         let (stack, alice) = try makeStack(upstream)
@@ -140,18 +164,16 @@ struct ChatTests {
         #expect(loaded?["title"]?.stringValue == "title " + sentence)
         let search = try admin.get("/chats/search?q=PLANTED")
         #expect(search.status == 409 && search.errorCode == "search_unavailable_encrypted")
-        #expect(try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM chat_search"]).stdout == "0\n")
+        #expect(try stack.sql("SELECT COUNT(*) FROM chat_search") == "0\n")
         for (name, data) in stack.persistedBytes() { #expect(!data.contains(sentence), "planted sentence in \(name)") }
-        // Sealed values are kept as BLOBs (issue 14), and the list reads the sealed title back.
-        let forms = try runCommand(
-            "/usr/bin/sqlite3",
-            [
-                stack.dbPath,
+        // Sealed values are kept as BLOBs on SQLite (issue 14; PostgreSQL keeps the text envelope: a
+        // column there holds one type), and the list reads the sealed title back.
+        if stack.engine == .sqlite {
+            let forms = try stack.sql(
                 "SELECT DISTINCT typeof(content) FROM messages WHERE content_encrypted = 1 "
-                    + "UNION ALL SELECT DISTINCT typeof(title) FROM chats WHERE title_encrypted = 1"
-            ]
-        ).stdout
-        #expect(forms == "blob\nblob\n")
+                    + "UNION ALL SELECT DISTINCT typeof(title) FROM chats WHERE title_encrypted = 1")
+            #expect(forms == "blob\nblob\n")
+        }
         #expect(try admin.get("/chats").json?["chats"]?.arrayValue?.first?["title"]?.stringValue == "title " + sentence)
     }
 
@@ -193,7 +215,7 @@ struct ChatTests {
         #expect(toPlain.status == 0)
         user = try stack.login("s@example.com", password)
         #expect(try snapshot(user) == before)
-        let count = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM messages WHERE content_encrypted = 0"]).stdout
+        let count = try stack.sql("SELECT COUNT(*) FROM messages WHERE content_encrypted = 0")
         #expect(count == "6\n")
         #expect(try user.get("/chats/search?q=\(sentences[1])").json?["results"]?.arrayValue?.count == 1)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import TestSupport
 import Testing
 
 @Suite("Configuration is checked before serving")
@@ -42,6 +43,17 @@ struct ConfigTests {
     }
 
     @Test func migrateIsIdempotent() throws {
+        if TestEngine.current == .postgresql {
+            let url = try TestPostgres.freshDatabaseURL()
+            defer { TestPostgres.dropDatabase(url) }
+            let first = try run(["migrate"], ["DATABASE_URL": url])
+            let second = try run(["migrate"], ["DATABASE_URL": url])
+            #expect(first.status == 0 && second.status == 0, "\(first.stderr)\(second.stderr)")
+            #expect(second.stdout.contains("schema version"))
+            let versions = try TestPostgres.psql(url, "SELECT COUNT(*) = COUNT(DISTINCT version) AND COUNT(*) > 0 FROM schema_migrations")
+            #expect(versions.trimmingCharacters(in: .whitespacesAndNewlines) == "t", "each version once: \(versions)")
+            return
+        }
         let db = NSTemporaryDirectory() + "ct-mig-\(UUID().uuidString).db"
         let first = try run(["migrate"], ["CRYOTENSOR_DB": db])
         let second = try run(["migrate"], ["CRYOTENSOR_DB": db])

@@ -63,7 +63,7 @@ struct ConnectionSecurityTests {
         #expect(monitorText.contains("ct:models"), "MONITOR should have seen the model cache")
 
         let files = stack.persistedBytes()
-        #expect(files.contains { $0.0 == "cryotensor.db-wal" } || files.contains { $0.0 == "cryotensor.db" })
+        #expect(files.contains { ["cryotensor.db-wal", "cryotensor.db", "pg_dump"].contains($0.0) })
         for secret in [planted, replaced, imported] {
             let core = String(secret.dropFirst(3))
             for (name, data) in files { #expect(!data.contains(core), "\(secret.prefix(12)) found in \(name)") }
@@ -73,7 +73,7 @@ struct ConnectionSecurityTests {
         // The provider did receive the right key, and only it.
         #expect(try upstream.requests().contains { $0["headers"]?["authorization"]?.stringValue == "Bearer " + planted })
         // The stored form is ciphertext.
-        let stored = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT api_key_ciphertext FROM connections"]).stdout
+        let stored = try stack.sql("SELECT api_key_ciphertext FROM connections")
         #expect(stored.split(separator: "\n").allSatisfy { $0.hasPrefix("ct1.") })
         // Redis holds no secret at all: list every key and its value.
         for key in try stack.redis(["--scan"]).split(separator: "\n") {

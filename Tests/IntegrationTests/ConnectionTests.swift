@@ -41,8 +41,7 @@ struct ConnectionTests {
             #expect(!response.body.contains("PLANTEDkey"))
             #expect(!response.body.contains("sk-short-123"))
         }
-        let stored = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT api_key_ciphertext FROM connections ORDER BY id LIMIT 1"])
-            .stdout
+        let stored = try stack.sql("SELECT api_key_ciphertext FROM connections ORDER BY id LIMIT 1")
         #expect(stored.hasPrefix("ct1."))
     }
 

@@ -34,8 +34,7 @@ struct FetchTests {
     func fetch(_ url: String) throws -> HTTPResult { try user.post("/files/fetch", ["url": .string(url)]) }
 
     func storedFiles() throws -> String {
-        try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM files"]).stdout.trimmingCharacters(
-            in: .whitespacesAndNewlines)
+        try stack.sql("SELECT COUNT(*) FROM files").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func fetchesStoresAndServesOnlyToItsOwner() throws {

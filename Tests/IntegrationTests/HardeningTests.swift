@@ -11,10 +11,38 @@ struct HardeningTests {
         try stack.signedIn("admin@example.com", admin: true)
     }
 
-    /// A checkpointed copy of every database file (db, WAL, SHM) as bytes.
+    /// A checkpointed copy of every database file (db, WAL, SHM) as bytes; on PostgreSQL a `pg_dump`.
     func databaseBytes(_ stack: Stack) throws -> [(String, Data)] {
-        _ = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "PRAGMA wal_checkpoint(TRUNCATE);"])
-        return stack.persistedBytes().filter { $0.0.hasPrefix("cryotensor.db") }
+        if stack.engine == .sqlite { try stack.sql("PRAGMA wal_checkpoint(TRUNCATE);") }
+        return stack.persistedBytes().filter { $0.0.hasPrefix("cryotensor.db") || $0.0 == "pg_dump" }
+    }
+
+    /// U+0000 in any text a request stores is 400 `invalid_field` on both engines (PostgreSQL's
+    /// text cannot hold it; SQLite's could, and the API answers the same).
+    @Test func aNulInStoredTextIsRefusedWith400() throws {
+        let stack = try Stack()
+        let admin = try admin(stack)
+        let nul = "a\u{0}b"
+        let chat = try #require(try admin.post("/chats", [:]).json?["id"]?.intValue)
+        let attempts: [(String, HTTPResult)] = [
+            ("chat title", try admin.post("/chats", ["title": .string(nul)])),
+            ("rename", try admin.patch("/chats/\(chat)", ["title": .string(nul)])),
+            ("message", try admin.post("/chats/\(chat)/messages", ["content": .string(nul), "model": "m"])),
+            ("token name", try admin.post("/tokens", ["name": .string(nul)])),
+            ("user email", try admin.post("/admin/users", ["email": .string("x\u{0}@example.com"), "password": "pw-0123456789ab"])),
+            ("connection name", try admin.post("/admin/connections", ["name": .string(nul), "base_url": "https://api.example.com/v1"])),
+            ("setting", try admin.patch("/admin/config", ["default_model": .string(nul)]))
+        ]
+        for (what, r) in attempts {
+            #expect(r.status == 400 && r.errorCode == "invalid_field", "\(what): \(r.status) \(r.text)")
+        }
+        let imported = try admin.post(
+            "/admin/config/import?dry_run=true", ["connections": [["name": .string(nul), "base_url": "https://api.example.com/v1"]]])
+        #expect(imported.status == 422 && imported.text.contains("connections[0].name"), "import: \(imported.status) \(imported.text)")
+        let setting = try admin.post("/admin/config/import?dry_run=true", ["settings": ["default_model": .string(nul)]])
+        #expect(setting.status == 422, "import setting: \(setting.status) \(setting.text)")
+        #expect(try admin.get("/chats").json?["chats"]?.arrayValue?.count == 1, "nothing of a refused request is stored")
+        #expect(try Client(base: stack.base).get("/health").status == 200)
     }
 
     @Test func extremeNumbersAreRefusedAndTheServiceLives() throws {
@@ -157,7 +185,9 @@ struct HardeningTests {
         let stack = try Stack()
         let admin = try admin(stack)
         _ = try admin.post("/chats", ["title": "make the WAL grow"])
-        for name in ["cryotensor.db", "cryotensor.db-wal", "cryotensor.db-shm", "log/cryotensor.log"] {
+        // On PostgreSQL the store is the server's (its data directory is initdb's 0700): the log remains.
+        let files = stack.engine == .sqlite ? ["cryotensor.db", "cryotensor.db-wal", "cryotensor.db-shm"] : []
+        for name in files + ["log/cryotensor.log"] {
             let path = stack.dir.appendingPathComponent(name).path
             let attributes = try FileManager.default.attributesOfItem(atPath: path)
             let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1

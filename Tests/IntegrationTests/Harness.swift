@@ -1,6 +1,7 @@
 import Foundation
 import Support
 import Synchronization
+import TestSupport
 import Testing
 
 /// The repository root, found from this file's path.
@@ -40,28 +41,49 @@ func freePort() -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// One real stack (redis-server, responder, nginx) in its own directory and port.
+/// One real stack (redis-server, responder, nginx) in its own directory and port. With
+/// CT_TEST_ENGINE=postgresql its store is a fresh database on the test process's cluster
+/// (`DATABASE_URL`; CRYOTENSOR_DB stays set, and nothing may use it).
 final class Stack: @unchecked Sendable {
     let dir: URL
     let port: Int
     let environment: [String: String]
+    /// The PostgreSQL database this stack made (dropped with it); nil on SQLite.
+    let databaseURL: String?
 
     var base: String { "http://127.0.0.1:\(port)/api/v1" }
     var dbPath: String { dir.appendingPathComponent("cryotensor.db").path }
     var redisSocket: String { dir.appendingPathComponent("run/redis.sock").path }
+    var engine: TestEngine { databaseURL == nil ? .sqlite : .postgresql }
 
     /// `port`: nginx's port when a test must know it before the start (a provider's redirect URI).
-    init(env: [String: String] = [:], redis: Bool = true, spawnFCGI: Bool = false, threads: Int = 4, port: Int? = nil) throws {
+    /// `engine`: the store; a test about SQLite's own behaviour (the README's default) names it.
+    init(
+        env: [String: String] = [:], redis: Bool = true, spawnFCGI: Bool = false, threads: Int = 4, port: Int? = nil,
+        engine: TestEngine = .current
+    ) throws {
         dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("ct-it-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         self.port = port ?? freePort()
         var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("CRYOTENSOR_") || key == "REDIS_URL" || key.contains("ENCRYPTION") {
+        for key in environment.keys
+        where key.hasPrefix("CRYOTENSOR_") || key == "REDIS_URL" || key == "DATABASE_URL" || key.contains("ENCRYPTION") {
             environment[key] = nil
         }
         environment["CRYOTENSOR_DB"] = dir.appendingPathComponent("cryotensor.db").path
         if redis { environment["REDIS_URL"] = "unix://" + dir.appendingPathComponent("run/redis.sock").path }
-        for (k, v) in env { environment[k] = v }
+        var databaseURL: String? = nil
+        if engine == .postgresql, env["DATABASE_URL"] == nil {
+            let url = try TestPostgres.freshDatabaseURL(prefix: "ct_it")
+            databaseURL = url
+            environment["DATABASE_URL"] = url
+            // One responder per stack: it may keep secrets in memory when a test leaves the key unset.
+            environment["CRYOTENSOR_SERVE_ARGS"] = "--single-responder"
+        }
+        self.databaseURL = databaseURL
+        for (k, v) in env {
+            environment[k] = k == "CRYOTENSOR_SERVE_ARGS" ? [environment[k], v].compactMap { $0 }.joined(separator: " ") : v
+        }
         self.environment = environment
         var args = ["start", "--var", dir.path, "--port", String(self.port), "--bin", responderBinary, "--threads", String(threads)]
         if !redis { args.append("--no-redis") }
@@ -81,8 +103,30 @@ final class Stack: @unchecked Sendable {
         // Keep the directory (logs, database) for a post-mortem only when asked to.
         if ProcessInfo.processInfo.environment["CRYOTENSOR_KEEP_TEST_DIRS"] == nil {
             try? FileManager.default.removeItem(at: dir)
+            if let databaseURL { TestPostgres.dropDatabase(databaseURL) }
         }
     }
+
+    /// Runs SQL against the stack's store: `sqlite3 DB QUERY` or `psql -At -F '|' URL -c QUERY`,
+    /// the same shape from both (rows as lines, columns joined by `|`, no header).
+    @discardableResult
+    func sql(_ query: String) throws -> String {
+        if let databaseURL { return try TestPostgres.psql(databaseURL, query) }
+        let r = try runCommand("/usr/bin/sqlite3", [dbPath, query])
+        guard r.status == 0 else { throw StackError("sqlite3: \(r.stderr)") }
+        return r.stdout
+    }
+
+    /// Names of the store's tables matching a LIKE pattern, one a line (the catalogue differs).
+    func tables(like pattern: String) throws -> String {
+        try sql(
+            databaseURL == nil
+                ? "SELECT name FROM sqlite_master WHERE name LIKE '\(pattern)' AND type = 'table'"
+                : "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE '\(pattern)'")
+    }
+
+    /// What a test about the SQLite file itself (modes, WAL, PRAGMA) needs: on PostgreSQL it is skipped.
+    static var onSQLite: Bool { TestEngine.current == .sqlite }
 
     func stackCommand(_ action: String) throws {
         let r = try runCommand(
@@ -132,8 +176,17 @@ final class Stack: @unchecked Sendable {
     }
 
     /// Every byte the stack wrote to disk that could hold a secret: database, WAL, logs, redis dump.
+    /// On PostgreSQL the store is not in the folder: a `pg_dump` of its database stands for it
+    /// (named `pg_dump`; a dump that fails is a test failure, never an empty pass).
     func persistedBytes() -> [(String, Data)] {
         var out: [(String, Data)] = []
+        if let databaseURL {
+            do {
+                out.append(("pg_dump", Data(try TestPostgres.dump(databaseURL).utf8)))
+            } catch {
+                Issue.record("pg_dump failed: \(error)")
+            }
+        }
         let files = FileManager.default.enumerator(atPath: dir.path)
         while let name = files?.nextObject() as? String {
             let url = dir.appendingPathComponent(name)

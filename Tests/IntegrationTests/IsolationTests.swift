@@ -31,16 +31,16 @@ struct IsolationTests {
     }
 
     func sql(_ s: Setup, _ query: String) throws -> String {
-        try runCommand("/usr/bin/sqlite3", [s.stack.dbPath, query]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try s.stack.sql(query).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     func artifactTable(_ s: Setup) throws -> String {
-        try sql(s, "SELECT name FROM sqlite_master WHERE name LIKE 'response_items_%' AND type = 'table'")
+        try s.stack.tables(like: "response_items_%").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Every byte on disk (database files checkpointed) and every value in Redis.
     func everyCopy(_ s: Setup) throws -> [(String, Data)] {
-        _ = try sql(s, "PRAGMA wal_checkpoint(TRUNCATE);")
+        if s.stack.engine == .sqlite { _ = try sql(s, "PRAGMA wal_checkpoint(TRUNCATE);") }
         var out = s.stack.persistedBytes().filter { !$0.0.hasPrefix("log/") }
         for key in try s.stack.redis(["--scan"]).split(separator: "\n") {
             out.append(("redis \(key)", Data(try s.stack.redis(["GET", String(key)]).utf8)))

@@ -31,14 +31,7 @@ struct PipeIntegrationTests {
     }
 
     func table(_ s: Setup) throws -> String {
-        try runCommand(
-            "/usr/bin/sqlite3",
-            [
-                s.stack.dbPath,
-                "SELECT name FROM sqlite_master WHERE name LIKE 'response_items_%' AND type = 'table'"
-            ]
-        ).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try s.stack.tables(like: "response_items_%").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func secondTurnReplaysTheFirstTurnsArtifactsFromTheMarkers() throws {
@@ -81,14 +74,8 @@ struct PipeIntegrationTests {
         }
         let t = try table(s)
         #expect(t.hasPrefix("response_items_openrouter_"))
-        let rows = try runCommand(
-            "/usr/bin/sqlite3",
-            [
-                "-separator", "\t", s.stack.dbPath,
-                "SELECT id, item_type, is_encrypted, payload FROM \(t)"
-            ]
-        ).stdout
-            .split(separator: "\n").map { $0.split(separator: "\t", maxSplits: 3).map(String.init) }
+        let rows = try s.stack.sql("SELECT id, item_type, is_encrypted, payload FROM \(t)")
+            .split(separator: "\n").map { $0.split(separator: "|", maxSplits: 3).map(String.init) }
         #expect(rows.count == 3)
         #expect(rows.allSatisfy { $0[2] == "1" })
         // Open the reasoning row the way the pipe does: it was LZ4-compressed before encryption.
@@ -103,28 +90,16 @@ struct PipeIntegrationTests {
         let chat = try #require(try s.admin.post("/chats", [:]).json?["id"]?.intValue)
         _ = try turn(s, chat: chat, "tooling")
         let t = try table(s)
-        let rows = try runCommand(
-            "/usr/bin/sqlite3",
-            [
-                "-separator", "\t", s.stack.dbPath,
-                "SELECT item_type, is_encrypted FROM \(t) ORDER BY item_type"
-            ]
-        ).stdout
-        #expect(rows == "function_call\t0\nfunction_call_output\t0\nreasoning\t1\n")
-        let output = try runCommand(
-            "/usr/bin/sqlite3",
-            [
-                s.stack.dbPath,
-                "SELECT payload FROM \(t) WHERE item_type = 'function_call_output'"
-            ]
-        ).stdout
+        let rows = try s.stack.sql("SELECT item_type, is_encrypted FROM \(t) ORDER BY item_type")
+        #expect(rows == "function_call|0\nfunction_call_output|0\nreasoning|1\n")
+        let output = try s.stack.sql("SELECT payload FROM \(t) WHERE item_type = 'function_call_output'")
         #expect(output.contains("TOOL-OUTPUT for tooling"))
         for (name, data) in s.stack.persistedBytes() { #expect(!data.contains("REASONING about: tooling"), "reasoning in \(name)") }
     }
 
     @Test func changedWebuiSecretKeyMakesTheStoredKeyUndecryptableAndNothingIsSent() throws {
         let s = try setUp()
-        let stored = try runCommand("/usr/bin/sqlite3", [s.stack.dbPath, "SELECT value FROM pipe_valves WHERE name = 'API_KEY'"]).stdout
+        let stored = try s.stack.sql("SELECT value FROM pipe_valves WHERE name = 'API_KEY'")
         #expect(stored.hasPrefix("encrypted:") && !stored.contains("pipe-key"))
         let valves = try s.admin.get("/admin/pipes/openrouter/valves")
         #expect(valves.json?["valves"]?["API_KEY"]?["fingerprint"]?.stringValue == "sk-or-v1-…6789")
@@ -197,7 +172,7 @@ struct PipeIntegrationTests {
         // Age both the archive and the artifacts past retention, then run the retention job.
         _ = try runCommand("/usr/bin/touch", ["-d", "200 days ago", archive])
         let t = try table(s)
-        _ = try runCommand("/usr/bin/sqlite3", [s.stack.dbPath, "UPDATE \(t) SET created_at = created_at - 400 * 86400"])
+        try s.stack.sql("UPDATE \(t) SET created_at = created_at - 400 * 86400")
         let cleanup = try s.stack.cli(["cleanup"])
         #expect(cleanup.status == 0)
         #expect(cleanup.stdout.contains("artifacts: removed 3"))

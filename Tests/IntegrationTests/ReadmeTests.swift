@@ -15,7 +15,8 @@ struct ReadmeTests {
         let block = String(after[open.upperBound..<close.lowerBound])
         #expect(block.contains("127.0.0.1:8080") && block.contains("\"password\":\"…\""), "the example changed shape: update this test")
 
-        let stack = try Stack()
+        // The README's commands use the embedded default, SQLite at CRYOTENSOR_DB, in either pass.
+        let stack = try Stack(engine: .sqlite)
         let password = try stack.addUser("admin@localhost.localdomain", admin: true)
         let script =
             block

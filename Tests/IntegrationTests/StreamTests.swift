@@ -112,6 +112,10 @@ struct StreamTests {
         let s = try setUp(delay: 0.25, chunks: 12, serveArgs: "--max-streams 3", perUser: 2)
         let chats = try (0..<3).map { _ in try #require(try s.admin.post("/chats", [:]).json?["id"]?.intValue) }
         let admin = s.admin
+        // Bob is made before the streams start: the CLI and a login (scrypt) take part of a 3 s answer.
+        _ = try s.stack.addUser("bob@example.com", password: "bob-password-12345")
+        let bob = try s.stack.login("bob@example.com", "bob-password-12345")
+        let bobChat = try #require(try bob.post("/chats", [:]).json?["id"]?.intValue)
         let done = DispatchGroup()
         for index in 0..<2 {
             done.enter()
@@ -134,9 +138,6 @@ struct StreamTests {
         #expect(again.status == 429 || again.status == 409)
 
         // Another user fills the service's last slot; the next long request is 503 busy, in JSON.
-        _ = try s.stack.addUser("bob@example.com", password: "bob-password-12345")
-        let bob = try s.stack.login("bob@example.com", "bob-password-12345")
-        let bobChat = try #require(try bob.post("/chats", [:]).json?["id"]?.intValue)
         done.enter()
         Thread {
             _ = self.events(bob, "/chats/\(bobChat)/messages", ["content": "x", "model": "mock-gpt-4o"]); done.leave()
@@ -229,7 +230,7 @@ struct FaultTests {
         var stored = ""
         for _ in 0..<100 where !stored.contains(" w7") {
             usleep(100_000)
-            stored = (try? runCommand("/usr/bin/sqlite3", [stack.dbPath, query]).stdout) ?? ""
+            stored = (try? stack.sql(query)) ?? ""
         }
         #expect(stored.contains(" w7"), "the partial answer was not stored while it streamed")
         let pid = try #require(stack.pid("cryotensor"))

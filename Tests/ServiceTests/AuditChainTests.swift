@@ -40,7 +40,7 @@ import Testing
         let f = try DomainFixture()
         try Self.fiveEvents(f)
         // What an attacker with the file does: drop the guard, change the row.
-        try f.db.execute("DROP TRIGGER audit_events_no_update")
+        try f.dropAuditGuard("update")
         try f.db.run("UPDATE audit_events SET details = '{\"changes\":{}}' WHERE id = 3")
         let failure = try #require(try Self.verify(f).failure)
         #expect(failure.eventID == 3 && failure.problem == .edited, "\(failure)")
@@ -49,7 +49,7 @@ import Testing
     @Test func aDeletedMiddleRowIsNamed() throws {
         let f = try DomainFixture()
         try Self.fiveEvents(f)
-        try f.db.execute("DROP TRIGGER audit_events_no_delete")
+        try f.dropAuditGuard("delete")
         try f.db.run("DELETE FROM audit_events WHERE id = 3")
         let failure = try #require(try Self.verify(f).failure)
         #expect(failure.eventID == 4 && failure.problem == .deleted && failure.message.contains("event 3"), "\(failure)")
@@ -69,7 +69,7 @@ import Testing
         let failure = try #require(try Self.verify(f).failure)
         #expect(failure.eventID == 6 && failure.message.contains("inserted"), "\(failure)")
         // A keyless row after keyed ones (the SHA-256 anyone can compute) is a downgrade.
-        try f.db.execute("DROP TRIGGER audit_events_no_delete")
+        try f.dropAuditGuard("delete")
         try f.db.run("DELETE FROM audit_events WHERE id = 6")
         var keyless = forged
         keyless.keyID = AuditKeys.keylessID
@@ -84,7 +84,7 @@ import Testing
         try Self.fiveEvents(f)
         let whole = try Self.verify(f)
         #expect(whole.isWhole && whole.keyless == 5)
-        try f.db.execute("DROP TRIGGER audit_events_no_update")
+        try f.dropAuditGuard("update")
         try f.db.run("UPDATE audit_events SET outcome = 'failed' WHERE id = 2")
         #expect(try Self.verify(f).failure?.eventID == 2)
     }
@@ -110,10 +110,10 @@ import Testing
 
     @Test func concurrentAppendsFormOneChain() throws {
         let f = try DomainFixture()
-        let path = f.config.databasePath
+        let location = f.config.database
         let keys = AuditKeys(config: f.config)
         DispatchQueueConcurrent.run(times: 4) { _ in
-            guard let db = try? Database(path: path) else { return }
+            guard let db = try? Database(location) else { return }
             for _ in 0..<25 {
                 _ = try? AuditLog.append(
                     .init(

@@ -40,7 +40,7 @@ import Testing
         // Events before the checkpoint are still refused to anything but retention.
         #expect(throws: StorageError.self) { try f.db.run("DELETE FROM audit_events WHERE id = 4") }
         // A further deletion of the oldest kept event is caught.
-        try f.db.execute("DROP TRIGGER audit_events_no_delete")
+        try f.dropAuditGuard("delete")
         try f.db.run("DELETE FROM audit_events WHERE id = 4")
         #expect(try AuditVerifier.verify(db: f.db, keys: keys).failure?.eventID == 5)
     }
@@ -58,7 +58,7 @@ import Testing
         }
         #expect(try AuditVerifier.verify(db: f.db, keys: keys).isWhole)
         let third = try #require(try AuditRepository(f.db).events(AuditQuery(limit: 10, ascending: true)).first { $0.id == 3 })
-        try f.db.execute("DROP TRIGGER audit_events_no_delete")
+        try f.dropAuditGuard("delete")
         try f.db.run("DELETE FROM audit_events WHERE id <= 3")
         try f.db.run(
             "INSERT INTO audit_checkpoint (id, before_id, before_mac, pruned, updated_at) VALUES (1, 3, ?, 3, 0)",

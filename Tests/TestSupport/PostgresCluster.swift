@@ -27,7 +27,9 @@ public final class PostgresCluster: @unchecked Sendable {
         try Self.run(
             asUser + [
                 bin + "/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-o",
-                "-k \(directory) -c listen_addresses='' -F", "start"
+                // Test settings: many responders' pools at once, no durability.
+                "-k \(directory) -c listen_addresses='' -F -c max_connections=1000 -c synchronous_commit=off -c full_page_writes=off",
+                "start"
             ])
     }
 
@@ -58,17 +60,23 @@ public final class PostgresCluster: @unchecked Sendable {
 
     /// Runs a command to its end with posix_spawn and waitpid (Foundation's Process did not reap
     /// runuser here once pg_ctl had started a daemon). Output goes to a file, not a pipe: the
-    /// server pg_ctl starts would hold a pipe open forever.
+    /// server pg_ctl starts would hold a pipe open forever. `stdoutOnly`: standard error apart
+    /// (in the error only), for commands whose output is read (psql, pg_dump).
     @discardableResult
-    static func run(_ command: [String]) throws -> String {
+    static func run(_ command: [String], stdoutOnly: Bool = false) throws -> String {
         let log = NSTemporaryDirectory() + "ct-pg-cmd-\(UUID().uuidString.prefix(8)).log"
-        defer { try? FileManager.default.removeItem(atPath: log) }
+        let errors = log + ".err"
+        defer { for file in [log, errors] { try? FileManager.default.removeItem(atPath: file) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if stdoutOnly {
+            posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
@@ -76,8 +84,11 @@ public final class PostgresCluster: @unchecked Sendable {
         guard rc == 0 else { throw ClusterError("cannot start \(command[0]): \(String(cString: strerror(rc)))") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        guard status == 0 else { throw ClusterError("\(command.joined(separator: " ")): \(text)") }
+        let text = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: log))) ?? Data(), as: UTF8.self)
+        guard status == 0 else {
+            let why = stdoutOnly ? String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errors))) ?? Data(), as: UTF8.self) : text
+            throw ClusterError("\(command.joined(separator: " ")): \(why)")
+        }
         return text
     }
 }

@@ -18,8 +18,16 @@ package struct Transcripts {
     package static func titlePlace(_ chatID: Int64) -> String { "chat/\(chatID)/title" }
     package static func messagePlace(_ id: Int64) -> String { "message/\(id)/content" }
 
+    /// Transcript text as both engines store it: U+0000 (only a provider's answer can hold it;
+    /// request fields refuse control characters) becomes U+FFFD, since PostgreSQL's text cannot
+    /// hold it. The same on SQLite and in sealed form, so a chat reads the same everywhere.
+    package static func storable(_ text: String) -> String {
+        text.utf8.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+
     package func seal(_ text: String, place: String) throws -> (String, Bool) {
-        encrypt ? (try keyring.seal(text, purpose: .transcript, place: place), true) : (text, false)
+        let text = Self.storable(text)
+        return encrypt ? (try keyring.seal(text, purpose: .transcript, place: place), true) : (text, false)
     }
 
     package func open(_ stored: String, encrypted: Bool, place: String) -> String? {
@@ -39,6 +47,7 @@ package struct Transcripts {
     package func addMessage(_ repo: ChatRepository, chat: ChatRow, role: String, content: String, model: String?, status: String) throws
         -> Int64
     {
+        let content = Self.storable(content)
         if encrypt {
             let id = try repo.addMessage(chatID: chat.id, role: role, content: "", encrypted: false, model: model, status: status)
             let sealed = try keyring.seal(content, purpose: .transcript, place: Self.messagePlace(id))
@@ -54,14 +63,14 @@ package struct Transcripts {
     package func finishMessage(_ repo: ChatRepository, id: Int64, chat: ChatRow, content: String, status: String) throws {
         let (stored, encrypted) = try seal(content, place: Self.messagePlace(id))
         try repo.updateMessage(id: id, content: stored, encrypted: encrypted, status: status)
-        if !encrypted { try repo.index(body: content, chatID: chat.id, userID: chat.userID, messageID: id) }
+        if !encrypted { try repo.index(body: stored, chatID: chat.id, userID: chat.userID, messageID: id) }
     }
 
     package func setTitle(_ repo: ChatRepository, chat: ChatRow, title: String) throws {
         let (stored, encrypted) = try seal(title, place: Self.titlePlace(chat.id))
         try repo.setTitle(chatID: chat.id, title: stored, encrypted: encrypted)
         try repo.unindexTitle(chatID: chat.id)
-        if !encrypted && !title.isEmpty { try repo.index(body: title, chatID: chat.id, userID: chat.userID, messageID: 0) }
+        if !encrypted && !title.isEmpty { try repo.index(body: stored, chatID: chat.id, userID: chat.userID, messageID: 0) }
     }
 
     package func chatJSON(_ chat: ChatRow) -> JSON {

@@ -112,7 +112,8 @@ package enum ConfigTransfer {
                 problems.append(Problem(path: path, code: .invalidField, message: "Each connection must be an object."))
                 continue
             }
-            let existing = try fields["name"]?.stringValue.flatMap { try repo.find(name: $0) }
+            // A name with U+0000 matches nothing (and PostgreSQL cannot compare it): validation names the problem.
+            let existing = try fields["name"]?.stringValue.flatMap { $0.utf8.contains(0) ? nil : try repo.find(name: $0) }
             let currentKey = existing.flatMap { ConnectionRules.key(of: $0, vault: vault) }
             var (draft, found) = ConnectionRules.validate(
                 fields, at: path, config: c.config, existing: existing,

@@ -49,7 +49,10 @@ package enum ConnectionRules {
         for key in object.keys.sorted() where !known.contains(key) { problem(key, .invalidField, "Unknown field '\(key)'.") }
 
         let name = object["name"]?.stringValue ?? existing?.name
-        if name == nil || name!.isEmpty || name!.count > 100 || name!.contains(where: { $0.isNewline }) {
+        // No control characters, as the API's declared input (an import's names come here directly; PostgreSQL cannot store U+0000).
+        let nameIsValid =
+            name.map { !$0.isEmpty && $0.count <= 100 && !$0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } } ?? false
+        if !nameIsValid {
             problem("name", .invalidField, "A name of 1 to 100 characters is required.")
         }
         let kind = object["kind"]?.stringValue ?? existing?.kind ?? "openai"
