@@ -229,14 +229,10 @@ struct OIDCTests {
         #expect(try carol.me(stack) == nil)
 
         // The claim's groups became oidc groups with the right members.
-        let rows = try runCommand(
-            "/usr/bin/sqlite3",
-            [
-                stack.dbPath,
-                "SELECT g.name || ':' || g.source || ':' || u.email FROM groups g JOIN group_members m ON m.group_id = g.id "
-                    + "JOIN users u ON u.id = m.user_id ORDER BY 1"
-            ]
-        ).stdout.split(separator: "\n").map(String.init)
+        let rows = try stack.sql(
+            "SELECT g.name || ':' || g.source || ':' || u.email FROM groups g JOIN group_members m ON m.group_id = g.id "
+                + "JOIN users u ON u.id = m.user_id ORDER BY 1"
+        ).split(separator: "\n").map(String.init)
         #expect(rows == ["ct-admins:oidc:alice@example.com", "staff:oidc:alice@example.com", "staff:oidc:bob@example.com"])
 
         // Audit: the creation, the sign-ins by oidc and the refusal.
@@ -261,14 +257,9 @@ struct OIDCTests {
         let later = Browser()
         #expect(try later.signIn(stack, again, "alice", "alice-pw-1").signedIn)
         #expect(try later.me(stack)?["role"] == "user")
-        let groups = try runCommand(
-            "/usr/bin/sqlite3",
-            [
-                stack.dbPath,
-                "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.id JOIN users u ON u.id = m.user_id "
-                    + "WHERE u.email = 'alice@example.com'"
-            ]
-        ).stdout
+        let groups = try stack.sql(
+            "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.id JOIN users u ON u.id = m.user_id "
+                + "WHERE u.email = 'alice@example.com'")
         #expect(groups.trimmingCharacters(in: .whitespacesAndNewlines) == "staff")
         // Her session from before sees the new role at once (roles are read per request).
         #expect(try alice.go(stack.base + "/admin/status").status == 403)
@@ -320,7 +311,7 @@ struct OIDCTests {
         #expect(
             try browser.go(stack.base + "/auth/oidc/callback?login_error=https://evil.example").location == "/?login_error=state_invalid")
         // Nothing made a session for anyone but bob's first callback.
-        let sessions = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM sessions"]).stdout
+        let sessions = try stack.sql("SELECT COUNT(*) FROM sessions")
         #expect(sessions.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }
 
@@ -348,9 +339,7 @@ struct OIDCTests {
         let after = try forger.stats()["jwks"]?.intValue ?? 0
         #expect(after - before <= 1, "\(before) -> \(after)")
         // The refusals are in the trail with their reason, never with a token.
-        let failures = try runCommand(
-            "/usr/bin/sqlite3", [stack.dbPath, "SELECT details FROM audit_events WHERE action = 'auth.login_failed'"]
-        ).stdout
+        let failures = try stack.sql("SELECT details FROM audit_events WHERE action = 'auth.login_failed'")
         for reason in [
             "signature does not verify", "algorithm none", "algorithm HS256", "token expired", "nonce does not match", "aud does not"
         ] {
@@ -396,12 +385,11 @@ struct OIDCTests {
             #expect(!answer.signedIn)
         }
         #expect(kill(pid, 0) == 0 && stack.pid("cryotensor") == pid, "the responder restarted or died")
-        let sessions = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM sessions"]).stdout
+        let sessions = try stack.sql("SELECT COUNT(*) FROM sessions")
         #expect(sessions.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         // The flood of failures did not fill the trail: the first 20 of the window are recorded.
-        let recorded = try runCommand(
-            "/usr/bin/sqlite3", [stack.dbPath, "SELECT COUNT(*) FROM audit_events WHERE action = 'auth.login_failed'"]
-        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let recorded = try stack.sql("SELECT COUNT(*) FROM audit_events WHERE action = 'auth.login_failed'").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         #expect(recorded == "20", "\(recorded)")
     }
 
@@ -411,14 +399,14 @@ struct OIDCTests {
         let stack = try Stack(env: provider.settings(port, ["OIDC_ADMIN_GROUPS": "ct-admins"]), port: port)
         // A password admin exists with the address the provider's accounts claim.
         try stack.addUser("owner@example.com", admin: true)
-        let ownerID = try runCommand("/usr/bin/sqlite3", [stack.dbPath, "SELECT id FROM users WHERE email = 'owner@example.com'"])
-            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let ownerID = try stack.sql("SELECT id FROM users WHERE email = 'owner@example.com'").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         // mallory claims that address unverified (and the admin group): refused, nothing linked.
         let mallory = Browser()
         #expect(try mallory.signIn(stack, provider, "mallory", "mallory-pw-1").loginError == "email_not_verified")
         #expect(try mallory.me(stack) == nil)
         let links = "SELECT COUNT(*) FROM user_identities"
-        #expect(try runCommand("/usr/bin/sqlite3", [stack.dbPath, links]).stdout.hasPrefix("0"))
+        #expect(try stack.sql(links).hasPrefix("0"))
         // The provider's verified account of that address is linked to the existing user (a user now: not in ct-admins,
         // but the service keeps its last admin, so the sign-in is refused until another admin exists).
         #expect(try Browser().signIn(stack, provider, "owner", "owner-pw-1").loginError == "last_admin")
@@ -429,9 +417,7 @@ struct OIDCTests {
         #expect(try owner.me(stack)?["role"] == "user")
         // A second provider account with the same verified address is another subject: refused.
         #expect(try Browser().signIn(stack, provider, "twin", "twin-pw-1").loginError == "account_conflict")
-        let events = try runCommand(
-            "/usr/bin/sqlite3", [stack.dbPath, "SELECT action || ' ' || details FROM audit_events WHERE action LIKE 'user.%'"]
-        ).stdout
+        let events = try stack.sql("SELECT action || ' ' || details FROM audit_events WHERE action LIKE 'user.%'")
         #expect(events.contains("\"linked\""))
     }
 
