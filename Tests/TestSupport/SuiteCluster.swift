@@ -1,3 +1,5 @@
+// The package's release build (scripts/package) builds this target without Swift Testing.
+#if canImport(Testing)
 import Foundation
 import Testing
 
@@ -23,3 +25,4 @@ public struct SuiteCluster: SuiteTrait, TestScoping {
         return cluster
     }
 }
+#endif
