@@ -151,7 +151,8 @@ public struct ArtifactStore {
         func columnNames(_ name: String) throws -> [String] {
             let sql =
                 db.engine == .postgresql
-                ? "SELECT column_name::text AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?"
+                ? "SELECT column_name::text AS name FROM information_schema.columns "
+                    + "WHERE table_schema = current_schema() AND table_name = ?"
                 : "SELECT name FROM pragma_table_info(?)"
             return try db.query(sql, [.text(name)]).compactMap { $0.text("name") }
         }

@@ -58,7 +58,8 @@ public struct GroupRepository {
         public static let dropOIDCMemberships = "DELETE FROM group_members WHERE user_id = ? AND source = 'oidc'"
         /// group_id, user_id, source, created_at.
         public static let addMember =
-            "INSERT INTO group_members (group_id, user_id, source, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (group_id, user_id) DO NOTHING"
+            "INSERT INTO group_members (group_id, user_id, source, created_at) VALUES (?, ?, ?, ?) "
+            + "ON CONFLICT (group_id, user_id) DO NOTHING"
     }
 
     /// A name the repository accepts: not empty, at most `maxNameBytes`, no control characters.

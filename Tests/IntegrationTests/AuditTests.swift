@@ -177,7 +177,8 @@ extension AuditTests {
         #expect(
             try Self.last(admin, "pipe.valves_update")["details"] == [
                 "valves": [
-                    "API_KEY": ["change": "set", "fingerprint": "sk-or-v1-…3333"], "ARTIFACT_CLEANUP_DAYS": ["before": "90", "after": "30"]
+                    "API_KEY": ["change": "set", "fingerprint": "sk-or-v1-…3333"],
+                    "ARTIFACT_CLEANUP_DAYS": ["before": "90", "after": "30"]
                 ]
             ])
 

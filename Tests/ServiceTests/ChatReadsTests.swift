@@ -17,7 +17,8 @@ import Testing
     static let hostile: [String] = [
         "", "plain words", "quote \" backslash \\ slash /", "<script>alert(1)</script> & <b>",
         "\u{0}\u{1}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f}\u{7f}", "line\u{2028}para\u{2029}", "é ü 中文 한국어",
-        "emoji 😀 👩‍👩‍👧‍👦 🇫🇷", "\\ud800 and \\udc00 written out", #"{"json":"inside"}"#, "\u{fffd}\u{feff}\u{10ffff}",
+        "emoji 😀 👩‍👩‍👧‍👦 🇫🇷", "\\ud800 and \\udc00 written out", #"{"json":"inside"}"#,
+        "\u{fffd}\u{feff}\u{10ffff}",
         String(repeating: "long ", count: 3000)
     ]
 

@@ -61,7 +61,8 @@ public enum SettingsTable {
             name: "DATABASE_URL", defaultValue: "", kind: .databaseURL,
             doc: "`postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?sslmode=...]` makes PostgreSQL the store, shared by "
                 + "several responders (docs/deployment.md, \"More than one host\"); unset: SQLite at `CRYOTENSOR_DB`. "
-                + "`sslmode` `disable` and `allow` are refused. The password is a secret: masked in `check-config` and status, never logged."
+                + "`sslmode` `disable` and `allow` are refused. The password is a secret: masked in `check-config` and status, "
+                + "never logged."
         ),
         SettingSpec(
             name: "REDIS_URL", defaultValue: "", kind: .redisURL,
